@@ -1,0 +1,75 @@
+"""Replaying chatbot Worker traffic: one ``SendMessage`` per event, as the Worker sends it.
+
+The sample (``shared/samples/worker-events.jsonl``) is from November 2025. The demo
+replays it as recent traffic by moving every valid event by whole weeks, which keeps
+weekdays, ISO-week membership and every figure, so the expected figures still hold.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lambdas.processor.weeks import week_start
+
+WEEK_MS = 7 * 24 * 3600 * 1000
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLE_FILE = SAMPLES_DIR / "worker-events.jsonl"
+
+
+@dataclass(frozen=True)
+class WorkerSend:
+    """One SQS send of the Worker; ``kind`` is sample metadata, never sent."""
+
+    body: str
+    group_id: str
+    dedup_id: str
+    kind: str = ""
+
+    def as_send_kwargs(self, queue_url: str) -> dict[str, Any]:
+        return {
+            "QueueUrl": queue_url,
+            "MessageBody": self.body,
+            "MessageGroupId": self.group_id,
+            "MessageDeduplicationId": self.dedup_id,
+        }
+
+
+def load_sample(path: Path = SAMPLE_FILE) -> list[WorkerSend]:
+    sends = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            sends.append(
+                WorkerSend(
+                    row["MessageBody"],
+                    row["MessageGroupId"],
+                    row["MessageDeduplicationId"],
+                    row.get("kind", ""),
+                )
+            )
+    return sends
+
+
+def weeks_between(from_week: str, to_week: str) -> int:
+    return round((week_start(to_week) - week_start(from_week)).days / 7)
+
+
+def shift_send(send: WorkerSend, weeks: int) -> WorkerSend:
+    """Move a valid event by whole weeks, rebuilding the dedup id as the Worker would."""
+    if weeks == 0 or send.kind.startswith("invalid"):
+        return send  # invalid lines stay exactly as they are: they must stay invalid
+    event = json.loads(send.body)
+    original = f"{event['requestId']}-{event['eventType']}-{event['timestamp']}"
+    event["timestamp"] += weeks * WEEK_MS
+    dedup = f"{event['requestId']}-{event['eventType']}-{event['timestamp']}"
+    # Keep whatever followed the Worker's id (the sample marks re-sends with "-again").
+    suffix = send.dedup_id.removeprefix(original) if send.dedup_id.startswith(original) else ""
+    return WorkerSend(json.dumps(event), send.group_id, dedup + suffix, send.kind)
+
+
+def shifted(sends: Iterable[WorkerSend], weeks: int) -> Iterator[WorkerSend]:
+    return (shift_send(s, weeks) for s in sends)

@@ -1,0 +1,164 @@
+"""Processor Lambda: SQS FIFO batch -> validated, correlated records in DynamoDB.
+
+Event source mapping: batch size 10, ``ReportBatchItemFailures``. Per invocation:
+
+1. every body is parsed against the contract (pure, ``contract.parse_event``);
+2. invalid bodies go at once to the DLQ with a ``reason`` attribute and count as done,
+   so a poison message never blocks the FIFO group;
+3. valid events are stored with one BatchGetItem + one BatchWriteItem (``storage``);
+4. Powertools' ``SqsFifoPartialProcessor`` turns the outcomes into ``batchItemFailures``
+   with FIFO semantics: after the first failed message, every later one is reported
+   failed too, so SQS redelivers them in order.
+
+A transient DynamoDB error fails every valid message of the batch; that is safe because
+storing is idempotent. Only transient failures are ever reported; invalid input is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.config import Config
+
+from lambdas.processor.contract import Event, Invalid, parse_event
+from lambdas.processor.settings import get_settings
+from lambdas.processor.storage import store_events
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sqs.client import SQSClient
+
+logger = Logger(service="cv-analytics-processor")
+metrics = Metrics(namespace="CVAnalytics", service="cv-analytics-processor")
+
+#: botocore's standard mode retries throttling and 5xx with backoff before we give up.
+_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3)
+
+
+@lru_cache(maxsize=1)
+def _clients() -> tuple[DynamoDBClient, SQSClient, str]:
+    """Clients and the DLQ URL, made once per container (``reset_clients`` in tests)."""
+    settings = get_settings()
+    dynamodb = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
+    sqs = boto3.client("sqs", region_name=settings.region, config=_AWS_CONFIG)
+    dlq_url = sqs.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
+    return dynamodb, sqs, dlq_url
+
+
+def reset_clients() -> None:
+    """Forget cached clients, e.g. after a test points the environment at a new emulator."""
+    _clients.cache_clear()
+
+
+def dead_letter_entry(record: dict[str, Any], invalid: Invalid, entry_id: str) -> dict[str, Any]:
+    """The DLQ message for an invalid record: same body and group, reason in attributes.
+
+    The deduplication id is derived from the source message id, so re-sending after a
+    partial failure within SQS's 5-minute window is dropped rather than duplicated.
+    """
+    attributes = record.get("attributes", {})
+    return {
+        "Id": entry_id,
+        "MessageBody": record["body"] or "(empty body)",
+        "MessageGroupId": attributes.get("MessageGroupId") or "analytics",
+        "MessageDeduplicationId": f"invalid-{record['messageId']}"[:128],
+        "MessageAttributes": {
+            "reason": {"DataType": "String", "StringValue": invalid.reason},
+            "detail": {"DataType": "String", "StringValue": invalid.detail or invalid.reason},
+            "sourceMessageId": {"DataType": "String", "StringValue": record["messageId"]},
+        },
+    }
+
+
+def _send_invalid(
+    sqs: SQSClient, dlq_url: str, invalid: list[tuple[dict[str, Any], Invalid]]
+) -> dict[str, Exception]:
+    """Send invalid records to the DLQ in batches of 10; return per-message failures."""
+    failures: dict[str, Exception] = {}
+    for start in range(0, len(invalid), 10):
+        chunk = invalid[start : start + 10]
+        entries = [dead_letter_entry(rec, why, f"m{i}") for i, (rec, why) in enumerate(chunk)]
+        by_entry = {f"m{i}": rec["messageId"] for i, (rec, _) in enumerate(chunk)}
+        try:
+            response = sqs.send_message_batch(QueueUrl=dlq_url, Entries=entries)  # type: ignore[arg-type]
+        except Exception as exc:  # transient or not, the messages stay on the queue
+            failures.update({record["messageId"]: exc for record, _ in chunk})
+            continue
+        for failed in response.get("Failed", []):
+            failures[by_entry[failed["Id"]]] = RuntimeError(
+                f"DLQ send failed: {failed.get('Code')}"
+            )
+    return failures
+
+
+def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
+    """Do the batch's I/O up front; return the failure of each message that failed."""
+    settings = get_settings()
+    dynamodb, sqs, dlq_url = _clients()
+    valid: list[tuple[str, Event]] = []
+    invalid: list[tuple[dict[str, Any], Invalid]] = []
+    for record in records:
+        outcome = parse_event(record["body"])
+        if isinstance(outcome, Invalid):
+            invalid.append((record, outcome))
+            logger.warning(
+                "invalid event sent to the DLQ",
+                extra={
+                    "message_id": record["messageId"],
+                    "reason": outcome.reason,
+                    "detail": outcome.detail,
+                },
+            )
+        else:
+            valid.append((record["messageId"], outcome))
+
+    failures = _send_invalid(sqs, dlq_url, invalid) if invalid else {}
+    stored = 0
+    try:
+        store_events(
+            dynamodb,
+            [event for _, event in valid],
+            query_events_table=settings.query_events_table,
+            analytics_table=settings.analytics_table,
+            ttl_days=settings.query_events_ttl_days,
+        )
+        stored = len(valid)
+    except Exception as exc:
+        logger.exception("storing the batch failed; its valid messages will be retried")
+        failures.update({message_id: exc for message_id, _ in valid})
+
+    metrics.add_metric("EventsStored", MetricUnit.Count, stored)
+    metrics.add_metric("EventsInvalid", MetricUnit.Count, len(invalid))
+    metrics.add_metric("EventsFailed", MetricUnit.Count, len(failures))
+    return failures
+
+
+def _record_handler(failures: dict[str, Exception]) -> Callable[[SQSRecord], None]:
+    def handle(record: SQSRecord) -> None:
+        if record.message_id in failures:
+            raise failures[record.message_id]
+
+    return handle
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point for the SQS FIFO event source mapping."""
+    records = event.get("Records", [])
+    failures = process_records(records) if records else {}
+    return process_partial_response(  # type: ignore[return-value]
+        event=event,
+        record_handler=_record_handler(failures),
+        processor=SqsFifoPartialProcessor(),
+        context=context,
+    )

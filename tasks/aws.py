@@ -1,0 +1,96 @@
+"""One place where the flows get AWS clients and decide what is worth retrying.
+
+Clients are made inside tasks (never passed as task arguments: Prefect hashes inputs).
+botocore's adaptive retry mode already backs off with jitter on throttling, 5xx and
+connection errors; ``retry_on_transient`` gives Prefect's task retries the same rule, so
+a validation or access error fails at once instead of being retried into the ground.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from lambdas.processor.settings import get_settings
+
+BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5)
+
+#: Error codes AWS documents as throttling or temporary unavailability.
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "LimitExceededException",
+    }
+)
+CONNECTION_ERRORS = (
+    EndpointConnectionError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
+
+
+def aws_client(service: str) -> Any:
+    """A boto3 client for ``service``: the credentials block if configured, else the chain."""
+    settings = get_settings()
+    if settings.aws_credentials_block:
+        from prefect_aws import AwsCredentials
+
+        credentials: Any = AwsCredentials.load(settings.aws_credentials_block)
+        return credentials.get_client(service)
+    return boto3.client(service, region_name=settings.region, config=BOTO_CONFIG)  # type: ignore[call-overload]
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """True for throttling, 5xx and connection errors; False for everything else."""
+    if isinstance(exc, CONNECTION_ERRORS):
+        return True
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error.get("Code") in TRANSIENT_CODES or int(status or 0) >= 500
+    return False
+
+
+def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry a failed task only for a transient AWS error."""
+    exc = state.data if isinstance(state.data, BaseException) else None
+    if exc is None:
+        try:
+            state.result(raise_on_failure=True)
+        except BaseException as raised:
+            exc = raised
+    return is_transient(exc)
+
+
+#: Task options for every task that talks to AWS: 3 retries, exponential backoff, jitter.
+AWS_TASK_OPTIONS: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [1, 4, 16],
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_on_transient,
+}

@@ -1,0 +1,37 @@
+"""Alerts to the operators' topic (``cv-analytics-alarms``), as a task and a plain function."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from lambdas.processor.settings import get_settings
+from tasks.aws import AWS_TASK_OPTIONS, aws_client
+from tasks.masking import mask_personal_data
+
+SUBJECT_LIMIT = 100  # SNS refuses longer subjects
+
+
+def alarms_topic_arn() -> str:
+    """The ARN of the alarms topic, found by name (no account id in settings)."""
+    name = get_settings().alarms_topic
+    sns = aws_client("sns")
+    for page in sns.get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                return str(topic["TopicArn"])
+    raise LookupError(f"SNS topic {name!r} not found: is the stack provisioned?")
+
+
+def publish_alert(subject: str, message: str) -> str:
+    """Publish to the alarms topic (masked, subject trimmed to SNS's limit); returns the id."""
+    response = aws_client("sns").publish(
+        TopicArn=alarms_topic_arn(),
+        Subject=mask_personal_data(subject)[:SUBJECT_LIMIT],
+        Message=mask_personal_data(message),
+    )
+    return str(response["MessageId"])
+
+
+@task(name="publish-alert", **AWS_TASK_OPTIONS)
+def publish_alert_task(subject: str, message: str) -> str:
+    return publish_alert(subject, message)

@@ -1,0 +1,62 @@
+"""Fixtures shared by every test: an isolated AWS environment and fresh settings.
+
+PREFECT_HOME goes to a temporary folder before Prefect is imported anywhere, so tests
+never read or write the developer's own Prefect profile or database.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="cv-analytics-prefect-"))
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("PREFECT_PROFILE", None)
+for _key, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_METRICS_NAMESPACE": "CVAnalytics",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}.items():
+    os.environ[_key] = _value
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from deployments.local_stack import StackInfo, local_stack, provision  # noqa: E402
+from lambdas.processor.handler import reset_clients  # noqa: E402
+from lambdas.processor.settings import get_settings  # noqa: E402
+
+EVENTS_DIR = Path(__file__).parent / "events"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Settings and cached clients are per test: a test may change the environment."""
+    get_settings.cache_clear()
+    reset_clients()
+    yield
+    get_settings.cache_clear()
+    reset_clients()
+
+
+@pytest.fixture
+def aws() -> Iterator[StackInfo]:
+    """In-process moto with the whole stack provisioned."""
+    with mock_aws():
+        reset_clients()
+        yield provision()
+
+
+@pytest.fixture
+def stack() -> Iterator[StackInfo]:
+    """A real HTTP moto server on 127.0.0.1 with the stack provisioned (integration)."""
+    with local_stack() as info:
+        yield info
