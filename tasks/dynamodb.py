@@ -1,0 +1,50 @@
+"""Reading a week's analytics records: DynamoDB ``Query`` on the ``week-index`` GSI only.
+
+A week is one GSI partition (``weekKey`` = the ISO week of the query event), so a report
+reads exactly its week and nothing else, page by page; never a ``Scan``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdas.processor.correlation import ORPHAN_PREFIX
+from lambdas.processor.settings import get_settings
+from lambdas.processor.storage import deserialize
+from lambdas.processor.weeks import parse_week
+from tasks.aws import aws_client
+
+WEEK_INDEX = "week-index"
+
+
+def query_week_key(week_key: str) -> tuple[list[dict[str, Any]], float]:
+    """All items of one GSI partition, and the read capacity units the pages consumed."""
+    client = aws_client("dynamodb")
+    items: list[dict[str, Any]] = []
+    consumed = 0.0
+    kwargs: dict[str, Any] = {
+        "TableName": get_settings().analytics_table,
+        "IndexName": WEEK_INDEX,
+        "KeyConditionExpression": "weekKey = :week",
+        "ExpressionAttributeValues": {":week": {"S": week_key}},
+        "ReturnConsumedCapacity": "TOTAL",
+    }
+    while True:
+        page = client.query(**kwargs)
+        items.extend(deserialize(raw) for raw in page.get("Items", []))
+        consumed += float(page.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
+        if "LastEvaluatedKey" not in page:
+            return items, consumed
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def query_week_records(week: str) -> list[dict[str, Any]]:
+    """Every correlated record whose query falls in ``week`` (the week's population)."""
+    parse_week(week)
+    return query_week_key(week)[0]
+
+
+def query_week_orphans(week: str) -> list[dict[str, Any]]:
+    """Responses received in ``week`` whose query never arrived."""
+    parse_week(week)
+    return query_week_key(ORPHAN_PREFIX + week)[0]

@@ -1,0 +1,39 @@
+"""The archive bucket: small byte-level helpers every archiving path shares."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from lambdas.processor.settings import get_settings
+from tasks.aws import aws_client
+
+
+def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    """Write one object to the archive bucket (server-side encrypted)."""
+    aws_client("s3").put_object(
+        Bucket=get_settings().archive_bucket,
+        Key=key,
+        Body=data,
+        ContentType=content_type,
+        ServerSideEncryption="AES256",
+    )
+
+
+def get_bytes(key: str) -> bytes | None:
+    """Read one object from the archive bucket; None when it does not exist."""
+    try:
+        response = aws_client("s3").get_object(Bucket=get_settings().archive_bucket, Key=key)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    return bytes(response["Body"].read())
+
+
+def list_keys(prefix: str) -> list[str]:
+    """Every key under a prefix of the archive bucket."""
+    paginator = aws_client("s3").get_paginator("list_objects_v2")
+    keys: list[str] = []
+    for page in paginator.paginate(Bucket=get_settings().archive_bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return keys
