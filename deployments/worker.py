@@ -8,10 +8,12 @@ weekdays, ISO-week membership and every figure, so the expected figures still ho
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import boto3
 
 from lambdas.processor.weeks import week_start
 
@@ -73,3 +75,28 @@ def shift_send(send: WorkerSend, weeks: int) -> WorkerSend:
 
 def shifted(sends: Iterable[WorkerSend], weeks: int) -> Iterator[WorkerSend]:
     return (shift_send(s, weeks) for s in sends)
+
+
+def send_all(
+    sends: Iterable[WorkerSend],
+    queue_url: str,
+    *,
+    between_chunks: Callable[[], object] | None = None,
+    chunk: int = 50,
+    region: str = "us-east-1",
+) -> int:
+    """Send like the Worker, calling ``between_chunks`` (e.g. a drain) every ``chunk`` sends.
+
+    Feeding in chunks while the processor drains keeps the emulator's queue short, as in
+    production; moto's per-call cost grows with queue depth.
+    """
+    sqs = boto3.client("sqs", region_name=region)
+    sent = 0
+    for send in sends:
+        sqs.send_message(**send.as_send_kwargs(queue_url))
+        sent += 1
+        if between_chunks is not None and sent % chunk == 0:
+            between_chunks()
+    if between_chunks is not None:
+        between_chunks()
+    return sent

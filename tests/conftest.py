@@ -26,7 +26,10 @@ for _key, _value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+from typing import Any, cast  # noqa: E402
+
 import pytest  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from deployments.local_stack import StackInfo, local_stack, provision  # noqa: E402
@@ -60,3 +63,12 @@ def stack() -> Iterator[StackInfo]:
     """A real HTTP moto server on 127.0.0.1 with the stack provisioned (integration)."""
     with local_stack() as info:
         yield info
+
+
+def client_error(code: str, operation: str, status: int = 400) -> ClientError:
+    """A real botocore ClientError, as AWS would raise it, for fault injection."""
+    response = {
+        "Error": {"Code": code, "Message": code},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(cast(Any, response), operation)

@@ -154,8 +154,10 @@ def _record_handler(failures: dict[str, Exception]) -> Callable[[SQSRecord], Non
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point for the SQS FIFO event source mapping."""
-    records = event.get("Records", [])
-    failures = process_records(records) if records else {}
+    records = event.get("Records") or []
+    if not records:  # Lambda never sends this, but a manual test invoke might
+        return {"batchItemFailures": []}
+    failures = process_records(records)
     return process_partial_response(  # type: ignore[return-value]
         event=event,
         record_handler=_record_handler(failures),

@@ -1,0 +1,154 @@
+"""The handler under in-process moto: what lands where, and FIFO partial-batch semantics."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from unittest.mock import patch
+
+import boto3
+import pytest
+
+from deployments.local_stack import LocalContext, StackInfo
+from lambdas.processor import handler as processor
+from tests.conftest import EVENTS_DIR, client_error
+
+QUERY = (EVENTS_DIR / "query_event.json").read_text()
+RESPONSE = (EVENTS_DIR / "response_event.json").read_text()
+BAD_SCORE = json.dumps(
+    {
+        "eventType": "response",
+        "requestId": "sc-1",
+        "timestamp": 1762819200000,
+        "matchType": "full",
+        "matchScore": 140,
+        "reasoning": "?",
+    }
+)
+
+
+def _records(*bodies: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": f"rh-{i}",
+            "body": body,
+            "attributes": {"MessageGroupId": "analytics", "ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cv-analytics-queue.fifo",
+            "awsRegion": "us-east-1",
+        }
+        for i, body in enumerate(bodies)
+    ]
+
+
+def _invoke(records: list[dict[str, Any]]) -> list[str]:
+    response = processor.handler({"Records": records}, LocalContext())
+    return [f["itemIdentifier"] for f in response["batchItemFailures"]]
+
+
+def _dlq(info: StackInfo) -> list[Any]:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    return sqs.receive_message(
+        QueueUrl=info.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", [])
+
+
+def _analytics(request_id: str) -> dict[str, Any]:
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table("cv-analytics-analytics")
+    return table.get_item(Key={"requestId": request_id}).get("Item", {})
+
+
+def test_valid_pair_is_stored_and_reported_done(aws: StackInfo) -> None:
+    # given a query and its response in one batch; when processed
+    failures = _invoke(_records(QUERY, RESPONSE))
+    # then nothing fails and the correlated record is answered, in its week
+    assert failures == []
+    item = _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")
+    assert item["weekKey"] == "2025-W46" and item["matchType"] == "full"
+    raw = boto3.client("dynamodb", region_name="us-east-1").scan(
+        TableName="cv-analytics-query-events"
+    )
+    assert raw["Count"] == 2
+    assert {int(i["ttl"]["N"]) for i in raw["Items"]} == {
+        json.loads(QUERY)["timestamp"] // 1000 + 7 * 86400,
+        json.loads(RESPONSE)["timestamp"] // 1000 + 7 * 86400,
+    }
+
+
+def test_invalid_event_goes_to_the_dlq_on_first_delivery_with_its_reason(aws: StackInfo) -> None:
+    records = _records("not json {", BAD_SCORE, QUERY)
+    failures = _invoke(records)
+    assert failures == []  # an invalid event never blocks the FIFO group
+    dead = _dlq(aws)
+    reasons = {m["Body"]: m["MessageAttributes"]["reason"]["StringValue"] for m in dead}
+    assert reasons == {"not json {": "invalid_json", BAD_SCORE: "invalid_event"}
+    details = [m["MessageAttributes"]["detail"]["StringValue"] for m in dead]
+    assert any("matchScore" in d for d in details)
+    sources = {m["MessageAttributes"]["sourceMessageId"]["StringValue"] for m in dead}
+    assert sources == {records[0]["messageId"], records[1]["messageId"]}
+    assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")  # the valid one was stored
+
+
+def test_valid_events_never_reach_the_dlq(aws: StackInfo) -> None:
+    assert _invoke(_records(QUERY, RESPONSE, QUERY)) == []
+    assert _dlq(aws) == []
+
+
+def _throttled(*_: Any, **__: Any) -> None:
+    raise client_error("ProvisionedThroughputExceededException", "BatchWriteItem")
+
+
+def test_throttling_fails_the_batch_from_the_first_valid_message_on(aws: StackInfo) -> None:
+    # given [invalid, valid, invalid, valid] and DynamoDB throttling every write
+    records = _records("oops", QUERY, BAD_SCORE, RESPONSE)
+    dynamodb = processor._clients()[0]
+    with patch.object(dynamodb, "batch_write_item", side_effect=_throttled):
+        failures = _invoke(records)
+    # then the leading invalid one is done (in the DLQ) and FIFO order holds for the rest:
+    # everything after the first failed message of the group is reported failed too
+    assert failures == [r["messageId"] for r in records[1:]]
+    assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e") == {}
+    # when the same batch is redelivered after the throttling passes
+    assert _invoke(records) == []
+    # then the records are stored and the DLQ holds each invalid message once
+    assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")["matchType"] == "full"
+    assert sorted(m["Body"] for m in _dlq(aws)) == sorted(["oops", BAD_SCORE])
+
+
+def test_dlq_outage_fails_the_invalid_message_and_everything_after_it(aws: StackInfo) -> None:
+    records = _records(QUERY, "oops", RESPONSE)
+    sqs = processor._clients()[1]
+    with patch.object(sqs, "send_message_batch", side_effect=_throttled):
+        failures = _invoke(records)
+    assert failures == [records[1]["messageId"], records[2]["messageId"]]
+
+
+def test_replay_of_a_batch_changes_no_stored_record(aws: StackInfo) -> None:
+    _invoke(_records(RESPONSE, QUERY))
+    before = _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")
+    _invoke(_records(QUERY, RESPONSE, RESPONSE))
+    assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e") == before
+
+
+def test_batch_uses_one_read_and_one_write_request(aws: StackInfo) -> None:
+    dynamodb = processor._clients()[0]
+    calls: list[str] = []
+    dynamodb.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    _invoke(_records(QUERY, RESPONSE, "oops"))
+    assert calls == ["BatchGetItem", "BatchWriteItem"]
+
+
+def test_empty_event_is_a_no_op(aws: StackInfo) -> None:
+    assert processor.handler({"Records": []}, LocalContext()) == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize("body", ["", " ", "null", "{}", '{"eventType": null}'])
+def test_degenerate_bodies_are_dead_lettered_not_raised(aws: StackInfo, body: str) -> None:
+    assert _invoke(_records(body or "x")) == []
+    assert len(_dlq(aws)) == 1
