@@ -256,12 +256,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-LOCAL_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+#: The emulator accepts any credentials; these dummies keep boto3 from looking for real ones.
+LOCAL_ENV = dict.fromkeys(
+    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), "testing"
+) | {"AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @contextmanager

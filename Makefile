@@ -1,0 +1,55 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON_VERSION := 3.11
+# uv from PATH if present, else the one `make install` puts in with pip.
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PY := .venv/bin/python
+SRC := lambdas tasks flows deployments benchmarks tests
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install lint typecheck cfn-lint security unit test demo report lambda-zip bench soak serve clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: .venv/.installed  ## create .venv from uv.lock (installs uv with pip if missing)
+
+.venv/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --python $(PYTHON_VERSION)
+	@touch $@
+
+lint: install  ## ruff lint and format check
+	$(PY) -m ruff check $(SRC)
+	$(PY) -m ruff format --check $(SRC)
+
+typecheck: install  ## mypy
+	$(PY) -m mypy $(SRC)
+
+cfn-lint: install  ## lint the CloudFormation template
+	.venv/bin/cfn-lint deployments/template.yaml
+
+security: install  ## bandit over the shipped code
+	.venv/bin/bandit -q -c pyproject.toml -r lambdas tasks flows deployments
+
+lambda-zip: install  ## build dist/processor.zip and check it imports with only runtime + Powertools layer
+	$(PY) -m deployments.lambda_zip
+
+unit: install  ## pytest only
+	$(PY) -m pytest
+
+test: lint typecheck cfn-lint security lambda-zip unit  ## the whole suite (what CI runs)
+
+demo: install  ## the whole story on an embedded AWS, no account needed
+	$(PY) -m deployments.demo
+
+report: install  ## regenerate one week's report on the embedded stack: make report WEEK=2025-W45
+	@test -n "$(WEEK)" || { echo "usage: make report WEEK=YYYY-Www" >&2; exit 2; }
+	$(PY) -m deployments.demo --report-only --week $(WEEK)
+
+bench: install  ## performance figures as JSON (not part of make test)
+	$(PY) -m benchmarks.run
+
+clean:  ## remove build and run outputs
+	rm -rf dist out .pytest_cache .mypy_cache .ruff_cache
