@@ -15,6 +15,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist" / "processor.zip"
@@ -81,7 +82,7 @@ def build(target: Path = DIST) -> Path:
     return target
 
 
-def check(zip_path: Path = DIST) -> dict[str, object]:
+def check(zip_path: Path = DIST) -> dict[str, Any]:
     """Import the handler from the extracted zip in an interpreter that refuses extras.
 
     The subprocess runs our own interpreter on our own probe: fixed argv, no shell.
@@ -99,7 +100,7 @@ def check(zip_path: Path = DIST) -> dict[str, object]:
         )
     if result.returncode != 0:
         raise RuntimeError(f"processor zip does not import cleanly:\n{result.stderr[-2000:]}")
-    report: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     report["zip_bytes"] = zip_path.stat().st_size
     return report
 

@@ -16,7 +16,7 @@ def test_zip_holds_only_our_sources_and_imports_cleanly(tmp_path: Path) -> None:
     assert "lambdas/processor/handler.py" in names
     assert all(name.startswith("lambdas/") and name.endswith(".py") for name in names)
     report = check(path)
-    loaded = set(report["top_level_modules"])  # type: ignore[arg-type]
+    loaded = set(report["top_level_modules"])
     assert {"pandas", "prefect", "jinja2", "tasks", "flows"}.isdisjoint(loaded)
 
 
