@@ -1,0 +1,46 @@
+"""What the flows retry: throttling, 5xx and connection errors; never validation or access."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import EndpointConnectionError, ParamValidationError, ReadTimeoutError
+
+from tasks.aws import BOTO_CONFIG, is_transient
+from tests.conftest import client_error
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        client_error("ThrottlingException", "Query"),
+        client_error("ProvisionedThroughputExceededException", "BatchWriteItem"),
+        client_error("SlowDown", "PutObject", status=503),
+        client_error("InternalError", "SendRawEmail", status=500),
+        client_error("SomethingNew", "Publish", status=502),  # any 5xx
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+        ReadTimeoutError(endpoint_url="http://127.0.0.1:1"),
+    ],
+)
+def test_transient_errors_are_retried(exc: BaseException) -> None:
+    assert is_transient(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        client_error("ValidationException", "Query"),
+        client_error("AccessDeniedException", "Query", status=403),
+        client_error("AccessDenied", "PutObject", status=403),
+        client_error("MessageRejected", "SendRawEmail"),
+        client_error("ResourceNotFoundException", "Query"),
+        ParamValidationError(report="bad parameter"),
+        ValueError("week '2025-W60' does not exist"),
+        None,
+    ],
+)
+def test_permanent_errors_are_not_retried(exc: BaseException | None) -> None:
+    assert not is_transient(exc)
+
+
+def test_botocore_itself_backs_off_adaptively() -> None:
+    assert BOTO_CONFIG.retries == {"mode": "adaptive", "max_attempts": 5}  # type: ignore[attr-defined]
