@@ -1,0 +1,59 @@
+"""The embedded stack: provisioning is idempotent and the TTL stand-in follows AWS's rule."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from deployments.local_stack import ALARM_NAMES, StackInfo, expire_ttl_items, provision
+
+
+def test_provision_twice_changes_nothing_and_keeps_data(aws: StackInfo) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.put_item(TableName="cv-analytics-analytics", Item={"requestId": {"S": "kept"}})
+    again = provision()
+    assert again.queue_url == aws.queue_url and again.topic_arn == aws.topic_arn
+    assert "Item" in dynamodb.get_item(
+        TableName="cv-analytics-analytics", Key={"requestId": {"S": "kept"}}
+    )
+    ttl = dynamodb.describe_time_to_live(TableName="cv-analytics-query-events")
+    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
+    alarms = boto3.client("cloudwatch", region_name="us-east-1").describe_alarms(
+        AlarmNamePrefix="cv-analytics-"
+    )["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(ALARM_NAMES)
+    assert all(a["AlarmActions"] == [aws.topic_arn] for a in alarms)
+
+
+def test_queue_redrive_and_visibility_follow_the_aws_rules(aws: StackInfo) -> None:
+    attributes = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
+        QueueUrl=aws.queue_url, AttributeNames=["All"]
+    )["Attributes"]
+    assert attributes["FifoQueue"] == "true"
+    assert int(attributes["VisibilityTimeout"]) >= 6 * 30
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert int(redrive["maxReceiveCount"]) == 3
+    assert redrive["deadLetterTargetArn"].endswith(":cv-analytics-dlq.fifo")
+
+
+def test_ttl_stand_in_deletes_only_items_expired_in_epoch_seconds(aws: StackInfo) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    now = 1_800_000_000
+    rows = {
+        "expired": {"N": str(now - 1)},
+        "alive": {"N": str(now + 3600)},
+        "milliseconds": {"N": str((now - 10) * 1000)},  # a bug: never expires
+    }
+    for name, ttl in rows.items():
+        dynamodb.put_item(
+            TableName="cv-analytics-query-events",
+            Item={"requestId": {"S": name}, "eventKey": {"S": "query#1"}, "ttl": ttl},
+        )
+    dynamodb.put_item(
+        TableName="cv-analytics-query-events",
+        Item={"requestId": {"S": "no-ttl"}, "eventKey": {"S": "query#1"}},
+    )
+    assert expire_ttl_items(now=now) == 1
+    left = dynamodb.scan(TableName="cv-analytics-query-events")["Items"]
+    assert sorted(i["requestId"]["S"] for i in left) == ["alive", "milliseconds", "no-ttl"]
