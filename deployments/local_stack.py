@@ -380,9 +380,13 @@ class EventSourceMapping:
         if not messages:
             return result
         records = [lambda_record(m, self.queue_arn, self.settings.region) for m in messages]
-        response = self.handler({"Records": records}, LocalContext())
         result.invocations += 1
-        failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        try:
+            response = self.handler({"Records": records}, LocalContext())
+            failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception:  # a function error: Lambda retries the whole batch
+            # (Powertools raises BatchProcessingError when every record of a batch failed)
+            failed_ids = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed_ids]
         for start in range(0, len(done), 10):
             self.sqs.delete_message_batch(

@@ -57,3 +57,25 @@ def test_ttl_stand_in_deletes_only_items_expired_in_epoch_seconds(aws: StackInfo
     assert expire_ttl_items(now=now) == 1
     left = dynamodb.scan(TableName="cv-analytics-query-events")["Items"]
     assert sorted(i["requestId"]["S"] for i in left) == ["alive", "milliseconds", "no-ttl"]
+
+
+def test_poller_treats_a_function_error_as_a_failed_batch(aws: StackInfo) -> None:
+    from deployments.local_stack import EventSourceMapping
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.send_message(
+        QueueUrl=aws.queue_url, MessageBody="{}", MessageGroupId="g", MessageDeduplicationId="1"
+    )
+
+    def broken(event: dict[str, object], context: object) -> dict[str, object]:
+        raise RuntimeError("every record failed")
+
+    poller = EventSourceMapping(broken)
+    first = poller.poll_once()
+    assert (first.invocations, first.processed, first.failed) == (1, 0, 1)
+    # after maxReceiveCount (3) receives, SQS's redrive policy moves it to the DLQ
+    poller.drain()
+    dlq = sqs.get_queue_attributes(
+        QueueUrl=aws.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert dlq["ApproximateNumberOfMessages"] == "1"

@@ -1,0 +1,198 @@
+"""``make soak``: Worker traffic through queue and processor with a DynamoDB outage mid-run.
+
+Traffic has duplicates, reversed pairs, orphans, unanswered queries and 1% invalid
+events; it is sent in chunks while the poller drains (moto's SQS slows as a queue
+grows). For a stretch in the middle, every DynamoDB call of the processor fails (HTTP
+503), long enough that whole batches exhaust their 3 receives and land on the DLQ. Then
+DLQ triage redrives the valid ones and archives the invalid ones, the processor drains
+again, and a ledger checks: every valid event stored, every week's figures equal to the
+figures computed from the traffic itself, every invalid event archived with its reason,
+nothing left anywhere, nothing lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest.mock import patch
+
+import boto3
+from botocore.exceptions import ClientError
+
+from benchmarks.bench_processor import synthetic_bodies
+from deployments.local_stack import EventSourceMapping, StackInfo, local_stack
+from deployments.worker import WorkerSend, send_all
+from lambdas.processor import handler as processor
+from lambdas.processor.contract import Invalid, parse_event
+from lambdas.processor.correlation import analytics_item, fold_events
+from tasks.aggregate import weekly_figures
+from tasks.dynamodb import query_week_records
+from tasks.s3 import get_bytes, list_keys
+
+
+def worker_sends(bodies: list[str]) -> list[WorkerSend]:
+    """Dedup ids as the Worker makes them; a re-sent copy gets a new one (dedup window passed)."""
+    seen: Counter[str] = Counter()
+    sends = []
+    for number, body in enumerate(bodies):
+        try:
+            event = json.loads(body)
+            base = f"{event['requestId']}-{event['eventType']}-{event['timestamp']}"
+        except (KeyError, TypeError, ValueError):
+            base = f"invalid-{number}"
+        seen[base] += 1
+        dedup = base if seen[base] == 1 else f"{base}-again{seen[base]}"
+        sends.append(WorkerSend(body, "analytics", dedup[:128]))
+    return sends
+
+
+@contextmanager
+def dynamodb_outage() -> Iterator[None]:
+    """Every DynamoDB call of the processor fails as AWS fails in an outage (503)."""
+    dynamodb = processor._clients()[0]
+    response: Any = {
+        "Error": {"Code": "ServiceUnavailable", "Message": "injected outage"},
+        "ResponseMetadata": {"HTTPStatusCode": 503},
+    }
+    unavailable = ClientError(response, "BatchWriteItem")
+    with (
+        patch.object(dynamodb, "batch_get_item", side_effect=unavailable),
+        patch.object(dynamodb, "batch_write_item", side_effect=unavailable),
+    ):
+        yield
+
+
+def _depth(url: str) -> int:
+    attributes = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+def archived_poison() -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for key in list_keys("dlq/"):
+        blob = get_bytes(key) or b""
+        text = gzip.decompress(blob).decode() if key.endswith(".gz") else blob.decode()
+        records += [json.loads(line) for line in text.splitlines() if line.strip()]
+    return records
+
+
+def ledger(stack: StackInfo, bodies: list[str], requests_made: Counter[str]) -> dict[str, Any]:
+    outcomes = [parse_event(b) for b in bodies]
+    valid = [o for o in outcomes if not isinstance(o, Invalid)]
+    invalid_bodies = Counter(
+        b for b, o in zip(bodies, outcomes, strict=True) if isinstance(o, Invalid)
+    )
+
+    truth = [analytics_item(s) for s in fold_events(valid).values()]
+    weeks = sorted({r["week"] for r in truth if "week" in r})
+    figures_match = {}
+    for week in weeks:
+        expected = weekly_figures(week, [r for r in truth if r.get("week") == week], None)
+        stored = weekly_figures(week, query_week_records(week), None)
+        figures_match[week] = expected == stored
+
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    stored_keys = set()
+    for page in dynamodb.get_paginator("scan").paginate(
+        TableName=stack.settings.query_events_table, ProjectionExpression="requestId, eventKey"
+    ):
+        stored_keys |= {(i["requestId"]["S"], i["eventKey"]["S"]) for i in page["Items"]}
+    valid_keys = {(e.requestId, f"{e.eventType}#{e.timestamp:013d}") for e in valid}
+
+    poison = archived_poison()
+    archived_invalid = Counter(
+        p["body"] for p in poison if str(p.get("classification", "")).startswith("invalid")
+    )
+    with_reason = all(p.get("reason") for p in poison)
+    lost_valid = len(valid_keys - stored_keys)
+    lost_invalid = sum((invalid_bodies - archived_invalid).values())
+    return {
+        "events_sent": len(bodies),
+        "valid_events": len(valid),
+        "distinct_valid_events": len(valid_keys),
+        "valid_events_stored": len(valid_keys & stored_keys),
+        "invalid_events": sum(invalid_bodies.values()),
+        "invalid_events_archived": sum(archived_invalid.values()),
+        "every_archived_record_has_a_reason": with_reason,
+        "weeks": weeks,
+        "weekly_figures_equal_to_truth": figures_match,
+        "left_on_queue": _depth(stack.queue_url),
+        "left_on_dlq": _depth(stack.dlq_url),
+        "lost": lost_valid + lost_invalid,
+        "aws_requests": dict(requests_made),
+    }
+
+
+def run(requests: int, chunk: int) -> dict[str, Any]:
+    from flows.dlq_triage import dlq_triage
+
+    bodies = synthetic_bodies(requests, seed=11, invalid_share=0.01)
+    sends = worker_sends(bodies)
+    outage = range(int(len(sends) * 0.4), int(len(sends) * 0.55))
+    requests_made: Counter[str] = Counter()
+    started = time.perf_counter()
+    with local_stack() as stack:
+        processor.reset_clients()
+        for client in processor._clients()[:2]:
+            client.meta.events.register(
+                "before-send",
+                lambda request, **_: requests_made.update([request.url.split("//")[1][:3]]),
+            )
+        esm = EventSourceMapping(processor.handler)
+        in_outage = False
+        for start in range(0, len(sends), chunk):
+            part = sends[start : start + chunk]
+            if start in outage and not in_outage:
+                in_outage = True
+                with dynamodb_outage():
+                    send_all(part, stack.queue_url, between_chunks=esm.drain, chunk=chunk)
+                    esm.drain()  # everything received 3 times under the outage: to the DLQ
+                continue
+            send_all(part, stack.queue_url, between_chunks=esm.drain, chunk=chunk)
+        dead_after_outage = _depth(stack.dlq_url)
+        triage_runs = []
+        for _ in range(5):  # triage, reprocess, until the DLQ is empty
+            if _depth(stack.dlq_url) == 0:
+                break
+            summary = dlq_triage()
+            triage_runs.append(
+                {k: getattr(summary, k) for k in ("seen", "counts", "redriven", "archived")}
+            )
+            esm.drain()
+        result = ledger(stack, bodies, requests_made)
+        result["dlq_depth_after_outage"] = dead_after_outage
+        result["triage_runs"] = triage_runs
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=49_000, help="questions (~100k events)")
+    parser.add_argument("--chunk", type=int, default=200, help="sends between drains")
+    args = parser.parse_args()
+    result = run(args.requests, args.chunk)
+    print(json.dumps(result, indent=2))
+    ok = (
+        result["lost"] == 0
+        and all(result["weekly_figures_equal_to_truth"].values())
+        and result["left_on_queue"] == 0
+        and result["left_on_dlq"] == 0
+        and result["every_archived_record_has_a_reason"]
+    )
+    print("LEDGER OK: zero lost" if ok else "LEDGER FAILED", file=sys.stderr)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
