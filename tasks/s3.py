@@ -37,3 +37,13 @@ def list_keys(prefix: str) -> list[str]:
     for page in paginator.paginate(Bucket=get_settings().archive_bucket, Prefix=prefix):
         keys.extend(obj["Key"] for obj in page.get("Contents", []))
     return keys
+
+
+def presigned_url(key: str, expires_seconds: int = 7 * 24 * 3600) -> str:
+    """A time-limited HTTPS link to one archived object (the bucket itself stays private)."""
+    url: str = aws_client("s3").generate_presigned_url(
+        "get_object",
+        Params={"Bucket": get_settings().archive_bucket, "Key": key},
+        ExpiresIn=expires_seconds,
+    )
+    return url

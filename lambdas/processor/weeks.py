@@ -10,6 +10,9 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
+#: The same shape as a JSON-schema pattern for Prefect's Run form (weeks 01..53; whether
+#: week 53 exists in that year is checked by :func:`parse_week` when the run starts).
+WEEK_SCHEMA_PATTERN = r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$"
 WEEK_FORM = "YYYY-Www (an ISO-8601 week such as 2025-W45)"
 
 

@@ -1,0 +1,277 @@
+"""Benchmark of the weekly report against the local stack; prints one JSON object.
+
+Measured (setup, i.e. writing the synthetic records, is timed separately):
+
+- ``query_read``: the week read with DynamoDB ``Query`` on its GSI partition, pages,
+  items and bytes returned vs the bytes of the week's records (other weeks are in the
+  table too, so a ratio near 1.0 proves they are not read);
+- ``scan_baseline``: the naive alternative, ``Scan`` with a filter on the week;
+- ``report_flow``: the ``weekly-report`` flow end to end (read, aggregate, render,
+  archive, artifacts, SES send) after a warm-up run that starts Prefect's server;
+- ``aggregate_1m``: ``tasks.aggregate.weekly_figures`` alone on 1,000,000 records;
+- ``peak_rss_mb``: peak resident memory of this process, which also hosts moto's
+  server and every item it stores, so it over-states the report's own needs.
+
+Goals (issue 3): report < 60 s at 100,000 requests, aggregation < 2 s for 1,000,000
+records, peak memory < 1.5 GB, bytes read <= 1.1x the week's records.
+
+Usage: ``python -m benchmarks.bench_report [--requests 100000] [--aggregate-records N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import time
+import uuid
+from typing import Any
+
+WEEK = "2025-W45"
+OTHER_WEEKS = ("2025-W44", "2025-W46")
+QUERIES = [
+    "Does he know Python?",
+    "does he have experience with GraphQL?",
+    "What was his last role?",
+    "Where is he based?",
+    "Is he available for contract work?",
+    "What is his salary expectation?",
+    "Has he worked with COBOL?",
+    "Can he lead a team?",
+    "Kubernetes experience?",
+    "why should we hire him?",
+    "Email me at recruiter{n}@example.com about a role",
+    "call +44 20 7946 {n:04d} if he is free",
+    "<script>alert('x')</script> does he know React?",
+    "Does he speak Japanese?",
+    "  DOES HE KNOW   fortran? ",
+]
+SOURCES = ["Python", "Go", "Kafka", "Docker", "AWS Lambda", "Terraform", "DynamoDB", "C#", ".NET"]
+
+
+def synthetic_records(
+    week: str, count: int, rng: random.Random, *, payloads: bool = True
+) -> list[dict[str, Any]]:
+    """Analytics records shaped like the processor's, sorted by request id like a Query page.
+
+    ``payloads=False`` shares one event-JSON string between records (aggregation never
+    reads them) so a million records fit in memory.
+    """
+    from lambdas.processor.weeks import week_bounds_ms
+
+    start, end = week_bounds_ms(week)
+    shared_query = json.dumps({"eventType": "query", "query": "x" * 120})
+    shared_response = json.dumps({"eventType": "response", "reasoning": "y" * 200})
+    # Ids sorted first, records built in that order: like a deserialized Query result,
+    # whose records sit in memory in the order they are iterated.
+    ids = sorted(str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(count))
+    records = []
+    for rid in ids:
+        ts = rng.randrange(start, end)
+        text = rng.choice(QUERIES).format(n=rng.randrange(10_000))
+        roll = rng.random()
+        session = None if roll < 0.1 else "anonymous" if roll < 0.3 else f"s-{rng.randrange(3000)}"
+        record: dict[str, Any] = {
+            "requestId": rid,
+            "week": week,
+            "weekKey": week,
+            "queryTs": ts,
+            "query": text,
+        }
+        if session is not None:
+            record["sessionId"] = session
+        query_event = {"eventType": "query", "requestId": rid, "timestamp": ts, "query": text}
+        record["queryEvent"] = json.dumps(query_event) if payloads else shared_query
+        if rng.random() < 0.95:
+            score = rng.randrange(101)
+            match = "full" if score > 80 else "partial" if score > 50 else "none"
+            sources = sorted(set(rng.sample(SOURCES, rng.randrange(1, 4))))
+            response = {
+                "eventType": "response",
+                "requestId": rid,
+                "timestamp": ts + 1500,
+                "matchType": match,
+                "matchScore": score,
+                "reasoning": f"Match: {sources[0]} with {score / 100:.2f} similarity",
+                "metadata": {"sourcesUsed": sources},
+            }
+            record.update(
+                responseTs=ts + 1500,
+                matchType=match,
+                matchScore=score,
+                sourcesUsed=sources,
+                responseEvent=json.dumps(response) if payloads else shared_response,
+            )
+            if rng.random() < 0.6:
+                record.update(
+                    hasPerformance=True,
+                    totalTime=round(rng.uniform(200, 3000), 1),
+                    llmTime=round(rng.uniform(100, 2500), 1),
+                    retrievalTime=round(rng.uniform(20, 300), 1),
+                    cacheHit=rng.random() < 0.2,
+                )
+        records.append(record)
+    return records
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """A stable size measure of one item, the same for what is written and what is read."""
+    return len(json.dumps(item, sort_keys=True, separators=(",", ":")).encode())
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def write_setup(records: list[dict[str, Any]]) -> float:
+    import boto3
+
+    from lambdas.processor.settings import get_settings
+    from lambdas.processor.storage import write_items
+
+    client = boto3.client("dynamodb")
+    table = get_settings().analytics_table
+    started = time.perf_counter()
+    for start in range(0, len(records), 1000):
+        write_items(client, [(table, item) for item in records[start : start + 1000]])
+    return time.perf_counter() - started
+
+
+def measure_query(week: str, week_bytes: int) -> dict[str, Any]:
+    from tasks.dynamodb import query_week_key
+
+    started = time.perf_counter()
+    items, capacity = query_week_key(week)
+    seconds = time.perf_counter() - started
+    read_bytes = sum(map(item_bytes, items))
+    return {
+        "seconds": round(seconds, 2),
+        "items": len(items),
+        "bytes_read": read_bytes,
+        "week_bytes": week_bytes,
+        "bytes_ratio": round(read_bytes / week_bytes, 4) if week_bytes else None,
+        "consumed_capacity_units": capacity,
+    }
+
+
+def measure_scan(week: str, table_bytes: int) -> dict[str, Any]:
+    import boto3
+
+    from lambdas.processor.settings import get_settings
+
+    client = boto3.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": get_settings().analytics_table,
+        "FilterExpression": "weekKey = :week",
+        "ExpressionAttributeValues": {":week": {"S": week}},
+        "ReturnConsumedCapacity": "TOTAL",
+    }
+    scanned = returned = 0
+    capacity = 0.0
+    started = time.perf_counter()
+    while True:
+        page = client.scan(**kwargs)
+        scanned += page.get("ScannedCount", 0)
+        returned += page.get("Count", 0)
+        capacity += float(page.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "items_scanned": scanned,
+        "items_returned": returned,
+        "bytes_read": table_bytes,  # a Scan reads every item of the table
+        "consumed_capacity_units": capacity,
+    }
+
+
+def measure_flow(week: str, previous_total: int) -> dict[str, Any]:
+    import boto3
+
+    from flows.weekly_report import weekly_report
+    from lambdas.processor.settings import get_settings
+
+    # The week before has a summary, as after last week's report: nothing else is read.
+    boto3.client("dynamodb").update_item(
+        TableName=get_settings().summaries_table,
+        Key={"week": {"S": OTHER_WEEKS[0]}},
+        UpdateExpression="SET total_queries = :t",
+        ExpressionAttributeValues={":t": {"N": str(previous_total)}},
+    )
+    warm_started = time.perf_counter()
+    weekly_report("2024-W10")  # an empty week: starts Prefect's temporary server
+    warm_up = time.perf_counter() - warm_started
+    started = time.perf_counter()
+    figures = weekly_report(week)
+    seconds = time.perf_counter() - started
+    sent = boto3.client("ses").get_send_statistics()["SendDataPoints"][0]["DeliveryAttempts"]
+    return {
+        "seconds": round(seconds, 2),
+        "warm_up_seconds": round(warm_up, 2),
+        "total_queries": figures.total_queries,
+        "ses_delivery_attempts_total": int(sent),  # moto counts To header + Destinations
+    }
+
+
+def measure_aggregation(count: int, rng: random.Random) -> dict[str, Any]:
+    from tasks.aggregate import weekly_figures
+
+    records = synthetic_records(WEEK, count, rng, payloads=False)
+    started = time.perf_counter()
+    figures = weekly_figures(WEEK, records, count)
+    seconds = time.perf_counter() - started
+    return {"records": count, "seconds": round(seconds, 3), "total": figures.total_queries}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100_000, help="requests in the week")
+    parser.add_argument("--aggregate-records", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=45)
+    args = parser.parse_args(argv)
+    if args.requests < 1 or args.aggregate_records < 1:
+        parser.error("--requests and --aggregate-records must be positive")
+
+    import os
+    import tempfile
+
+    os.environ.setdefault(
+        "CV_ANALYTICS_REPORT_OUTPUT_DIR", tempfile.mkdtemp(prefix="bench-reports-")
+    )
+    from deployments.local_stack import local_stack
+
+    rng = random.Random(args.seed)
+    result: dict[str, Any] = {"requests": args.requests}
+    with local_stack():
+        week_records = synthetic_records(WEEK, args.requests, rng)
+        others = [r for w in OTHER_WEEKS for r in synthetic_records(w, args.requests // 2, rng)]
+        week_bytes = sum(map(item_bytes, week_records))
+        table_bytes = week_bytes + sum(map(item_bytes, others))
+        result["setup"] = {
+            "week_items": len(week_records),
+            "other_week_items": len(others),
+            "write_seconds": round(write_setup(week_records + others), 1),
+        }
+        del others
+        result["query_read"] = measure_query(WEEK, week_bytes)
+        result["scan_baseline"] = measure_scan(WEEK, table_bytes)
+        del week_records
+        result["report_flow"] = measure_flow(WEEK, args.requests // 2)
+        result["peak_rss_mb_after_report"] = peak_rss_mb()
+    result["aggregate_1m"] = measure_aggregation(args.aggregate_records, rng)
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["goals"] = {
+        "report_under_60s": result["report_flow"]["seconds"] < 60,
+        "aggregation_under_2s": result["aggregate_1m"]["seconds"] < 2,
+        "bytes_ratio_at_most_1_1": (result["query_read"]["bytes_ratio"] or 0) <= 1.1,
+        "peak_rss_under_1_5_gb": result["peak_rss_mb"] < 1536,
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

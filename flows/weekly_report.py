@@ -1,0 +1,235 @@
+"""Weekly report: the figures of one ISO week, e-mailed once, archived, shown in Prefect.
+
+Replaces the original Reporter Lambda (Monday 07:00 UTC). Two jobs, as the design card
+names them:
+
+- ``weekly-aggregation`` (:func:`weekly_aggregation`): the previous week's total (from
+  its stored summary), the week's records (DynamoDB ``Query`` on the week's GSI
+  partition, or the S3 archive for weeks maintenance moved out), the figures (pure
+  pandas, ``tasks.aggregate``), and the week's summary stored for later weeks.
+- ``weekly-report`` (:func:`weekly_report`): runs the aggregation, adds pipeline health
+  (orphan responses, DLQ depth now), renders HTML and text, writes them to
+  ``report_output_dir/<week>/``, archives ``reports/<week>/report.{html,txt,json}``,
+  publishes the Prefect artifacts and sends the e-mail exactly once per week
+  (``resend=True`` sends again). It returns the figures: the same object the e-mail,
+  the artifacts and ``report.json`` were made from.
+
+Any week can be regenerated: ``python -m flows.weekly_report --week 2025-W45``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from flows.hooks import FLOW_HOOKS, timeout_seconds
+from flows.parameters import OptionalWeek
+from lambdas.processor.settings import get_settings
+from lambdas.processor.weeks import InvalidWeekError, last_complete_week, parse_week
+from tasks.aggregate import PipelineHealth, WeeklyFigures, pipeline_health, weekly_figures
+from tasks.aws import AWS_TASK_OPTIONS, aws_client
+from tasks.dynamodb import query_week_orphans
+from tasks.records import read_week
+from tasks.render import build_mime, render_html, render_markdown, render_text, top_queries_table
+from tasks.s3 import presigned_url, put_bytes
+from tasks.ses import previous_week_total_task, save_summary_task, send_report_task
+
+REPORTS_PREFIX = "reports"
+
+
+def resolve_week(week: str | None) -> str:
+    """The week to report: ``None`` is the last complete ISO week (UTC); else validated.
+
+    Raises :class:`InvalidWeekError` naming the week and the expected form.
+    """
+    if week is None:
+        return last_complete_week()
+    year, number = parse_week(week)
+    return f"{year}-W{number:02d}"
+
+
+def artifact_key(week: str, what: str = "") -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return "-".join(part for part in ("weekly-report", what, week.lower()) if part)
+
+
+def report_folder(week: str) -> Path:
+    """Where ``make demo``/``make report`` leave the rendered report for a person to open."""
+    return Path(get_settings().report_output_dir) / week
+
+
+def _report_run_name() -> str:
+    try:
+        return f"weekly-report-{resolve_week(flow_run.parameters.get('week'))}"
+    except InvalidWeekError:
+        return "weekly-report-invalid-week"
+
+
+# --- weekly aggregation -----------------------------------------------------------------
+
+
+@task(name="aggregate-week", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
+def aggregate_week(week: str, previous_total: int) -> tuple[WeeklyFigures, str]:
+    """Read the week's records (Query or archive) and compute its figures.
+
+    Reading and aggregating share one task so the records, possibly hundreds of
+    thousands, never travel through Prefect as task parameters.
+    """
+    week_records = read_week(week)
+    get_run_logger().info(
+        "Read %d records of %s from %s", len(week_records.records), week, week_records.source
+    )
+    return weekly_figures(week, week_records.records, previous_total), week_records.source
+
+
+@flow(name="weekly-aggregation", flow_run_name="weekly-aggregation-{week}")
+def weekly_aggregation(week: str) -> WeeklyFigures:
+    """The week's figures, with its summary stored for the weeks after it."""
+    week = resolve_week(week)
+    previous_total = previous_week_total_task(week)
+    figures, source = aggregate_week(week, previous_total)
+    save_summary_task(figures, source)
+    return figures
+
+
+# --- report e-mailing ---------------------------------------------------------------------
+
+
+@task(name="count-orphan-responses", **AWS_TASK_OPTIONS)
+def count_orphan_responses(week: str) -> int:
+    """Responses received in the week whose query never arrived."""
+    return len(query_week_orphans(week))
+
+
+@task(name="dlq-depth", **AWS_TASK_OPTIONS)
+def dlq_depth() -> int:
+    """ApproximateNumberOfMessages of the dead-letter queue, now."""
+    sqs = aws_client("sqs")
+    url = sqs.get_queue_url(QueueName=get_settings().dlq_name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+@task(name="archive-report", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
+def archive_report(week: str, html: str, text: str, report_json: str) -> list[str]:
+    """``reports/<week>/report.html|txt|json`` in the archive bucket (overwritten on re-runs)."""
+    objects = {
+        "report.html": (html, "text/html; charset=utf-8"),
+        "report.txt": (text, "text/plain; charset=utf-8"),
+        "report.json": (report_json, "application/json"),
+    }
+    keys = []
+    for name, (body, content_type) in objects.items():
+        key = f"{REPORTS_PREFIX}/{week}/{name}"
+        put_bytes(key, body.encode("utf-8"), content_type)
+        keys.append(key)
+    return keys
+
+
+def write_local_report(week: str, html: str, text: str, report_json: str) -> Path:
+    """Write the rendered report to ``report_output_dir/<week>/`` and return the folder."""
+    folder = report_folder(week)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.html").write_text(html, encoding="utf-8")
+    (folder / "report.txt").write_text(text, encoding="utf-8")
+    (folder / "report.json").write_text(report_json, encoding="utf-8")
+    return folder
+
+
+def publish_artifacts(figures: WeeklyFigures, health: PipelineHealth, html_key: str) -> None:
+    """Key figures (markdown), top queries (table) and a link to the rendered HTML, by week."""
+    create_link_artifact(
+        key=artifact_key(figures.week, "html"),
+        link=presigned_url(html_key),
+        link_text=f"CV Analytics Weekly Report - Week {figures.week} (HTML, link valid 7 days)",
+        description=f"The rendered report of {figures.week}, archived in S3",
+    )
+    create_markdown_artifact(
+        key=artifact_key(figures.week),
+        markdown=render_markdown(figures, health),
+        description=f"Key figures of {figures.week}",
+    )
+    create_table_artifact(
+        key=artifact_key(figures.week, "top-queries"),
+        table=top_queries_table(figures),
+        description=f"Top queries of {figures.week} (display queries, personal data masked)",
+    )
+
+
+@flow(
+    name="weekly-report",
+    flow_run_name=_report_run_name,
+    timeout_seconds=timeout_seconds("weekly-report"),
+    **FLOW_HOOKS,
+)
+def weekly_report(week: OptionalWeek = None, resend: bool = False) -> WeeklyFigures:
+    """Compute, archive, show and e-mail (once) the report of a week.
+
+    Args:
+        week: ISO week YYYY-Www, e.g. 2025-W45 (Monday to Sunday, UTC). Empty: the last
+            complete week.
+        resend: Send the e-mail again even if this week's report was already sent.
+    """
+    week = resolve_week(week)  # a malformed or impossible week stops here, before any work
+    logger = get_run_logger()
+    settings = get_settings()
+
+    figures = weekly_aggregation(week)
+
+    orphans = count_orphan_responses(week)
+    depth_state = dlq_depth(return_state=True)
+    depth = depth_state.result() if depth_state.is_completed() else None
+    if depth is None:
+        logger.warning("Could not read the DLQ depth; the report shows it as n/a")
+    health = pipeline_health(figures, orphans, depth)
+
+    html = render_html(figures, health)
+    text = render_text(figures, health)
+    report_json = json.dumps(figures.model_dump(mode="json"), indent=2, ensure_ascii=False)
+
+    folder = write_local_report(week, html, text, report_json)
+    logger.info("Report of %s written to %s", week, folder.resolve())
+    keys = archive_report(week, html, text, report_json)
+    logger.info("Report of %s archived to s3://%s/%s", week, settings.archive_bucket, keys[0])
+    publish_artifacts(figures, health, keys[0])
+
+    message = build_mime(figures, html, text, settings.report_sender, settings.report_recipients)
+    outcome = send_report_task(week, message.as_bytes(), resend)
+    logger.info("E-mail of %s: %s", week, outcome.status)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m flows.weekly_report [--week 2025-W45] [--resend]``: regenerate one week."""
+    parser = argparse.ArgumentParser(description="Compute, archive and e-mail a weekly report.")
+    parser.add_argument("--week", help="ISO week YYYY-Www (default: the last complete week)")
+    parser.add_argument(
+        "--resend", action="store_true", help="send the e-mail even if it was sent already"
+    )
+    args = parser.parse_args(argv)
+    try:
+        week = resolve_week(args.week)
+    except InvalidWeekError as exc:
+        parser.error(str(exc))
+    figures = weekly_report(week=week, resend=args.resend)
+    folder = report_folder(week).resolve()
+    print(f"Weekly report {week}: {figures.total_queries} queries")
+    print(f"Written to {folder / 'report.html'} and {folder / 'report.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""Sending the weekly report through SES exactly once, and the weekly summaries it rests on.
+
+Both live in the summaries table (``cv-analytics-weekly-summaries``, key ``week``), one
+item per week:
+
+- the **summary**: ``total_queries`` and ``figures`` (the week's figures as JSON), so a
+  later week's ``previous_week`` and trend never re-read old records;
+- the **send ledger**: ``send_state`` (``sending`` / ``sent`` / ``failed``),
+  ``message_id``, timestamps and ``send_attempts``.
+
+Both are written with ``UpdateItem`` (the ledger's claim is conditional), so neither
+clobbers the other; that is the "conditional put" of the design, made an update.
+
+Exactly once, and what happens after a crash (the choice made here):
+
+1. Read the ledger. ``sent`` -> skip (unless ``resend``). ``sending`` -> a previous
+   attempt claimed the week and never recorded the outcome: it may have crashed after SES
+   accepted the mail. We log a WARNING and do **not** send (unless ``resend``): a
+   possibly missing e-mail, flagged loudly, is preferred to a silent double send; the
+   operator checks the inbox and re-runs with ``resend=True`` if it never arrived.
+2. Claim: set ``sending`` on the condition that the state is still what we read (two
+   concurrent runs cannot both claim).
+3. ``send_raw_email`` with botocore retries off, so no hidden resend happens below us.
+4. Record ``sent`` and the SES message id.
+
+When SES answers with an error, the mail was definitely not accepted: the claim is set
+to ``failed`` and :class:`ReportNotSentError` is raised; the task retries it only when
+the error is transient (throttling, 5xx) or the connection never opened. A read timeout
+or a dropped connection leaves the outcome unknown: the claim stays ``sending``, the task
+fails without retrying, and the next run warns as in step 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
+
+from lambdas.processor.settings import get_settings
+from lambdas.processor.weeks import parse_week, shift_week
+from tasks.aggregate import WeeklyFigures, population_size
+from tasks.aws import AWS_TASK_OPTIONS, aws_client, is_transient
+from tasks.records import read_week
+
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+
+#: No botocore retries for the send itself: a retry after a read timeout could deliver twice.
+SEND_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5)
+
+SendStatus = Literal["sent", "already-sent", "unconfirmed", "claimed-elsewhere"]
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The Prefect run logger inside a run, the module logger outside (plain calls, tests)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _key(week: str) -> dict[str, Any]:
+    return {"week": {"S": week}}
+
+
+def _table() -> str:
+    return get_settings().summaries_table
+
+
+# --- the weekly summary ---------------------------------------------------------------
+
+
+def summary_item(week: str) -> dict[str, Any] | None:
+    """The raw summaries-table item of a week (strongly consistent), or None."""
+    parse_week(week)
+    response = aws_client("dynamodb").get_item(
+        TableName=_table(), Key=_key(week), ConsistentRead=True
+    )
+    item = response.get("Item")
+    return dict(item) if item else None
+
+
+def save_summary(figures: WeeklyFigures, records_source: str) -> None:
+    """Persist the week's figures and total (the ledger attributes are left untouched)."""
+    aws_client("dynamodb").update_item(
+        TableName=_table(),
+        Key=_key(figures.week),
+        UpdateExpression=(
+            "SET total_queries = :total, figures = :figures, "
+            "records_source = :source, summary_updated_at = :now"
+        ),
+        ExpressionAttributeValues={
+            ":total": {"N": str(figures.total_queries)},
+            ":figures": {"S": json.dumps(figures.model_dump(mode="json"), sort_keys=True)},
+            ":source": {"S": records_source},
+            ":now": {"S": _now()},
+        },
+    )
+
+
+def saved_figures(week: str) -> WeeklyFigures | None:
+    """The figures persisted for a week, if its report has been computed before."""
+    item = summary_item(week)
+    if not item or "figures" not in item:
+        return None
+    return WeeklyFigures.model_validate_json(item["figures"]["S"])
+
+
+def previous_week_total(week: str) -> int:
+    """``total_queries`` of the week before ``week``: from its summary, else computed once.
+
+    The fallback reads the previous week's records (DynamoDB or archive) and stores just
+    the total, so the next report finds it without reading records again.
+    """
+    previous = shift_week(week, -1)
+    item = summary_item(previous)
+    if item and "total_queries" in item:
+        return int(item["total_queries"]["N"])
+    records = read_week(previous)
+    total = population_size(previous, records.records)
+    try:
+        aws_client("dynamodb").update_item(
+            TableName=_table(),
+            Key=_key(previous),
+            UpdateExpression="SET total_queries = :total, records_source = :source, "
+            "summary_updated_at = :now",
+            ConditionExpression="attribute_not_exists(total_queries)",
+            ExpressionAttributeValues={
+                ":total": {"N": str(total)},
+                ":source": {"S": f"fallback-{records.source}"},
+                ":now": {"S": _now()},
+            },
+        )
+    except ClientError as exc:  # a report of that week stored its figures meanwhile: keep them
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    _logger().info(
+        "No summary for %s: computed its total (%d) from %s and stored it",
+        previous,
+        total,
+        records.source,
+    )
+    return total
+
+
+# --- the send ledger --------------------------------------------------------------------
+
+
+class ReportNotSentError(RuntimeError):
+    """SES refused or failed the send; nothing was delivered. ``transient``: worth a retry."""
+
+    def __init__(self, week: str, error: BaseException, transient: bool) -> None:
+        super().__init__(f"weekly report {week} was not sent: {error}")
+        self.week = week
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    week: str
+    status: SendStatus
+    message_id: str | None = None
+
+
+def ledger_state(week: str) -> tuple[str | None, str | None]:
+    """(send_state, message_id) of a week, (None, None) when never attempted."""
+    item = summary_item(week) or {}
+    state = item.get("send_state", {}).get("S")
+    message_id = item.get("message_id", {}).get("S")
+    return state, message_id
+
+
+def claim_send(week: str, observed: str | None) -> bool:
+    """Set ``sending`` if the state is still ``observed``; False when another run got there."""
+    if observed is None:
+        condition = "attribute_not_exists(send_state)"
+        values: dict[str, Any] = {}
+    else:
+        condition = "send_state = :observed"
+        values = {":observed": {"S": observed}}
+    try:
+        aws_client("dynamodb").update_item(
+            TableName=_table(),
+            Key=_key(week),
+            UpdateExpression="SET send_state = :sending, sending_at = :now ADD send_attempts :one",
+            ConditionExpression=condition,
+            ExpressionAttributeValues={
+                ":sending": {"S": SENDING},
+                ":now": {"S": _now()},
+                ":one": {"N": "1"},
+                **values,
+            },
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def record_sent(week: str, message_id: str) -> None:
+    aws_client("dynamodb").update_item(
+        TableName=_table(),
+        Key=_key(week),
+        UpdateExpression="SET send_state = :sent, message_id = :id, sent_at = :now "
+        "REMOVE last_error",
+        ExpressionAttributeValues={
+            ":sent": {"S": SENT},
+            ":id": {"S": message_id},
+            ":now": {"S": _now()},
+        },
+    )
+
+
+def release_claim(week: str, error: str) -> None:
+    """Mark a claim ``failed`` (SES did not accept the mail), so a later attempt may send."""
+    aws_client("dynamodb").update_item(
+        TableName=_table(),
+        Key=_key(week),
+        UpdateExpression="SET send_state = :failed, last_error = :error, failed_at = :now",
+        ExpressionAttributeValues={
+            ":failed": {"S": FAILED},
+            ":error": {"S": error[:500]},
+            ":now": {"S": _now()},
+        },
+    )
+
+
+def _ses_client() -> Any:
+    """An SES client with botocore retries off (see the module docstring)."""
+    settings = get_settings()
+    if settings.aws_credentials_block:
+        from prefect_aws import AwsCredentials
+
+        credentials: Any = AwsCredentials.load(settings.aws_credentials_block)
+        return credentials.get_boto3_session().client("ses", config=SEND_CONFIG)
+    return boto3.client("ses", region_name=settings.region, config=SEND_CONFIG)
+
+
+def send_report_once(week: str, raw_message: bytes, *, resend: bool = False) -> SendOutcome:
+    """Send the week's report unless the ledger says it was (or may have been) sent."""
+    parse_week(week)
+    log = _logger()
+    state, message_id = ledger_state(week)
+    if state == SENT and not resend:
+        log.info("Report %s was already sent (SES message %s): not sending again", week, message_id)
+        return SendOutcome(week, "already-sent", message_id)
+    if state == SENDING and not resend:
+        log.warning(
+            "Report %s has an unfinished send on record (state 'sending'): a previous attempt "
+            "may have crashed after SES accepted it. Not sending again; check the inbox and "
+            "re-run with resend=True if it never arrived.",
+            week,
+        )
+        return SendOutcome(week, "unconfirmed", None)
+    if not claim_send(week, state):
+        log.warning("Report %s was claimed by another run meanwhile: not sending", week)
+        return SendOutcome(week, "claimed-elsewhere", None)
+
+    settings = get_settings()
+    try:
+        response = _ses_client().send_raw_email(
+            Source=settings.report_sender,
+            Destinations=list(settings.report_recipients),
+            RawMessage={"Data": raw_message},
+        )
+    except ClientError as exc:  # SES answered: the mail was not accepted
+        release_claim(week, f"{exc.response['Error'].get('Code')}: {exc}")
+        raise ReportNotSentError(week, exc, transient=is_transient(exc)) from exc
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:  # never reached SES
+        release_claim(week, type(exc).__name__)
+        raise ReportNotSentError(week, exc, transient=True) from exc
+    # Any other failure (read timeout, dropped connection) leaves the claim 'sending'.
+
+    sent_id = str(response["MessageId"])
+    record_sent(week, sent_id)
+    log.info(
+        "Report %s sent to %d recipient(s), SES message %s",
+        week,
+        len(settings.report_recipients),
+        sent_id,
+    )
+    return SendOutcome(week, "sent", sent_id)
+
+
+def retry_send_when_not_delivered(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry the send task only for a transient failure SES confirms delivered nothing."""
+    try:
+        state.result(raise_on_failure=True)
+    except ReportNotSentError as exc:
+        return exc.transient
+    except BaseException:
+        return False
+    return False
+
+
+@task(
+    name="send-weekly-report",
+    retries=3,
+    retry_delay_seconds=[2, 8, 30],
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_send_when_not_delivered,
+    cache_policy=NO_CACHE,
+)
+def send_report_task(week: str, raw_message: bytes, resend: bool = False) -> SendOutcome:
+    return send_report_once(week, raw_message, resend=resend)
+
+
+@task(name="save-weekly-summary", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
+def save_summary_task(figures: WeeklyFigures, records_source: str) -> None:
+    save_summary(figures, records_source)
+
+
+@task(name="previous-week-total", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
+def previous_week_total_task(week: str) -> int:
+    return previous_week_total(week)

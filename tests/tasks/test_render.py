@@ -1,0 +1,148 @@
+"""Rendering of the weekly report: escaping, masking, wording, the MIME message."""
+
+from __future__ import annotations
+
+import json
+import re
+from email import message_from_bytes, policy
+
+import pytest
+
+from tasks.aggregate import WeeklyFigures, pipeline_health, weekly_figures
+from tasks.masking import EMAIL_PATTERN, PHONE_PATTERN
+from tasks.render import (
+    EMPTY_WEEK,
+    build_mime,
+    render_html,
+    render_markdown,
+    render_text,
+    subject,
+    top_queries_table,
+)
+from tests.tasks.test_aggregate import query, records_of, response
+
+
+@pytest.fixture
+def figures() -> WeeklyFigures:
+    records = records_of(
+        query("a", "2025-11-05T10:00:00", "<script>alert('x')</script> does he know React?"),
+        response("a", "2025-11-05T10:00:01", sources=["React"]),
+        query("b", "2025-11-05T10:01:00", "Email me at Jane.Doe@example.com about a role"),
+        response("b", "2025-11-05T10:01:01", match="none", score=12),
+        query("c", "2025-11-06T10:00:00", "call +44 20 7946 0958 if he is free"),
+        response(
+            "c",
+            "2025-11-06T10:00:01",
+            match="partial",
+            score=61,
+            performance={
+                "totalTime": 1200.5,
+                "llmTime": 1000,
+                "retrievalTime": 90,
+                "cacheHit": True,
+            },
+        ),
+        query("d", "2025-11-07T10:00:00", "unanswered <b>bold</b> & co"),
+    )
+    return weekly_figures("2025-W45", records, 3)
+
+
+def all_outputs(figures: WeeklyFigures) -> dict[str, str]:
+    health = pipeline_health(figures, orphan_responses=2, dlq_depth=5)
+    return {
+        "html": render_html(figures, health),
+        "text": render_text(figures, health),
+        "json": json.dumps(figures.model_dump(mode="json")),
+        "markdown": render_markdown(figures, health),
+    }
+
+
+def test_script_in_a_query_is_escaped_in_html(figures: WeeklyFigures) -> None:
+    html = all_outputs(figures)["html"]
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; does he know react?" in html
+    assert "unanswered &lt;b&gt;bold&lt;/b&gt; &amp; co" in html
+
+
+def test_html_has_no_javascript_and_no_remote_resources(figures: WeeklyFigures) -> None:
+    html = all_outputs(figures)["html"].lower()
+    assert "<img" not in html and "src=" not in html and "javascript:" not in html
+    assert "http://" not in html and "https://" not in html
+    assert " onload=" not in html and " onclick=" not in html
+
+
+def test_no_address_or_phone_number_survives_anywhere(figures: WeeklyFigures) -> None:
+    for name, output in all_outputs(figures).items():
+        assert not EMAIL_PATTERN.search(output), name
+        assert not PHONE_PATTERN.search(output), name
+        assert "jane.doe" not in output.lower() and "7946" not in output, name
+    assert "email me at [email] about a role" in all_outputs(figures)["text"]
+    assert "call [phone] if he is free" in all_outputs(figures)["html"]
+
+
+def test_text_carries_the_same_figures_as_html(figures: WeeklyFigures) -> None:
+    outputs = all_outputs(figures)
+    for expected in ("Total queries: 4", "Unanswered: 1", "Match rate (full + partial): 66.67%"):
+        assert expected in outputs["text"]
+    assert "66.67%" in outputs["html"]
+    for section in (
+        "Summary",
+        "Queries per day",
+        "Match quality",
+        "Top queries",
+        "Questions the CV could not answer",
+        "Top sources",
+        "Performance",
+        "Pipeline health",
+    ):
+        assert section in outputs["html"]
+        assert section.upper() in outputs["text"]
+    assert "Orphan responses (no query): 2" in outputs["text"]
+    assert "Dead-letter queue depth at report time: 5" in outputs["text"]
+    assert "+33.3%" in outputs["text"] and "+33.3%" in outputs["html"]  # 4 vs 3
+
+
+def test_empty_week_says_no_queries_and_performance_not_reported() -> None:
+    empty = weekly_figures("2025-W40", [], 0)
+    outputs = all_outputs(empty)
+    for name in ("html", "text", "markdown"):
+        assert EMPTY_WEEK in outputs[name], name
+    assert "Performance: not reported by the Worker" in outputs["text"]
+    assert "Performance: not reported by the Worker" in outputs["html"]
+
+
+def test_performance_null_wording_on_a_busy_week() -> None:
+    records = records_of(query("a", "2025-11-05T10:00:00"), response("a", "2025-11-05T10:00:01"))
+    outputs = all_outputs(weekly_figures("2025-W45", records, 0))
+    assert "not reported by the Worker" in outputs["text"]
+    assert "not reported by the Worker" in outputs["html"]
+    assert EMPTY_WEEK not in outputs["html"]
+
+
+def test_subject_is_exact() -> None:
+    assert subject("2025-W45") == "CV Analytics Weekly Report - Week 2025-W45"
+
+
+def test_mime_is_multipart_alternative_with_text_then_html(figures: WeeklyFigures) -> None:
+    outputs = all_outputs(figures)
+    message = build_mime(
+        figures, outputs["html"], outputs["text"], "contact@example.dev", ["a@x.dev", "b@x.dev"]
+    )
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed["Subject"] == "CV Analytics Weekly Report - Week 2025-W45"
+    assert parsed["From"] == "contact@example.dev"
+    assert parsed["To"] == "a@x.dev, b@x.dev"
+    assert parsed.get_content_type() == "multipart/alternative"
+    parts = [part.get_content_type() for part in parsed.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    html_part = parsed.get_body(preferencelist=("html",))
+    assert html_part is not None
+    assert "&lt;script&gt;" in html_part.get_content()
+    with pytest.raises(ValueError, match="recipients"):
+        build_mime(figures, "h", "t", "contact@example.dev", [])
+
+
+def test_top_queries_table_rows_are_the_figures(figures: WeeklyFigures) -> None:
+    rows = top_queries_table(figures)
+    assert rows == [t.model_dump(mode="json") for t in figures.top_queries]
+    assert re.fullmatch(r"[^@]*", json.dumps(rows))

@@ -1,0 +1,151 @@
+"""Exactly-once sending and the weekly summaries, against in-process moto (``aws``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from unittest.mock import patch
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+from prefect.states import Failed
+
+from deployments.local_stack import StackInfo
+from lambdas.processor.settings import get_settings
+from lambdas.processor.storage import write_items
+from tasks import ses
+from tasks.aggregate import weekly_figures
+from tests.tasks.test_aggregate import query, records_of, response
+
+WEEK = "2025-W45"
+RAW = b"Subject: CV Analytics Weekly Report - Week 2025-W45\r\n\r\nhello\r\n"
+
+
+def sent_count() -> int:
+    """Messages SES accepted so far (moto counts delivery attempts per recipient)."""
+    points = boto3.client("ses", region_name="us-east-1").get_send_statistics()["SendDataPoints"]
+    return sum(int(p.get("DeliveryAttempts", 0)) for p in points)
+
+
+def failing_ses(error: BaseException) -> Any:
+    """A real moto-backed SES client whose send_raw_email raises ``error``."""
+    client = boto3.client("ses", region_name="us-east-1")
+    return patch.object(client, "send_raw_email", side_effect=error), client
+
+
+def client_error(code: str, status: int) -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": code},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "SendRawEmail")
+
+
+def test_second_run_does_not_send_and_resend_does(aws: StackInfo) -> None:
+    first = ses.send_report_once(WEEK, RAW)
+    assert first.status == "sent" and first.message_id
+    assert sent_count() == 1
+    assert ses.ledger_state(WEEK) == ("sent", first.message_id)
+
+    again = ses.send_report_once(WEEK, RAW)
+    assert (again.status, again.message_id) == ("already-sent", first.message_id)
+    assert sent_count() == 1
+
+    resent = ses.send_report_once(WEEK, RAW, resend=True)
+    assert resent.status == "sent" and resent.message_id != first.message_id
+    assert sent_count() == 2
+    assert ses.ledger_state(WEEK) == ("sent", resent.message_id)
+
+
+def test_unfinished_send_on_record_warns_and_does_not_send(
+    aws: StackInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a claim that was never completed (a crash between sending and recording)
+    assert ses.claim_send(WEEK, None)
+    # When the report runs again
+    with caplog.at_level(logging.WARNING, logger="tasks.ses"):
+        outcome = ses.send_report_once(WEEK, RAW)
+    # Then it warns and does not send
+    assert outcome.status == "unconfirmed"
+    assert sent_count() == 0
+    assert any(
+        r.levelno == logging.WARNING and "2025-W45" in r.getMessage() for r in caplog.records
+    )
+    # And resend=True is the operator's way through
+    assert ses.send_report_once(WEEK, RAW, resend=True).status == "sent"
+    assert sent_count() == 1
+
+
+def test_a_second_claim_of_the_same_state_loses(aws: StackInfo) -> None:
+    assert ses.claim_send(WEEK, None) is True
+    assert ses.claim_send(WEEK, None) is False  # a concurrent run read "no state" too
+
+
+def test_transient_ses_failure_is_retryable_and_not_marked_sent(aws: StackInfo) -> None:
+    patcher, client = failing_ses(client_error("Throttling", 400))
+    with (
+        patcher,
+        patch.object(ses, "_ses_client", return_value=client),
+        pytest.raises(ses.ReportNotSentError) as raised,
+    ):
+        ses.send_report_once(WEEK, RAW)
+    assert raised.value.transient is True
+    assert ses.ledger_state(WEEK)[0] == "failed"
+    assert ses.retry_send_when_not_delivered(None, None, Failed(data=raised.value)) is True
+    # The retry (same call again) sends, once
+    assert ses.send_report_once(WEEK, RAW).status == "sent"
+    assert sent_count() == 1
+
+
+def test_rejected_message_is_not_retried(aws: StackInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a sender SES has not verified (moto rejects it, as SES does)
+    monkeypatch.setenv("CV_ANALYTICS_REPORT_SENDER", "nobody@unverified.example")
+    get_settings.cache_clear()
+    with pytest.raises(ses.ReportNotSentError) as raised:
+        ses.send_report_once(WEEK, RAW)
+    assert raised.value.transient is False
+    assert ses.retry_send_when_not_delivered(None, None, Failed(data=raised.value)) is False
+    assert ses.ledger_state(WEEK)[0] == "failed"
+    assert sent_count() == 0
+
+
+def test_ambiguous_timeout_keeps_the_claim_and_is_not_retried(aws: StackInfo) -> None:
+    timeout = ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com")
+    patcher, client = failing_ses(timeout)
+    with (
+        patcher,
+        patch.object(ses, "_ses_client", return_value=client),
+        pytest.raises(ReadTimeoutError) as raised,
+    ):
+        ses.send_report_once(WEEK, RAW)
+    assert ses.ledger_state(WEEK)[0] == "sending"
+    assert ses.retry_send_when_not_delivered(None, None, Failed(data=raised.value)) is False
+    assert ses.send_report_once(WEEK, RAW).status == "unconfirmed"
+
+
+def test_summary_round_trips_without_touching_the_ledger(aws: StackInfo) -> None:
+    records = records_of(query("a", "2025-11-05T10:00:00"), response("a", "2025-11-05T10:00:01"))
+    figures = weekly_figures(WEEK, records, 0)
+    ses.send_report_once(WEEK, RAW)
+    ses.save_summary(figures, "dynamodb")
+    assert ses.saved_figures(WEEK) == figures
+    assert ses.ledger_state(WEEK)[0] == "sent"
+    # The next week's previous total comes from the summary, reading no records
+    with patch.object(ses, "read_week", side_effect=AssertionError("records re-read")):
+        assert ses.previous_week_total("2025-W46") == 1
+
+
+def test_missing_previous_summary_is_computed_once_from_records(aws: StackInfo) -> None:
+    records = records_of(
+        query("a", "2025-11-05T10:00:00"),
+        query("b", "2025-11-06T10:00:00"),
+        query("c", "2025-11-10T10:00:00"),  # 2025-W46: not W45's
+    )
+    settings = get_settings()
+    write_items(boto3.client("dynamodb"), [(settings.analytics_table, r) for r in records])
+    assert ses.previous_week_total("2025-W46") == 2
+    item = ses.summary_item(WEEK)
+    assert item is not None and item["total_queries"]["N"] == "2"
+    with patch.object(ses, "read_week", side_effect=AssertionError("records re-read")):
+        assert ses.previous_week_total("2025-W46") == 2
