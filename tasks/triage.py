@@ -1,0 +1,374 @@
+"""DLQ triage, the pure part: classify a dead letter, and shape what is archived or redriven.
+
+Classification reuses the processor's own contract parser (``parse_event``), so triage
+and processor can never disagree about what is valid:
+
+- ``invalid_json`` / ``invalid_event``: the body breaks the contract today (poison);
+- ``exhausted``: valid, but already redriven ``max_redrives`` times (count carried in the
+  ``redriveCount`` message attribute that every redrive adds or increments), so sending it
+  back again would loop forever (poison);
+- ``redrivable``: valid today; it failed for a transient reason (throttling, an outage, a
+  since-fixed bug) and goes back to the main queue.
+
+No boto3 and no Prefect here: the flow (``flows/dlq_triage.py``) does the I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from lambdas.processor.contract import INVALID_EVENT, INVALID_JSON, Invalid, parse_event
+from lambdas.processor.weeks import iso_week_of_ms
+from tasks.masking import mask_sample
+
+REDRIVABLE = "redrivable"
+EXHAUSTED = "exhausted"
+#: Every class, in the order reports list them.
+CLASSES = (INVALID_JSON, INVALID_EVENT, EXHAUSTED, REDRIVABLE)
+POISON = frozenset({INVALID_JSON, INVALID_EVENT, EXHAUSTED})
+
+REDRIVE_COUNT_ATTRIBUTE = "redriveCount"
+#: Attributes the processor sets when it dead-letters an invalid body; they describe that
+#: failure, not the message, so a redriven copy must not carry them.
+PROCESSOR_ATTRIBUTES = frozenset({"reason", "detail"})
+DEFAULT_GROUP_ID = "analytics"
+SAMPLES_PER_CLASS = 3
+SAMPLE_LENGTH = 160
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """The class of one dead letter, a short ``reason`` code and a readable ``detail``."""
+
+    cls: str
+    reason: str
+    detail: str
+
+    @property
+    def poison(self) -> bool:
+        return self.cls in POISON
+
+
+def redrive_count(message_attributes: Mapping[str, Any]) -> int | None:
+    """How many times triage has redriven this message (0 if never); None if unreadable."""
+    raw = message_attributes.get(REDRIVE_COUNT_ATTRIBUTE)
+    if raw is None:
+        return 0
+    try:
+        count = int(str(raw.get("StringValue")))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return count if count >= 0 else None
+
+
+def _attribute_text(message_attributes: Mapping[str, Any], name: str) -> str | None:
+    value = message_attributes.get(name)
+    return str(value.get("StringValue")) if isinstance(value, Mapping) else None
+
+
+def classify_dead_letter(
+    body: str,
+    message_attributes: Mapping[str, Any],
+    *,
+    max_redrives: int,
+    now_ms: int | None = None,
+) -> Classification:
+    """Classify one DLQ message by today's contract and its redrive history."""
+    if max_redrives < 0:
+        raise ValueError(f"max_redrives must be a whole number >= 0, got {max_redrives!r}")
+    outcome = parse_event(body, now_ms)
+    if isinstance(outcome, Invalid):
+        return Classification(outcome.reason, outcome.reason, outcome.detail)
+    count = redrive_count(message_attributes)
+    if count is None:
+        # A count we cannot read cannot bound the loop: archive rather than risk cycling.
+        return Classification(EXHAUSTED, EXHAUSTED, f"{REDRIVE_COUNT_ATTRIBUTE} is unreadable")
+    if count >= max_redrives:
+        return Classification(
+            EXHAUSTED, EXHAUSTED, f"valid but already redriven {count} times (limit {max_redrives})"
+        )
+    earlier = _attribute_text(message_attributes, "reason")
+    detail = f"valid today; redriven {count} of {max_redrives} times"
+    if earlier:
+        detail += f"; dead-lettered as {earlier} when processed (since fixed)"
+    return Classification(REDRIVABLE, REDRIVABLE, detail)
+
+
+def plain_message_attributes(message_attributes: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Message attributes as SendMessage takes them (DataType + String/BinaryValue only)."""
+    plain: dict[str, dict[str, str]] = {}
+    for name, value in message_attributes.items():
+        entry = {"DataType": str(value["DataType"])}
+        if value.get("StringValue") is not None:
+            entry["StringValue"] = str(value["StringValue"])
+        elif value.get("BinaryValue") is not None:
+            entry["BinaryValue"] = value["BinaryValue"]
+        else:
+            continue  # list values are reserved by SQS and never set by this project
+        plain[name] = entry
+    return plain
+
+
+def redrive_dedup_id(message_id: str) -> str:
+    """A deduplication id for the redriven copy, derived from the DLQ message id.
+
+    Fresh (the original id was used when the event was first sent, so re-using it inside
+    SQS's 5-minute window would be silently dropped) yet stable: if a run crashes after
+    the send and before the delete, the next run's re-send of the same DLQ message is
+    deduplicated by SQS instead of duplicated (and a duplicate would be harmless anyway).
+    """
+    return f"redrive-{message_id}"[:128]
+
+
+def redrive_entry(message: Mapping[str, Any], entry_id: str) -> dict[str, Any]:
+    """The SendMessageBatch entry that puts a DLQ message back on the main queue."""
+    attributes = message.get("Attributes", {})
+    message_attributes = {
+        name: value
+        for name, value in plain_message_attributes(message.get("MessageAttributes", {})).items()
+        if name not in PROCESSOR_ATTRIBUTES
+    }
+    count = redrive_count(message.get("MessageAttributes", {})) or 0
+    message_attributes[REDRIVE_COUNT_ATTRIBUTE] = {
+        "DataType": "Number",
+        "StringValue": str(count + 1),
+    }
+    return {
+        "Id": entry_id,
+        "MessageBody": message["Body"],
+        "MessageGroupId": attributes.get("MessageGroupId") or DEFAULT_GROUP_ID,
+        "MessageDeduplicationId": redrive_dedup_id(message["MessageId"]),
+        "MessageAttributes": message_attributes,
+    }
+
+
+def _json_safe_attributes(message_attributes: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    safe: dict[str, dict[str, str]] = {}
+    for name, value in plain_message_attributes(message_attributes).items():
+        binary = value.get("BinaryValue")
+        if binary is not None:
+            raw = binary if isinstance(binary, bytes) else str(binary).encode()
+            value = {
+                "DataType": value["DataType"],
+                "BinaryValueBase64": base64.b64encode(raw).decode(),
+            }
+        safe[name] = value
+    return safe
+
+
+def archive_record(
+    message: Mapping[str, Any], classification: Classification, archived_at: datetime
+) -> dict[str, Any]:
+    """One line of the poison archive: everything needed to inspect or replay the message."""
+    return {
+        "messageId": message["MessageId"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": _json_safe_attributes(message.get("MessageAttributes", {})),
+        "classification": classification.cls,
+        "reason": classification.reason,
+        "detail": classification.detail,
+        "archivedAt": archived_at.isoformat(),
+    }
+
+
+def archive_key(run_id: str, page: int, at: datetime) -> str:
+    """``dlq/<yyyy>/<mm>/<dd>/<run id>-<page>.jsonl.gz``: one object per page of a run.
+
+    One object per page, not per run, because a FIFO DLQ hides the rest of a message group
+    while any of its messages is in flight: a page must be archived and deleted before the
+    next page can be received at all.
+    """
+    if not run_id or "/" in run_id:
+        raise ValueError(f"run id must be a non-empty name without '/', got {run_id!r}")
+    return f"dlq/{at:%Y/%m/%d}/{run_id}-{page:05d}.jsonl.gz"
+
+
+def encode_archive(records: Iterable[Mapping[str, Any]]) -> bytes:
+    """JSON lines, gzip-compressed (mtime 0, so equal records give equal bytes)."""
+    text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+        handle.write(text.encode("utf-8"))
+    return buffer.getvalue()
+
+
+def decode_archive(data: bytes) -> list[dict[str, Any]]:
+    """The records of an archive object (inverse of :func:`encode_archive`)."""
+    lines = gzip.decompress(data).decode("utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class EventWeek:
+    """The request a redriven event belongs to, and the week its own timestamp falls in."""
+
+    request_id: str
+    event_type: str
+    own_week: str
+
+
+def event_week(body: str) -> EventWeek | None:
+    """Which request and week a (valid) redriven body concerns; None for an invalid body."""
+    event = parse_event(body)
+    if isinstance(event, Invalid):
+        return None
+    return EventWeek(event.requestId, event.eventType, iso_week_of_ms(int(event.timestamp)))
+
+
+def affected_weeks(events: Iterable[EventWeek], stored_week: Mapping[str, str]) -> list[str]:
+    """The report weeks whose figures the redriven events can change.
+
+    A record belongs to the ISO week of its *query* (report-metrics.md: the population is
+    the week's queries). A query event therefore affects its own week. A response affects
+    the week of the query it answers, which is only known once correlated: the flow looks
+    up the stored analytics record (``stored_week``: requestId -> ``week``) and, when the
+    query has not been stored, the response's own week is the best guess (they are seconds
+    apart, so they differ only for a question asked right before Monday 00:00 UTC).
+    """
+    weeks = set()
+    for event in events:
+        if event.event_type == "query":
+            weeks.add(event.own_week)
+        else:
+            weeks.add(stored_week.get(event.request_id) or event.own_week)
+    return sorted(weeks)
+
+
+def sample_line(body: str, classification: Classification) -> str:
+    """A masked, truncated sample for artifacts: personal data never leaves the pipeline."""
+    return (
+        f"`{mask_sample(body, SAMPLE_LENGTH)}` ({classification.reason}: "
+        f"{mask_sample(classification.detail, SAMPLE_LENGTH)})"
+    )
+
+
+def action_of(cls: str, dry_run: bool) -> str:
+    """What triage does with a class (or would do, in a dry run)."""
+    action = "archive to S3, then delete" if cls in POISON else "redrive, then delete"
+    return f"none (dry run; would {action})" if dry_run else action
+
+
+class TriageSummary(BaseModel):
+    """What one triage run saw and did: the flow's return value, artifact and alert source."""
+
+    run_id: str
+    dry_run: bool
+    dlq_depth_before: int
+    seen: int = 0
+    counts: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    redriven: int = 0
+    archived: int = 0
+    left: int = 0
+    archive_keys: list[str] = Field(default_factory=list)
+    stale_weeks: list[str] = Field(default_factory=list)
+    regenerated_weeks: list[str] = Field(default_factory=list)
+    alerted: bool = False
+    samples: dict[str, list[str]] = Field(default_factory=dict)
+
+    def add_sample(self, classification: Classification, body: str) -> None:
+        kept = self.samples.setdefault(classification.cls, [])
+        if len(kept) < SAMPLES_PER_CLASS:
+            kept.append(sample_line(body, classification))
+
+
+def alert_needed(summary: TriageSummary, threshold: int) -> bool:
+    """The runbook's alarm rule (more than ``threshold`` messages) or any poison archived."""
+    return summary.dlq_depth_before > threshold or summary.archived > 0
+
+
+def counts_table(summary: TriageSummary) -> list[dict[str, Any]]:
+    """Rows for the table artifact: per class, how many, the action, and how many done."""
+    rows: list[dict[str, Any]] = []
+    for cls in CLASSES:
+        rows.append(
+            {
+                "class": cls,
+                "messages": summary.counts.get(cls, 0),
+                "action": action_of(cls, summary.dry_run),
+            }
+        )
+    rows.append({"class": "total seen", "messages": summary.seen, "action": ""})
+    rows.append({"class": "redriven", "messages": summary.redriven, "action": "sent back"})
+    rows.append({"class": "archived", "messages": summary.archived, "action": "archived + deleted"})
+    rows.append({"class": "left on DLQ", "messages": summary.left, "action": ""})
+    return rows
+
+
+def summary_markdown(summary: TriageSummary) -> str:
+    """The run's story for a person: counts, samples per class (masked), stale reports."""
+    mode = " (dry run: nothing changed)" if summary.dry_run else ""
+    lines = [
+        f"# DLQ triage {summary.run_id}{mode}",
+        "",
+        f"DLQ depth before: {summary.dlq_depth_before}; seen {summary.seen}; "
+        f"redriven {summary.redriven}; archived {summary.archived}; left {summary.left}.",
+        "",
+        "| class | messages | action |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {cls} | {summary.counts.get(cls, 0)} | {action_of(cls, summary.dry_run)} |"
+        for cls in CLASSES
+    ]
+    if summary.dry_run and summary.seen < summary.dlq_depth_before:
+        lines += [
+            "",
+            f"Only {summary.seen} of {summary.dlq_depth_before} messages could be seen: a FIFO "
+            "queue hides the rest of a message group until its head is deleted, which a dry "
+            "run never does.",
+        ]
+    if summary.archive_keys:
+        lines += [
+            "",
+            f"Archive: {len(summary.archive_keys)} object(s), first `{summary.archive_keys[0]}`.",
+        ]
+    lines += ["", "## Samples (masked, truncated)"]
+    for cls in CLASSES:
+        for sample in summary.samples.get(cls, []):
+            lines.append(f"- **{cls}**: {sample}")
+    if not any(summary.samples.values()):
+        lines.append("- none")
+    if summary.stale_weeks:
+        done = set(summary.regenerated_weeks)
+        lines += ["", "## Stale reports", ""]
+        for week in summary.stale_weeks:
+            state = (
+                "regenerated and re-sent"
+                if week in done
+                else ("run with `regenerate_reports=True` to re-send")
+            )
+            lines.append(f"- {week}: report already sent; redriven events change it ({state})")
+    return "\n".join(lines) + "\n"
+
+
+def alert_text(summary: TriageSummary, threshold: int) -> tuple[str, str]:
+    """Subject and body of the operators' alert (counts only; no message bodies)."""
+    subject = (
+        f"DLQ triage: {summary.dlq_depth_before} on DLQ, {summary.archived} archived, "
+        f"{summary.redriven} redriven"
+    )
+    body = [
+        f"Run {summary.run_id}: the DLQ held {summary.dlq_depth_before} message(s) "
+        f"(alarm threshold: more than {threshold}).",
+        *(f"{cls}: {summary.counts.get(cls, 0)}" for cls in CLASSES),
+        f"redriven: {summary.redriven}; archived as poison: {summary.archived}; "
+        f"left on the DLQ: {summary.left}.",
+    ]
+    if summary.archive_keys:
+        body.append(
+            f"Archive objects: {', '.join(summary.archive_keys[:5])}"
+            + (" ..." if len(summary.archive_keys) > 5 else "")
+        )
+    if summary.stale_weeks:
+        body.append(f"Reports already sent and now stale: {', '.join(summary.stale_weeks)}.")
+    return subject, "\n".join(body)

@@ -1,0 +1,167 @@
+"""The ``dlq-triage`` flow through Prefect's test harness (kept few: the harness is shared).
+
+The end-to-end test strands a week of sample traffic in the DLQ with an injected DynamoDB
+outage, triages, processes again, and checks the week's figures count every request once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from typing import Any
+from unittest.mock import MagicMock, patch
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
+
+from deployments.local_stack import EventSourceMapping, StackInfo
+from deployments.worker import load_sample
+from flows.dlq_triage import dlq_triage
+from lambdas.processor.contract import Invalid, parse_event
+from lambdas.processor.correlation import analytics_item, fold_events
+from lambdas.processor.handler import handler
+from lambdas.processor.weeks import iso_week_of_ms
+from tasks import s3
+from tasks.aggregate import weekly_figures
+from tasks.dynamodb import query_week_records
+from tasks.sqs import queue_depth, queue_total
+from tasks.triage import decode_archive
+
+WEEK = "2025-W45"
+
+
+def dynamodb_outage(*_: Any, **__: Any) -> int:
+    raise ClientError(
+        {"Error": {"Code": "ServiceUnavailable", "Message": "injected outage"}}, "BatchWriteItem"
+    )
+
+
+def lambda_poller_view(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The handler as Lambda's poller sees it: a function error fails the whole batch.
+
+    Powertools raises when every record of a batch failed; Lambda then returns all of them
+    to the queue, which is what the item failures below say to ``EventSourceMapping``.
+    """
+    try:
+        return handler(event, context)
+    except BatchProcessingError:
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+
+
+def mark_report_sent(week: str) -> None:
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName="cv-analytics-weekly-summaries",
+        Item={"week": {"S": week}, "send_state": {"S": "sent"}},
+    )
+
+
+def put_dead_letter(stack: StackInfo, body: str, dedup: str) -> None:
+    boto3.client("sqs", region_name="us-east-1").send_message(
+        QueueUrl=stack.dlq_url,
+        MessageBody=body,
+        MessageGroupId="analytics",
+        MessageDeduplicationId=dedup,
+    )
+
+
+def test_events_stranded_by_an_outage_are_redriven_and_counted_exactly_once(
+    stack: StackInfo,
+) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sends = [
+        s
+        for s in load_sample()
+        if s.kind.startswith("invalid") or iso_week_of_ms(json.loads(s.body)["timestamp"]) == WEEK
+    ]
+    valid = [e for s in sends if not isinstance(e := parse_event(s.body), Invalid)]
+    invalid = len(sends) - len(valid)
+    assert invalid == 11 and len(valid) > 150
+
+    # Given a DynamoDB outage while the week's traffic arrives,
+    with patch("lambdas.processor.storage.write_items", side_effect=dynamodb_outage):
+        for send in sends:
+            sqs.send_message(**send.as_send_kwargs(stack.queue_url))
+        EventSourceMapping(lambda_poller_view).drain()
+    # every message is stranded in the DLQ (valid: after 3 receives; invalid: at once).
+    assert queue_total(stack.settings.queue_name) == 0
+    assert queue_depth(stack.settings.dlq_name) == len(sends)
+    assert query_week_records(WEEK) == []
+    mark_report_sent(WEEK)
+
+    # When the outage is over and triage runs, then the processor drains the main queue,
+    summary = dlq_triage()
+    EventSourceMapping(handler).drain()
+
+    assert summary.seen == len(sends)
+    assert summary.counts["redrivable"] == summary.redriven == len(valid)
+    assert summary.counts["invalid_json"] + summary.counts["invalid_event"] == invalid
+    assert summary.archived == invalid and summary.counts["exhausted"] == 0
+    assert summary.left == 0 and queue_total(stack.settings.dlq_name) == 0
+    assert summary.stale_weeks == [WEEK] and summary.alerted
+    archived = [r for key in summary.archive_keys for r in decode_archive(s3.get_bytes(key) or b"")]
+    assert len(archived) == invalid and sorted(s3.list_keys("dlq/")) == sorted(summary.archive_keys)
+
+    # the week's figures equal those of a clean run: each request counted exactly once.
+    clean = [analytics_item(state) for state in fold_events(valid).values()]
+    stored = query_week_records(WEEK)
+    assert sorted(r["requestId"] for r in stored) == sorted(
+        r["requestId"] for r in clean if r.get("weekKey") == WEEK
+    )
+    figures = weekly_figures(WEEK, stored, None)
+    assert figures == weekly_figures(WEEK, clean, None)
+    expected = json.loads((stack_samples() / "expected-2025-W45.json").read_text(encoding="utf-8"))
+    assert figures.total_queries == expected["total_queries"]
+    assert figures.match_counts.model_dump() == expected["match_counts"]
+
+
+def stack_samples() -> Any:
+    from deployments.worker import SAMPLES_DIR
+
+    return SAMPLES_DIR
+
+
+def test_a_dry_run_changes_nothing(aws: StackInfo) -> None:
+    put_dead_letter(aws, "{not json", "d1")
+    put_dead_letter(aws, json.dumps({"eventType": "query"}), "d2")
+    before = queue_depth(aws.settings.dlq_name)
+
+    summary = dlq_triage(dry_run=True)
+
+    assert summary.dry_run and summary.seen == before == 2
+    assert summary.counts["invalid_json"] == summary.counts["invalid_event"] == 1
+    assert (summary.archived, summary.redriven, summary.alerted) == (0, 0, False)
+    assert queue_depth(aws.settings.dlq_name) == before  # visible again, as found
+    assert queue_total(aws.settings.queue_name) == 0
+    assert s3.list_keys("dlq/") == []
+
+
+def test_bad_parameters_are_refused_with_what_was_expected(aws: StackInfo) -> None:
+    with pytest.raises(ValueError, match="max_messages must be"):
+        dlq_triage(max_messages=0)
+    with pytest.raises(ValueError, match="needs dry_run=False"):
+        dlq_triage(dry_run=True, regenerate_reports=True)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("flows.weekly_report") is None,
+    reason="flows.weekly_report is not written yet",
+)
+def test_regenerate_reports_resends_each_stale_week(aws: StackInfo) -> None:
+    query = {
+        "eventType": "query",
+        "requestId": "late-1",
+        "timestamp": 1_762_769_279_371,  # 2025-W46
+        "query": "Go?",
+    }
+    put_dead_letter(aws, json.dumps(query), "d1")
+    mark_report_sent("2025-W46")
+    report = MagicMock(name="weekly_report")
+    with (
+        patch("flows.weekly_report.weekly_report", report),
+        patch("flows.dlq_triage.wait_for_main_queue", return_value=True),
+    ):
+        summary = dlq_triage(regenerate_reports=True)
+    assert summary.stale_weeks == summary.regenerated_weeks == ["2025-W46"]
+    report.assert_called_once_with(week="2025-W46", resend=True)

@@ -1,0 +1,191 @@
+"""The pure triage core: classes, redrive entries, archive records, weeks, samples."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tasks.triage import (
+    EXHAUSTED,
+    REDRIVABLE,
+    Classification,
+    EventWeek,
+    TriageSummary,
+    affected_weeks,
+    alert_needed,
+    archive_key,
+    archive_record,
+    classify_dead_letter,
+    counts_table,
+    decode_archive,
+    encode_archive,
+    event_week,
+    redrive_entry,
+    summary_markdown,
+)
+
+NOW_MS = 1_763_000_000_000  # 2025-11-13
+QUERY = {
+    "eventType": "query",
+    "requestId": "req-1",
+    "timestamp": 1_762_769_279_371,  # 2025-11-10, ISO week 2025-W46
+    "query": "Reach me at jane.doe@example.com or +44 7700 900123",
+}
+RESPONSE = {
+    "eventType": "response",
+    "requestId": "req-1",
+    "timestamp": 1_762_769_282_907,
+    "matchType": "full",
+    "matchScore": 100,
+    "reasoning": "ok",
+}
+
+
+def count_attr(n: int) -> dict[str, Any]:
+    return {"redriveCount": {"StringValue": str(n), "DataType": "Number"}}
+
+
+def dlq_message(body: str, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "MessageId": "dlq-msg-42",
+        "ReceiptHandle": "rh",
+        "Body": body,
+        "Attributes": {"MessageGroupId": "analytics", "MessageDeduplicationId": "orig-dedup"},
+        "MessageAttributes": attributes or {},
+    }
+
+
+def classify(body: str, attributes: dict[str, Any] | None = None) -> Classification:
+    return classify_dead_letter(body, attributes or {}, max_redrives=3, now_ms=NOW_MS)
+
+
+def test_given_a_body_that_is_not_json_then_invalid_json() -> None:
+    result = classify("{not json")
+    assert (result.cls, result.poison) == ("invalid_json", True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({**QUERY, "requestId": ""}),
+        json.dumps({**QUERY, "timestamp": 1_762_769_279}),  # seconds, not milliseconds
+        json.dumps([QUERY]),
+        json.dumps({**QUERY, "timestamp": NOW_MS + 2 * 86_400_000}),  # future
+    ],
+)
+def test_given_a_contract_violation_then_invalid_event_with_the_processors_detail(
+    body: str,
+) -> None:
+    result = classify(body)
+    assert result.cls == "invalid_event" and result.poison
+    assert result.detail  # the processor's own explanation
+
+
+def test_given_a_valid_event_never_redriven_then_redrivable() -> None:
+    result = classify(json.dumps(QUERY))
+    assert (result.cls, result.poison) == (REDRIVABLE, False)
+
+
+def test_given_redrives_below_the_limit_then_redrivable_and_at_the_limit_exhausted() -> None:
+    assert classify(json.dumps(RESPONSE), count_attr(2)).cls == REDRIVABLE
+    at_limit = classify(json.dumps(RESPONSE), count_attr(3))
+    assert (at_limit.cls, at_limit.poison) == (EXHAUSTED, True)
+    assert classify(json.dumps(RESPONSE), count_attr(7)).cls == EXHAUSTED
+
+
+def test_given_an_unreadable_redrive_count_then_exhausted_rather_than_looping() -> None:
+    attrs = {"redriveCount": {"StringValue": "lots", "DataType": "Number"}}
+    assert classify(json.dumps(QUERY), attrs).cls == EXHAUSTED
+
+
+def test_given_a_message_dead_lettered_as_invalid_but_valid_today_then_redrivable() -> None:
+    attrs = {"reason": {"StringValue": "invalid_event", "DataType": "String"}}
+    result = classify(json.dumps(QUERY), attrs)
+    assert result.cls == REDRIVABLE and "invalid_event" in result.detail
+
+
+def test_a_negative_redrive_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_redrives"):
+        classify_dead_letter("{}", {}, max_redrives=-1)
+
+
+def test_redrive_entry_keeps_the_group_uses_a_fresh_dedup_id_and_counts_the_redrive() -> None:
+    attributes = {
+        **count_attr(1),
+        "reason": {"StringValue": "invalid_event", "DataType": "String"},
+        "detail": {"StringValue": "x", "DataType": "String"},
+        "sourceMessageId": {"StringValue": "src-1", "DataType": "String"},
+    }
+    message = dlq_message(json.dumps(QUERY), attributes)
+    message["Attributes"]["MessageGroupId"] = "group-7"
+    entry = redrive_entry(message, "r0")
+    assert entry["MessageGroupId"] == "group-7"
+    assert entry["MessageDeduplicationId"] == "redrive-dlq-msg-42"
+    assert entry["MessageDeduplicationId"] != "orig-dedup"
+    assert entry["MessageBody"] == message["Body"]
+    assert entry["MessageAttributes"]["redriveCount"] == {"DataType": "Number", "StringValue": "2"}
+    assert "reason" not in entry["MessageAttributes"]
+    assert "detail" not in entry["MessageAttributes"]
+    assert entry["MessageAttributes"]["sourceMessageId"]["StringValue"] == "src-1"
+
+
+def test_first_redrive_adds_the_count_and_two_dlq_messages_get_different_dedup_ids() -> None:
+    first = redrive_entry(dlq_message(json.dumps(QUERY)), "r0")
+    other = dlq_message(json.dumps(QUERY))
+    other["MessageId"] = "dlq-msg-43"
+    assert first["MessageAttributes"]["redriveCount"]["StringValue"] == "1"
+    assert first["MessageDeduplicationId"] != redrive_entry(other, "r1")["MessageDeduplicationId"]
+
+
+def test_archive_record_round_trips_through_the_gzip_jsonl_object() -> None:
+    at = datetime(2025, 11, 20, 8, 30, tzinfo=UTC)
+    message = dlq_message("{bad", {"reason": {"StringValue": "invalid_json", "DataType": "String"}})
+    record = archive_record(message, classify("{bad"), at)
+    assert record["classification"] == "invalid_json"
+    assert record["body"] == "{bad"
+    assert record["attributes"]["MessageGroupId"] == "analytics"
+    assert record["messageAttributes"]["reason"]["StringValue"] == "invalid_json"
+    assert record["archivedAt"] == "2025-11-20T08:30:00+00:00"
+    assert decode_archive(encode_archive([record, record])) == [record, record]
+    assert archive_key("run-1", 3, at) == "dlq/2025/11/20/run-1-00003.jsonl.gz"
+
+
+def test_week_of_a_query_is_its_own_and_of_a_response_the_stored_querys() -> None:
+    query = event_week(json.dumps(QUERY))
+    assert query == EventWeek("req-1", "query", "2025-W46")
+    late = {**RESPONSE, "requestId": "req-2"}
+    response = event_week(json.dumps(late))
+    assert response is not None
+    # The stored record says the query was in W45: the response changes W45's report.
+    assert affected_weeks([response], {"req-2": "2025-W45"}) == ["2025-W45"]
+    # No stored query yet: the response's own week is the best guess.
+    assert affected_weeks([response], {}) == ["2025-W46"]
+    assert event_week("{bad") is None
+
+
+def test_samples_are_masked_and_truncated_and_the_artifacts_count_every_class() -> None:
+    summary = TriageSummary(run_id="r", dry_run=False, dlq_depth_before=12)
+    long_query = {**QUERY, "query": str(QUERY["query"]) + " padding" * 100}
+    for _ in range(5):
+        summary.add_sample(classify(json.dumps(long_query)), json.dumps(long_query))
+    summary.counts[REDRIVABLE] = 5
+    summary.stale_weeks = ["2025-W46"]
+    text = summary_markdown(summary)
+    assert len(summary.samples[REDRIVABLE]) == 3
+    assert "jane.doe@example.com" not in text and "7700 900123" not in text
+    assert "[email]" in text and "[phone]" in text
+    assert all(len(s) < 400 for s in summary.samples[REDRIVABLE])
+    assert "2025-W46" in text
+    rows = {row["class"]: row for row in counts_table(summary)}
+    assert rows[REDRIVABLE]["messages"] == 5
+    assert rows["invalid_json"]["messages"] == 0
+
+
+def test_alert_when_the_dlq_held_more_than_the_threshold_or_poison_was_archived() -> None:
+    quiet = TriageSummary(run_id="r", dry_run=False, dlq_depth_before=10)
+    assert not alert_needed(quiet, 10)
+    assert alert_needed(quiet.model_copy(update={"dlq_depth_before": 11}), 10)
+    assert alert_needed(quiet.model_copy(update={"archived": 1}), 10)
