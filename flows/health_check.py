@@ -1,0 +1,102 @@
+"""Daily health check: the runbook's "Daily Health Checks", as a flow (``health-check``).
+
+Top to bottom, like the runbook:
+
+1. CloudWatch alarms ``cv-analytics-*``: fails when any is in ALARM.
+2. Main queue depth (shown) and the age of its oldest message: fails above
+   ``max_queue_age_seconds``. SQS has no queue attribute for that age and receiving a
+   message to look at it would count towards the redrive limit, so the age is CloudWatch's
+   ``AWS/SQS ApproximateAgeOfOldestMessage`` (latest Maximum of the last 15 minutes); with
+   no datapoint (an idle queue, or an emulator that publishes no SQS metrics) it shows
+   "no data" and passes.
+3. Dead-letter queue depth: fails above ``dlq_alarm_threshold``.
+4. Newest analytics record and requests still awaiting a response after
+   ``awaiting_response_after_seconds`` (shown): read with the report's own Query on the
+   ``week-index`` partitions of the current and previous ISO week (plus their orphan
+   partitions), since the index is keyed by request id, not time. Two weeks of a CV
+   chatbot's traffic is a small read, and never a Scan.
+5. Processor invocations and errors in the last 24 h from CloudWatch (shown; "no data"
+   when CloudWatch has none).
+
+Findings: artifact ``health-check-findings``, one log line per check, and on failure an
+alert to the alarms topic and the Failed state (``tasks.conclude``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow
+
+from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
+from lambdas.processor.settings import get_settings
+from lambdas.processor.weeks import iso_week_of_ms, shift_week
+from tasks import health
+from tasks.checks import Check, Findings
+from tasks.cloudwatch import describe_alarms, metric_statistic
+from tasks.conclude import conclude
+from tasks.maintenance import queue_counts, read_recent_records
+
+FLOW_NAME = "health-check"
+ALARM_PREFIX = "cv-analytics-"
+QUEUE_AGE_WINDOW_SECONDS = 900
+DAY_SECONDS = 86_400
+
+
+def recent_records_checks(now_ms: int) -> list[Check]:
+    settings = get_settings()
+    current = iso_week_of_ms(now_ms)
+    weeks = [shift_week(current, -1), current]
+    records, orphans = read_recent_records(weeks)
+    newest = health.newest_record_ms([*records, *orphans])
+    waiting = health.awaiting_response(records, now_ms, settings.awaiting_response_after_seconds)
+    return [
+        health.newest_record_check(newest, now_ms, weeks),
+        health.awaiting_check(waiting, now_ms, settings.awaiting_response_after_seconds),
+    ]
+
+
+@flow(
+    name=FLOW_NAME,
+    log_prints=True,
+    flow_run_name=dated_run_name(FLOW_NAME),
+    timeout_seconds=timeout_seconds(FLOW_NAME),
+    **FLOW_HOOKS,
+)
+def health_check() -> Findings:
+    """Run the daily checks; fail (and alert) on an alarm, a full DLQ or a stuck queue."""
+    settings = get_settings()
+    now_ms = int(time.time() * 1000)
+    checks: list[Check] = [health.alarms_check(describe_alarms(ALARM_PREFIX), ALARM_PREFIX)]
+
+    main = queue_counts(settings.queue_name)
+    checks.append(health.queue_depth_check(settings.queue_name, main["visible"], main["in flight"]))
+    age = metric_statistic(
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        {"QueueName": settings.queue_name},
+        window_seconds=QUEUE_AGE_WINDOW_SECONDS,
+        statistic="Maximum",
+        period_seconds=60,
+    )
+    checks.append(health.oldest_message_check(age, settings.max_queue_age_seconds))
+
+    dlq = queue_counts(settings.dlq_name)
+    dlq_total = dlq["visible"] + dlq["in flight"] + dlq["delayed"]
+    checks.append(health.dlq_check(settings.dlq_name, dlq_total, settings.dlq_alarm_threshold))
+
+    checks += recent_records_checks(now_ms)
+
+    function = {"FunctionName": settings.processor_function}
+    invocations = metric_statistic(
+        "AWS/Lambda", "Invocations", function, window_seconds=DAY_SECONDS, statistic="Sum"
+    )
+    errors = metric_statistic(
+        "AWS/Lambda", "Errors", function, window_seconds=DAY_SECONDS, statistic="Sum"
+    )
+    checks.append(health.processor_metrics_check(settings.processor_function, invocations, errors))
+    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks))
+
+
+if __name__ == "__main__":
+    health_check()

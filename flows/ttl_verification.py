@@ -1,0 +1,82 @@
+"""TTL verification: the runbook's "Verify TTL Cleanup", as a flow (``ttl-verification``).
+
+For each table with a TTL policy in the settings (the raw events table: attribute ``ttl``,
+``query_events_ttl_days`` days):
+
+1. TTL status is ENABLED on the policy's attribute; with ``fix=True`` a disabled TTL is
+   enabled (AWS allows one TTL change per table per hour, so a wrong attribute is only
+   reported: fixing it needs a disable and an enable an hour apart).
+2. A projected parallel Scan of keys, TTL and event time classifies every item
+   (``tasks.ttl``): missing, not a number, milliseconds, expiring later than the policy
+   allows, expired longer than the grace period yet still present. Any of these fails.
+
+Findings: markdown artifact ``ttl-verification-findings``, one log line per check, and on
+failure an alert to the alarms topic and the Failed state (``tasks.conclude``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow
+
+from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
+from lambdas.processor.settings import get_settings
+from tasks.checks import Check, Findings
+from tasks.conclude import conclude
+from tasks.maintenance import enable_ttl, scan_ttl_segment, ttl_status
+from tasks.ttl import TtlPolicy, item_checks, merge_all, status_check
+
+FLOW_NAME = "ttl-verification"
+MAX_SEGMENTS = 64
+
+
+def ttl_policies() -> dict[str, TtlPolicy]:
+    """Tables with a TTL policy, from the settings (only the raw events table has one)."""
+    settings = get_settings()
+    return {
+        settings.query_events_table: TtlPolicy(
+            attribute=settings.ttl_attribute,
+            ttl_days=settings.query_events_ttl_days,
+            grace_hours=settings.ttl_grace_hours,
+        )
+    }
+
+
+def verify_table(table: str, policy: TtlPolicy, fix: bool, segments: int) -> list[Check]:
+    status, attribute = ttl_status(table)
+    action = ""
+    if fix and status in ("DISABLED", "DISABLING") and attribute in (None, policy.attribute):
+        if status == "DISABLED":
+            enable_ttl(table, policy.attribute)
+            status, attribute = ttl_status(table)
+            action = f"fixed: TTL enabled on {policy.attribute!r}"
+        else:
+            action = "not fixed: TTL is being disabled; enable it once that completes"
+    checks = [status_check(table, status, attribute, policy, action)]
+
+    now_s = int(time.time())
+    futures = [scan_ttl_segment.submit(table, policy, s, segments, now_s) for s in range(segments)]
+    summary = merge_all(future.result() for future in futures)
+    return checks + item_checks(table, summary, policy)
+
+
+@flow(
+    name=FLOW_NAME,
+    log_prints=True,
+    flow_run_name=dated_run_name(FLOW_NAME),
+    timeout_seconds=timeout_seconds(FLOW_NAME),
+    **FLOW_HOOKS,
+)
+def ttl_verification(fix: bool = False, segments: int = 4) -> Findings:
+    """Verify TTL on every table with a TTL policy; ``fix`` enables a disabled TTL."""
+    if not 1 <= segments <= MAX_SEGMENTS:
+        raise ValueError(f"segments must be between 1 and {MAX_SEGMENTS}, got {segments}")
+    checks: list[Check] = []
+    for table, policy in ttl_policies().items():
+        checks += verify_table(table, policy, fix, segments)
+    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks))
+
+
+if __name__ == "__main__":
+    ttl_verification()
