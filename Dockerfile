@@ -1,0 +1,36 @@
+# The flows image: what the ECS work pool (`cv-analytics-ecs`, prefect.yaml) runs.
+#   docker build -t cv-analytics-flows:<tag> .
+# The code lives in /opt/cv-analytics, where the ECS deployments' pull step goes
+# (`set_working_directory`); dependencies come from uv.lock exactly (no dev tools).
+FROM python:3.11-slim
+
+COPY --from=ghcr.io/astral-sh/uv:0.8 /uv /usr/local/bin/uv
+
+ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/opt/cv-analytics
+
+WORKDIR /opt/cv-analytics
+
+# Dependencies first: this layer is rebuilt only when the lock changes.
+COPY pyproject.toml uv.lock ./
+RUN uv sync --frozen --no-dev --no-install-project \
+    && rm /usr/local/bin/uv
+
+COPY lambdas/ lambdas/
+COPY tasks/ tasks/
+COPY flows/ flows/
+COPY deployments/ deployments/
+COPY prefect.yaml ./
+
+RUN useradd --uid 10001 --user-group --home-dir /home/cv-analytics --create-home \
+        --shell /usr/sbin/nologin cv-analytics
+USER cv-analytics
+
+# The ECS worker supplies the command (the flow run); this is for a quick check:
+#   docker run --rm cv-analytics-flows:<tag>
+CMD ["python", "-c", "import flows.weekly_report, flows.report_regeneration; print('cv-analytics flows image OK')"]

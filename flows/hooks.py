@@ -1,0 +1,142 @@
+"""Flow state hooks, run names and expected durations shared by every flow.
+
+The reporter Lambda had three CloudWatch alarms (``reporter-errors``,
+``reporter-throttles``, ``reporter-duration`` > 45 s) on the alarms topic. Flows replace
+them with:
+
+- :func:`alert_on_failure`, an ``on_failure`` and ``on_crashed`` hook publishing to the
+  same topic (``FLOW_HOOKS`` splats both into ``@flow(...)``);
+- :data:`EXPECTED_SECONDS`, how long each flow normally takes, from which the flows'
+  timeouts (:func:`timeout_seconds`) and the "running too long" automations
+  (``deployments/automations.py``) are derived;
+- meaningful run names (``weekly-report-2025-W45``, ``dlq-triage-2025-11-17``).
+
+A hook must never raise: Prefect would log the hook's own error and the alert would be
+lost anyway, so a failure to publish is logged to the run log and swallowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect.logging.loggers import flow_run_logger, get_logger
+from prefect.runtime import flow_run as runtime_flow_run
+from prefect.settings import get_current_settings
+
+from lambdas.processor.weeks import InvalidWeekError, last_complete_week, parse_week
+from tasks.masking import mask_sample
+from tasks.sns import publish_alert
+
+PROJECT_TAG = "cv-analytics"
+STATE_MESSAGE_LIMIT = 1_000
+
+#: How long each flow normally takes on a production week of traffic (seconds).
+#: The reporter Lambda's duration alarm was 45 s for the whole report; a flow adds
+#: Prefect's orchestration and the S3 archive, hence the headroom.
+EXPECTED_SECONDS: dict[str, int] = {
+    "weekly-report": 300,
+    "dlq-triage": 600,
+    "ttl-verification": 900,
+    "health-check": 120,
+    "monthly-maintenance": 1_800,
+}
+#: A run is stopped (TimedOut, a Failed state: the hook alerts) at this multiple.
+TIMEOUT_FACTOR = 3
+
+
+def timeout_seconds(flow_name: str) -> int:
+    """The flow's ``timeout_seconds``: a few times its expected duration."""
+    return EXPECTED_SECONDS[flow_name] * TIMEOUT_FACTOR
+
+
+def failure_alert(
+    flow_name: str,
+    run_name: str,
+    run_id: str,
+    state_name: str,
+    state_message: str | None,
+    ui_url: str | None,
+) -> tuple[str, str]:
+    """Subject and body of the alert for a failed or crashed run. Pure.
+
+    The state message usually carries the exception text, which may quote a visitor's
+    query: it is masked and truncated like any untrusted text.
+    """
+    subject = f"{PROJECT_TAG} flow failed: {run_name}"
+    lines = [
+        f"Flow: {flow_name}",
+        f"Run: {run_name}",
+        f"Run id: {run_id}",
+        f"State: {state_name}",
+        f"Message: {mask_sample(state_message or '(none)', STATE_MESSAGE_LIMIT)}",
+    ]
+    if ui_url:
+        lines.append(f"Open the run: {ui_url.rstrip('/')}/runs/flow-run/{run_id}")
+    lines.append("Runbook: README.md, 'Runbook' section (a failed run is retried from the UI).")
+    return subject, "\n".join(lines)
+
+
+def _already_alerted(state: Any) -> bool:
+    """True when the failure is an exception that says its alert went out already."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:  # a crashed run may hold no result at all
+        return False
+    return bool(getattr(exc, "alert_published", False))
+
+
+def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_failure``/``on_crashed`` hook: publish the failure to the alarms topic; never raise."""
+    try:
+        logger: Any = flow_run_logger(flow_run, flow)
+    except Exception:  # no API context (e.g. the runner's crash handling): plain logger
+        logger = get_logger("cv_analytics.hooks")
+    if _already_alerted(state):
+        logger.info("The flow already published its own alert for this failure")
+        return
+    try:
+        subject, message = failure_alert(
+            flow.name,
+            flow_run.name,
+            str(flow_run.id),
+            state.name or str(state.type),
+            state.message,
+            get_current_settings().ui_url,
+        )
+        message_id = publish_alert(subject, message)
+    except Exception as exc:
+        logger.error("Could not publish the failure alert: %s: %s", type(exc).__name__, exc)
+        return
+    logger.info("Failure alert published to the alarms topic (message %s)", message_id)
+
+
+#: ``@flow(..., **FLOW_HOOKS)``: every failure or crash alerts the operators.
+FLOW_HOOKS: dict[str, Any] = {
+    "on_failure": [alert_on_failure],
+    "on_crashed": [alert_on_failure],
+}
+
+
+def weekly_report_run_name() -> str:
+    """``weekly-report-<week>``, the default week (``None``) resolved to the last complete one."""
+    week = runtime_flow_run.parameters.get("week")
+    if week is None:
+        return f"weekly-report-{last_complete_week()}"
+    try:
+        year, number = parse_week(str(week))
+    except InvalidWeekError:
+        return "weekly-report-invalid-week"
+    return f"weekly-report-{year}-W{number:02d}"
+
+
+def dated_run_name(flow_name: str) -> Callable[[], str]:
+    """A ``flow_run_name`` callable: ``<flow>-<UTC date of the scheduled start>``."""
+
+    def name() -> str:
+        start = runtime_flow_run.scheduled_start_time
+        day = start.astimezone(UTC) if start is not None else datetime.now(UTC)
+        return f"{flow_name}-{day:%Y-%m-%d}"
+
+    return name

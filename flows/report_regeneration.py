@@ -1,0 +1,37 @@
+"""On-demand report regeneration: the ``weekly-report`` flow with the week required.
+
+The ``report-regeneration`` deployment regenerates any week from the Prefect UI or
+``prefect deployment run weekly-report/report-regeneration --param week=2025-W45``.
+Prefect 3 computes a deployment's parameter schema from the entrypoint's signature
+(``prefect deploy`` overwrites any ``parameter_openapi_schema`` in ``prefect.yaml``), and
+``weekly_report``'s ``week`` is optional (the schedule needs "last week"). So this thin
+entrypoint, registered under the same flow name ``weekly-report``, declares ``week``
+required and shaped ``YYYY-Www``: with ``enforce_parameter_schema`` the server refuses a
+missing or malformed week before any run starts, and the UI's Run form says why.
+It runs the weekly report's own body in this run, so the run's artifacts are the report's.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.hooks import FLOW_HOOKS, timeout_seconds, weekly_report_run_name
+from flows.parameters import Week
+from flows.weekly_report import weekly_report
+from tasks.aggregate import WeeklyFigures
+
+
+@flow(
+    name="weekly-report",
+    flow_run_name=weekly_report_run_name,
+    timeout_seconds=timeout_seconds("weekly-report"),
+    **FLOW_HOOKS,
+)
+def report_regeneration(week: Week, resend: bool = False) -> WeeklyFigures:
+    """Regenerate one week's report: figures, archive, artifacts (and the e-mail once).
+
+    Args:
+        week: ISO week to (re)generate, YYYY-Www, e.g. 2025-W45 (weeks start on Monday, UTC).
+        resend: Send the e-mail again even if this week's report was already sent.
+    """
+    return weekly_report.fn(week=week, resend=resend)
