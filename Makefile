@@ -8,7 +8,7 @@ PY := .venv/bin/python
 SRC := lambdas tasks flows deployments benchmarks tests
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install lint typecheck cfn-lint security unit test demo report lambda-zip bench soak serve clean
+.PHONY: help install lint typecheck cfn-lint security unit test demo report lambda-zip bench soak serve automations clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,8 +48,18 @@ report: install  ## regenerate one week's report on the embedded stack: make rep
 	@test -n "$(WEEK)" || { echo "usage: make report WEEK=YYYY-Www" >&2; exit 2; }
 	$(PY) -m deployments.demo --report-only --week $(WEEK)
 
-bench: install  ## performance figures as JSON (not part of make test)
-	$(PY) -m benchmarks.run
+bench: install  ## performance figures as JSON (not part of make test); QUICK=1 for small sizes
+	$(PY) -m benchmarks.run $(if $(QUICK),--quick,)
+
+soak: install  ## ~100,000 Worker events with a DynamoDB outage mid-run; prints the ledger
+	POWERTOOLS_METRICS_DISABLED=true POWERTOOLS_LOG_LEVEL=ERROR $(PY) -m benchmarks.soak $(if $(REQUESTS),--requests $(REQUESTS),)
+
+serve: install  ## embedded AWS + Prefect UI on 127.0.0.1:4200 + worker, in the foreground (Ctrl-C stops)
+	$(PY) -m deployments.serve
+
+automations: install  ## create/update the Prefect automations: make automations BLOCK=slack-webhook/cv-analytics-alerts
+	@test -n "$(BLOCK)" || { echo "usage: make automations BLOCK=<block-type>/<block-name>" >&2; exit 2; }
+	$(PY) -m deployments.automations --block $(BLOCK)
 
 clean:  ## remove build and run outputs
 	rm -rf dist out .pytest_cache .mypy_cache .ruff_cache

@@ -9,20 +9,22 @@ Prefect's ephemeral engine. Prints a short summary per step; exits non-zero if a
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from deployments.local_stack import EventSourceMapping, StackInfo, local_stack
-from deployments.worker import load_sample, send_all, shifted, weeks_between
-from lambdas.processor.weeks import last_complete_week, shift_week
+from deployments.local_stack import EventSourceMapping, StackInfo, expire_ttl_items, local_stack
+from deployments.worker import SAMPLES_DIR, load_sample, send_all, shifted, weeks_between
+from lambdas.processor.weeks import last_complete_week, shift_week, week_start
 from tasks.dynamodb import query_week_orphans, query_week_records
 
 SAMPLE_LAST_WEEK = "2025-W46"
@@ -80,9 +82,94 @@ def build_steps(state: DemoState, args: argparse.Namespace) -> list[Step]:
     return steps
 
 
+def expected_figures(weeks_moved: int, sample_week: str = SAMPLE_LAST_WEEK) -> dict[str, Any]:
+    """The sample's expected figures (shared/samples), relabelled for the moved weeks."""
+    expected: dict[str, Any] = json.loads(
+        (SAMPLES_DIR / f"expected-{sample_week}.json").read_text(encoding="utf-8")
+    )
+    week = shift_week(sample_week, weeks_moved)
+    start = week_start(week)
+    expected["week"] = week
+    expected["period_start"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    expected["period_end"] = (start + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for day, entry in enumerate(expected["daily_queries"]):
+        entry["date"] = (start + timedelta(days=day)).date().isoformat()
+    expected["previous_week"]["week"] = shift_week(week, -1)
+    return expected
+
+
+def weekly_report_step(state: DemoState) -> str:
+    from flows.weekly_report import weekly_report
+
+    week = state.weeks[1]
+    run_state = weekly_report(week=week, return_state=True)
+    figures = run_state.result()
+    shown = figures.model_dump(mode="json")
+    expected = expected_figures(weeks_between(SAMPLE_LAST_WEEK, week))
+    if shown != expected:
+        wrong = sorted(k for k in expected if shown.get(k) != expected[k])
+        raise AssertionError(f"figures differ from the sample's expected figures in {wrong}")
+    folder = Path(state.stack.settings.report_output_dir) / week
+    return (
+        f"  {week}: {shown['total_queries']} questions, match rate {shown['match_rate']}, "
+        f"{len(shown['unmatched_queries'])} kinds of question the CV could not answer\n"
+        f"  figures equal shared/samples/expected-{SAMPLE_LAST_WEEK}.json (moved to {week})\n"
+        f"  e-mail sent once; archived to s3://{state.stack.settings.archive_bucket}/reports/"
+        f"{week}/\n  open {folder / 'report.html'} (text: {folder / 'report.txt'})"
+    )
+
+
+def triage_step() -> str:
+    from flows.dlq_triage import dlq_triage
+
+    preview = dlq_triage(dry_run=True)
+    summary = dlq_triage()
+    return (
+        f"  dry run saw {preview.seen} of {preview.dlq_depth_before} (FIFO: one page per "
+        f"group until it is settled), changed nothing\n"
+        f"  real run: {summary.counts} -> redriven {summary.redriven}, archived "
+        f"{summary.archived} to S3 with reasons, left {summary.left}"
+    )
+
+
+def findings_step(run: Callable[[], Any]) -> str:
+    run_state = run()
+    findings = run_state.result(raise_on_failure=False)
+    if not run_state.is_completed():
+        raise RuntimeError((run_state.message or "failed").splitlines()[0])
+    return f"  {findings.headline}"
+
+
 def flow_steps(state: DemoState, args: argparse.Namespace) -> list[Step]:
-    """The flows of later issues, each as one demo step (imported lazily: Prefect is slow)."""
-    return []
+    """The flows, each as one demo step (imported lazily: Prefect is slow to import)."""
+    steps = [Step("weekly report", lambda: weekly_report_step(state))]
+    if args.report_only:
+        return steps
+
+    def ttl_step() -> str:
+        from flows.ttl_verification import ttl_verification
+
+        expired = expire_ttl_items()
+        summary = findings_step(lambda: ttl_verification(return_state=True))
+        return f"  (local stand-in for DynamoDB's TTL deleter removed {expired} items)\n{summary}"
+
+    def health_step() -> str:
+        from flows.health_check import health_check
+
+        return findings_step(lambda: health_check(return_state=True))
+
+    def maintenance_step() -> str:
+        from flows.monthly_maintenance import monthly_maintenance
+
+        return findings_step(lambda: monthly_maintenance(return_state=True))
+
+    return [
+        *steps,
+        Step("DLQ triage", triage_step),
+        Step("TTL verification", ttl_step),
+        Step("health check", health_step),
+        Step("monthly maintenance", maintenance_step),
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +177,12 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would drown the story
     os.environ.setdefault("CV_ANALYTICS_REPORT_OUTPUT_DIR", str(Path("out/reports").resolve()))
+    # Prefect's ephemeral engine, never an operator's server or profile
+    os.environ.pop("PREFECT_API_URL", None)
+    os.environ.setdefault("PREFECT_HOME", str(Path("out/prefect-home").resolve()))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     started = time.perf_counter()
     failed = 0
     with local_stack() as stack:

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -272,6 +273,12 @@ def local_stack(port: int | None = None) -> Iterator[StackInfo]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto's backends are process-wide: without a reset, a second stack in the same
+    # process would inherit the first one's queues, tables and messages.
+    # (a fixed http URL on our own loopback server)
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # nosec B310
+        pass
     saved = {key: os.environ.get(key) for key in [*LOCAL_ENV, "AWS_ENDPOINT_URL"]}
     os.environ.update(LOCAL_ENV, AWS_ENDPOINT_URL=endpoint)
     try:

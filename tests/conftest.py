@@ -21,6 +21,7 @@ for _key, _value in {
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_METRICS_NAMESPACE": "CVAnalytics",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
 }.items():
     os.environ[_key] = _value
 os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -40,4 +40,5 @@ def test_no_credentials_in_the_repository() -> None:
 def test_the_secret_patterns_do_find_secrets() -> None:
     fake_key_id = "AKIA" + "ABCDEFGHIJKLMNOP"
     assert SECRET_PATTERNS["AWS access key id"].search(f"key = {fake_key_id}")
-    assert SECRET_PATTERNS["private key"].search("-----BEGIN RSA PRIVATE KEY-----")
+    header = "-----BEGIN RSA " + "PRIVATE KEY-----"  # split so this file holds no key header
+    assert SECRET_PATTERNS["private key"].search(header)

@@ -43,4 +43,7 @@ def test_permanent_errors_are_not_retried(exc: BaseException | None) -> None:
 
 
 def test_botocore_itself_backs_off_adaptively() -> None:
-    assert BOTO_CONFIG.retries == {"mode": "adaptive", "max_attempts": 5}  # type: ignore[attr-defined]
+    retries = BOTO_CONFIG.retries  # type: ignore[attr-defined]
+    assert retries["mode"] == "adaptive"
+    # botocore rewrites max_attempts=5 (retries) as total_max_attempts=6 once a client exists
+    assert retries.get("total_max_attempts", retries.get("max_attempts", 0) + 1) == 6
