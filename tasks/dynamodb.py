@@ -6,6 +6,7 @@ reads exactly its week and nothing else, page by page; never a ``Scan``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from lambdas.processor.correlation import ORPHAN_PREFIX
@@ -17,25 +18,32 @@ from tasks.aws import aws_client
 WEEK_INDEX = "week-index"
 
 
-def query_week_key(week_key: str) -> tuple[list[dict[str, Any]], float]:
-    """All items of one GSI partition, and the read capacity units the pages consumed."""
+def week_key_pages(week_key: str, **extra: Any) -> Iterator[dict[str, Any]]:
+    """Every page of a ``Query`` on one GSI partition (``extra``: e.g. ``Select="COUNT"``)."""
     client = aws_client("dynamodb")
-    items: list[dict[str, Any]] = []
-    consumed = 0.0
     kwargs: dict[str, Any] = {
         "TableName": get_settings().analytics_table,
         "IndexName": WEEK_INDEX,
         "KeyConditionExpression": "weekKey = :week",
         "ExpressionAttributeValues": {":week": {"S": week_key}},
-        "ReturnConsumedCapacity": "TOTAL",
+        **extra,
     }
     while True:
-        page = client.query(**kwargs)
+        page: dict[str, Any] = client.query(**kwargs)
+        yield page
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def query_week_key(week_key: str) -> tuple[list[dict[str, Any]], float]:
+    """All items of one GSI partition, and the read capacity units the pages consumed."""
+    items: list[dict[str, Any]] = []
+    consumed = 0.0
+    for page in week_key_pages(week_key, ReturnConsumedCapacity="TOTAL"):
         items.extend(deserialize(raw) for raw in page.get("Items", []))
         consumed += float(page.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
-        if "LastEvaluatedKey" not in page:
-            return items, consumed
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return items, consumed
 
 
 def query_week_records(week: str) -> list[dict[str, Any]]:

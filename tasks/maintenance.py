@@ -29,7 +29,7 @@ from lambdas.processor.storage import BATCH_WRITE_LIMIT, UNPROCESSED_RETRIES
 from lambdas.processor.weeks import parse_week
 from tasks.archive_format import ArchiveMismatchError, decode_week, encode_week, manifest_key
 from tasks.aws import AWS_TASK_OPTIONS, aws_client
-from tasks.dynamodb import WEEK_INDEX, query_week_orphans, query_week_records
+from tasks.dynamodb import query_week_orphans, query_week_records, week_key_pages
 from tasks.maintenance_rules import BackupInfo, split_against_archive
 from tasks.masking import mask_personal_data
 from tasks.records import read_archived_week
@@ -168,21 +168,7 @@ def delete_backup(arn: str) -> None:
 
 def count_week(week_key: str) -> int:
     """How many analytics records a GSI partition holds (Query, ``Select=COUNT``)."""
-    client = aws_client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": get_settings().analytics_table,
-        "IndexName": WEEK_INDEX,
-        "KeyConditionExpression": "weekKey = :week",
-        "ExpressionAttributeValues": {":week": {"S": week_key}},
-        "Select": "COUNT",
-    }
-    count = 0
-    while True:
-        page = client.query(**kwargs)
-        count += int(page.get("Count", 0))
-        if "LastEvaluatedKey" not in page:
-            return count
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sum(int(page.get("Count", 0)) for page in week_key_pages(week_key, Select="COUNT"))
 
 
 @task(name="find-archivable-weeks", **TASK_OPTIONS)

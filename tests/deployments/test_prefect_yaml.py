@@ -18,6 +18,8 @@ from prefect import Flow
 from prefect.cli.deploy._models import PrefectYamlModel
 from prefect.utilities.callables import parameter_schema
 
+from lambdas.processor.weeks import WEEK_SCHEMA_PATTERN
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
 
@@ -114,11 +116,10 @@ def test_report_regeneration_requires_a_well_formed_week(
 
     import re
 
-    from flows.report_regeneration import WEEK_PATTERN
-
-    assert re.match(WEEK_PATTERN, "2025-W45")
+    assert week["pattern"] == WEEK_SCHEMA_PATTERN
+    assert re.match(WEEK_SCHEMA_PATTERN, "2025-W45")
     for bad in ("2025-45", "2025-W00", "2025-W54", "25-W01", "2025-w45"):
-        assert not re.match(WEEK_PATTERN, bad), bad
+        assert not re.match(WEEK_SCHEMA_PATTERN, bad), bad
 
 
 def test_shared_settings_come_from_definitions(config: dict[str, Any]) -> None:
