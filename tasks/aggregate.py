@@ -166,6 +166,11 @@ def _is_strictly_increasing(values: list[str]) -> bool:
     return all(map(operator.lt, values, itertools.islice(values, 1, None)))
 
 
+def _column(rows: Sequence[dict[str, Any]], key: str) -> list[Any]:
+    """``[row.get(key) for row in rows]`` without the interpreter loop (C-level map)."""
+    return list(map(dict.get, rows, itertools.repeat(key)))
+
+
 def population(week: str, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The week's population: one record per distinct request whose query is in ``week``.
 
@@ -173,12 +178,12 @@ def population(week: str, records: Sequence[dict[str, Any]]) -> list[dict[str, A
     keeps its first record. A GSI partition or an archived week comes sorted by request
     id with no repeats, which is checked in one cheap pass before paying for hashing.
     """
-    weeks = [record.get("week") for record in records]
+    weeks = _column(records, "week")
     if weeks.count(week) == len(weeks):
         kept = list(records)
     else:
         kept = [record for record, of in zip(records, weeks, strict=True) if of == week]
-    ids = [record["requestId"] for record in kept]
+    ids = _column(kept, "requestId")
     if _is_strictly_increasing(ids):
         return kept
     first = ~pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()
@@ -255,14 +260,15 @@ def _percentiles(values: np.ndarray) -> Percentiles:
 
 def _performance(records: list[dict[str, Any]]) -> PerformanceFigures | None:
     """Timing figures over answered requests whose response carried a performance object."""
-    timed = [
-        (r.get("totalTime"), r.get("llmTime"), r.get("retrievalTime"), r.get("cacheHit"))
-        for r in records
-        if r.get("hasPerformance") is True and r.get("matchType") is not None
-    ]
-    if not timed:
+    flags = np.equal(_objects(_column(records, "hasPerformance")), True).astype(bool)
+    answered = pd.notna(_objects(_column(records, "matchType")))
+    chosen = flags & np.asarray(answered, dtype=bool)
+    if not chosen.any():
         return None
-    table = np.array(timed, dtype=np.float64).reshape(len(timed), 4)  # None -> NaN, bool -> 0/1
+    timed = list(itertools.compress(records, chosen.tolist()))
+    columns = ("totalTime", "llmTime", "retrievalTime", "cacheHit")
+    # None -> NaN, bool -> 0/1
+    table = np.array([_column(timed, key) for key in columns], dtype=np.float64).T
     hits = table[:, 3][~np.isnan(table[:, 3])]
     return PerformanceFigures(
         requests_with_timing=len(timed),
@@ -292,21 +298,21 @@ def weekly_figures(
     total = len(rows)
     start = week_start(week)
 
-    query_ts = np.array([row["queryTs"] for row in rows], dtype=np.int64)
-    sessions = [row.get("sessionId") for row in rows]
+    query_ts = np.array(_column(rows, "queryTs"), dtype=np.int64)
+    sessions = _column(rows, "sessionId")
     anonymous_count = sum(map(sessions.count, (None, *ANONYMOUS_SESSIONS)))
     unique_sessions = len(set(sessions) - {None, *ANONYMOUS_SESSIONS})
-    types = [row.get("matchType") for row in rows]
+    types = _column(rows, "matchType")
     counts = MatchCounts(**{kind: types.count(kind) for kind in MatchCounts.model_fields})
     type_array = _objects(types)
     answered = np.asarray(pd.notna(type_array), dtype=bool)
     unmatched = np.equal(type_array, "none")
     n_answered = int(answered.sum())
-    scores = np.array([row.get("matchScore") for row in rows], dtype=np.float64)
+    scores = np.array(_column(rows, "matchScore"), dtype=np.float64)
     answered_scores = pd.Series(scores[answered])
 
-    display_codes, display_labels = _display_codes([row["query"] for row in rows])
-    sources = [row.get("sourcesUsed") for row in rows]
+    display_codes, display_labels = _display_codes(_column(rows, "query"))
+    sources = _column(rows, "sourcesUsed")
     if n_answered < total:
         sources = list(itertools.compress(sources, answered.tolist()))
 

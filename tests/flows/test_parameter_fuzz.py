@@ -1,0 +1,52 @@
+"""Fuzzing the flows' parameters: anything is either accepted or refused with what was expected."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prefect.exceptions import ParameterTypeError
+
+from flows.dlq_triage import dlq_triage
+from flows.report_regeneration import report_regeneration
+from flows.weekly_report import weekly_report
+from lambdas.processor.weeks import InvalidWeekError, parse_week
+
+near_weeks = st.builds(
+    lambda y, w, sep: f"{y}{sep}{w}",
+    st.integers(-10, 12000),
+    st.integers(-5, 99).map(lambda n: f"{n:02d}"),
+    st.sampled_from(["-W", "-w", "W", "-", "--W", " -W"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=12), near_weeks, st.none()))
+def test_a_week_is_accepted_exactly_when_it_exists(week: str | None) -> None:
+    try:
+        exists = week is None or bool(parse_week(week))
+    except InvalidWeekError:
+        exists = False
+    for flow_ in (weekly_report, report_regeneration):
+        if week is None and flow_ is report_regeneration:
+            continue  # required there; covered by the deployment test
+        try:
+            flow_.validate_parameters({"week": week})
+        except ParameterTypeError as refused:
+            assert not exists
+            assert "YYYY-Www" in str(refused) or "string" in str(refused).lower()
+        else:
+            assert exists and (week is None or re.fullmatch(r"\d{4}-W\d{2}", week.strip()))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(st.integers(-(10**6), 10**6), st.none(), st.text(max_size=5)))
+def test_triage_budget_is_a_positive_count_or_none(max_messages: object) -> None:
+    try:
+        validated = dlq_triage.validate_parameters({"max_messages": max_messages})
+    except ParameterTypeError as refused:
+        assert "max_messages" in str(refused)
+    else:
+        value = validated["max_messages"]
+        assert value is None or isinstance(value, int)
