@@ -123,13 +123,19 @@ def ledger(stack: StackInfo, bodies: list[str], requests_made: Counter[str]) -> 
         "valid_events_stored": len(valid_keys & stored_keys),
         "invalid_events": sum(invalid_bodies.values()),
         "invalid_events_archived": sum(archived_invalid.values()),
+        # an invalid message behind a failed one in its batch is dead-lettered twice: by
+        # the processor (with its reason) and by SQS's redrive of the original
+        "invalid_archived_twice": sum((archived_invalid - invalid_bodies).values()),
         "every_archived_record_has_a_reason": with_reason,
         "weeks": weeks,
         "weekly_figures_equal_to_truth": figures_match,
         "left_on_queue": _depth(stack.queue_url),
         "left_on_dlq": _depth(stack.dlq_url),
         "lost": lost_valid + lost_invalid,
-        "aws_requests": dict(requests_made),
+        "processor_requests": dict(requests_made),
+        "processor_dynamodb_requests_per_valid_event": round(
+            requests_made["processor_dynamodb"] / max(len(valid), 1), 3
+        ),
     }
 
 
@@ -143,11 +149,13 @@ def run(requests: int, chunk: int) -> dict[str, Any]:
     started = time.perf_counter()
     with local_stack() as stack:
         processor.reset_clients()
-        for client in processor._clients()[:2]:
-            client.meta.events.register(
-                "before-send",
-                lambda request, **_: requests_made.update([request.url.split("//")[1][:3]]),
-            )
+        dynamodb, sqs, _ = processor._clients()
+        dynamodb.meta.events.register(
+            "before-send.dynamodb", lambda **_: requests_made.update(["processor_dynamodb"])
+        )
+        sqs.meta.events.register(
+            "before-send.sqs", lambda **_: requests_made.update(["processor_sqs_dlq_sends"])
+        )
         esm = EventSourceMapping(processor.handler)
         in_outage = False
         for start in range(0, len(sends), chunk):
