@@ -12,7 +12,8 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
     UV_PYTHON_DOWNLOADS=never \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/opt/cv-analytics
+    PYTHONPATH=/opt/cv-analytics \
+    PREFECT_LOGGING_EXTRA_LOGGERS=botocore,boto3
 
 WORKDIR /opt/cv-analytics
 

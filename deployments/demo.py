@@ -183,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "botocore,boto3")
     started = time.perf_counter()
     failed = 0
     with local_stack() as stack:

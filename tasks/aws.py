@@ -8,6 +8,7 @@ a validation or access error fails at once instead of being retried into the gro
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import boto3
@@ -21,6 +22,11 @@ from botocore.exceptions import (
 )
 
 from lambdas.processor.settings import get_settings
+
+# botocore's warnings reach the run log (PREFECT_LOGGING_EXTRA_LOGGERS=botocore,boto3);
+# its DEBUG output (request bodies, signing details) must never, whatever the root level.
+for _name in ("botocore", "boto3"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5)
 

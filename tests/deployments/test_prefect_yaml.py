@@ -163,3 +163,17 @@ def test_work_pools_and_ecs_job_variables(config: dict[str, Any]) -> None:
 
     unknown = set(variables) - set(ECSVariables.model_fields)
     assert not unknown, f"not ECS worker job variables: {unknown}"
+
+
+def test_aws_sdk_warnings_reach_the_run_log_in_every_pool(config: dict[str, Any]) -> None:
+    for deployment in config["deployments"]:
+        env = deployment["work_pool"]["job_variables"]["env"]
+        assert "botocore" in env["PREFECT_LOGGING_EXTRA_LOGGERS"].split(","), deployment["name"]
+
+
+def test_botocore_debug_output_never_reaches_a_log() -> None:
+    import logging
+
+    import tasks.aws  # noqa: F401 - importing it sets the levels
+
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.WARNING
