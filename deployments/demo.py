@@ -183,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # a fresh PREFECT_HOME migrates its database first: 20 s is not always enough on 2 cores
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "botocore,boto3")
     started = time.perf_counter()
     failed = 0
