@@ -180,8 +180,9 @@ Ctrl-C stops the worker, the server and the embedded AWS.
 
 def serve(port: int = PORT) -> int:
     """Everything up, in the foreground, until Ctrl-C or SIGTERM."""
-    from deployments.demo import DemoState, replay_sample
+    from deployments.demo import SAMPLE_LAST_WEEK, DemoState, replay_sample
     from deployments.local_stack import local_stack
+    from deployments.worker import weeks_between
     from lambdas.processor.weeks import last_complete_week, shift_week
 
     if not port_free(HOST, port):
@@ -201,7 +202,8 @@ def serve(port: int = PORT) -> int:
             last = last_complete_week()
             weeks = (shift_week(last, -1), last)
             print(f"embedded AWS on {stack.endpoint_url}; loading the sample as {weeks}")
-            print(replay_sample(DemoState(stack, weeks)))
+            offset = weeks_between(SAMPLE_LAST_WEEK, last)
+            print(replay_sample(DemoState(stack, weeks, offset, last)))
 
             env = prefect_env(api_url)
             env["PREFECT_HOME"] = str(prefect_home)
