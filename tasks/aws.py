@@ -60,15 +60,26 @@ CONNECTION_ERRORS = (
 )
 
 
-def aws_client(service: str) -> Any:
-    """A boto3 client for ``service``: the credentials block if configured, else the chain."""
+def aws_client(service: str, config: Config | None = None) -> Any:
+    """A boto3 client for ``service``: the credentials block if configured, else the chain.
+
+    ``config`` replaces the default retry policy (e.g. SES sends with retries off). With
+    a block, its own client parameters (endpoint, TLS, config) are applied on top, as
+    prefect-aws's ``get_client`` would, which ``get_boto3_session().client()`` alone
+    would silently skip.
+    """
     settings = get_settings()
+    config = config or BOTO_CONFIG
     if settings.aws_credentials_block:
         from prefect_aws import AwsCredentials
 
         credentials: Any = AwsCredentials.load(settings.aws_credentials_block)
-        return credentials.get_client(service)
-    return boto3.client(service, region_name=settings.region, config=BOTO_CONFIG)  # type: ignore[call-overload]
+        params = credentials.aws_client_parameters.get_params_override()
+        params["config"] = config.merge(params["config"]) if "config" in params else config
+        if credentials.region_name:
+            params["region_name"] = credentials.region_name
+        return credentials.get_boto3_session().client(service, **params)
+    return boto3.client(service, region_name=settings.region, config=config)  # type: ignore[call-overload]
 
 
 def is_transient(exc: BaseException | None) -> bool:

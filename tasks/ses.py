@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -60,7 +59,9 @@ SENT = "sent"
 FAILED = "failed"
 
 #: No botocore retries for the send itself: a retry after a read timeout could deliver twice.
-SEND_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5)
+#: One attempt, no botocore retry (``max_attempts=1`` would still allow one retry: botocore
+#: counts it as retries, ``total_max_attempts`` counts the first attempt too).
+SEND_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5)
 
 SendStatus = Literal["sent", "already-sent", "unconfirmed", "claimed-elsewhere"]
 
@@ -246,13 +247,7 @@ def release_claim(week: str, error: str) -> None:
 
 def _ses_client() -> Any:
     """An SES client with botocore retries off (see the module docstring)."""
-    settings = get_settings()
-    if settings.aws_credentials_block:
-        from prefect_aws import AwsCredentials
-
-        credentials: Any = AwsCredentials.load(settings.aws_credentials_block)
-        return credentials.get_boto3_session().client("ses", config=SEND_CONFIG)
-    return boto3.client("ses", region_name=settings.region, config=SEND_CONFIG)
+    return aws_client("ses", SEND_CONFIG)
 
 
 def send_report_once(week: str, raw_message: bytes, *, resend: bool = False) -> SendOutcome:

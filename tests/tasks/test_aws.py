@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, ParamValidationError, ReadTimeoutError
+from pydantic import SecretStr
 
 from tasks.aws import BOTO_CONFIG, is_transient
 from tests.conftest import client_error
@@ -47,3 +48,32 @@ def test_botocore_itself_backs_off_adaptively() -> None:
     assert retries["mode"] == "adaptive"
     # botocore rewrites max_attempts=5 (retries) as total_max_attempts=6 once a client exists
     assert retries.get("total_max_attempts", retries.get("max_attempts", 0) + 1) == 6
+
+
+def test_a_credentials_block_keeps_its_endpoint_and_our_retry_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect_aws import AwsClientParameters, AwsCredentials
+
+    from lambdas.processor.settings import get_settings
+    from tasks.aws import aws_client
+
+    block = AwsCredentials(
+        aws_access_key_id="testing",
+        aws_secret_access_key=SecretStr("testing"),
+        region_name="eu-west-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url="http://127.0.0.1:1"),
+    )
+    monkeypatch.setenv("CV_ANALYTICS_AWS_CREDENTIALS_BLOCK", "cv-analytics")
+    get_settings.cache_clear()
+    # the block as the server would return it (loading needs no server for this check)
+    monkeypatch.setattr(AwsCredentials, "load", classmethod(lambda cls, name: block))
+
+    client = aws_client("sqs")
+    assert client.meta.endpoint_url == "http://127.0.0.1:1"
+    assert client.meta.region_name == "eu-west-1"
+    assert client.meta.config.retries["mode"] == "adaptive"
+    from tasks.ses import SEND_CONFIG
+
+    # the report e-mail is sent once by botocore too: no hidden retry under the ledger
+    assert aws_client("ses", SEND_CONFIG).meta.config.retries["total_max_attempts"] == 1
