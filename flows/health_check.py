@@ -35,7 +35,8 @@ from tasks import health
 from tasks.checks import Check, Findings
 from tasks.cloudwatch import describe_alarms, metric_statistic
 from tasks.conclude import conclude
-from tasks.maintenance import queue_counts, read_recent_records
+from tasks.maintenance import read_recent_records
+from tasks.sqs import queue_counts_task
 
 FLOW_NAME = "health-check"
 ALARM_PREFIX = "cv-analytics-"
@@ -69,7 +70,7 @@ def health_check() -> Findings:
     now_ms = int(time.time() * 1000)
     checks: list[Check] = [health.alarms_check(describe_alarms(ALARM_PREFIX), ALARM_PREFIX)]
 
-    main = queue_counts(settings.queue_name)
+    main = queue_counts_task(settings.queue_name)
     checks.append(health.queue_depth_check(settings.queue_name, main["visible"], main["in flight"]))
     age = metric_statistic(
         "AWS/SQS",
@@ -81,7 +82,7 @@ def health_check() -> Findings:
     )
     checks.append(health.oldest_message_check(age, settings.max_queue_age_seconds))
 
-    dlq = queue_counts(settings.dlq_name)
+    dlq = queue_counts_task(settings.dlq_name)
     dlq_total = dlq["visible"] + dlq["in flight"] + dlq["delayed"]
     checks.append(health.dlq_check(settings.dlq_name, dlq_total, settings.dlq_alarm_threshold))
 

@@ -38,12 +38,13 @@ from flows.parameters import OptionalWeek
 from lambdas.processor.settings import get_settings
 from lambdas.processor.weeks import InvalidWeekError, last_complete_week, parse_week
 from tasks.aggregate import PipelineHealth, WeeklyFigures, pipeline_health, weekly_figures
-from tasks.aws import AWS_TASK_OPTIONS, aws_client
+from tasks.aws import AWS_TASK_OPTIONS
 from tasks.dynamodb import query_week_orphans
 from tasks.records import read_week
 from tasks.render import build_mime, render_html, render_markdown, render_text, top_queries_table
 from tasks.s3 import presigned_url, put_bytes
 from tasks.ses import previous_week_total_task, save_summary_task, send_report_task
+from tasks.sqs import queue_depth
 
 REPORTS_PREFIX = "reports"
 
@@ -114,13 +115,8 @@ def count_orphan_responses(week: str) -> int:
 
 @task(name="dlq-depth", **AWS_TASK_OPTIONS)
 def dlq_depth() -> int:
-    """ApproximateNumberOfMessages of the dead-letter queue, now."""
-    sqs = aws_client("sqs")
-    url = sqs.get_queue_url(QueueName=get_settings().dlq_name)["QueueUrl"]
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"])
+    """Visible messages on the dead-letter queue, now."""
+    return queue_depth(get_settings().dlq_name)
 
 
 @task(name="archive-report", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)

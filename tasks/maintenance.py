@@ -259,27 +259,7 @@ def archive_week_task(week: str, dry_run: bool = False) -> ArchiveOutcome:
     return archive_week(week, dry_run)
 
 
-# --- SQS and SES (until tasks/sqs.py and tasks/ses.py offer them) -----------------------
-
-
-@task(name="queue-counts", **TASK_OPTIONS)
-def queue_counts(queue_name: str) -> dict[str, int]:
-    """Approximate visible, in-flight and delayed message counts of a queue, by name.
-
-    Reads attributes only: receiving a message to look at its age would count as a
-    receive and push it towards the dead-letter queue.
-    """
-    sqs = aws_client("sqs")
-    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-    names = {
-        "visible": "ApproximateNumberOfMessages",
-        "in flight": "ApproximateNumberOfMessagesNotVisible",
-        "delayed": "ApproximateNumberOfMessagesDelayed",
-    }
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names.values()))[
-        "Attributes"
-    ]
-    return {label: int(attributes.get(name, 0)) for label, name in names.items()}
+# --- SES (until tasks/ses.py offers a plain summary send) ------------------------------
 
 
 @task(name="send-summary-email", **TASK_OPTIONS)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from tasks.aws import AWS_TASK_OPTIONS, aws_client
 
@@ -29,23 +30,35 @@ def queue_url(queue_name: str) -> str:
     return str(aws_client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"])
 
 
-def queue_depth(queue_name: str) -> int:
-    """ApproximateNumberOfMessages (visible messages): what the DLQ alarm watches."""
+#: The queue attributes the flows read, by the label they show them under.
+COUNT_ATTRIBUTES = {
+    "visible": "ApproximateNumberOfMessages",
+    "in flight": "ApproximateNumberOfMessagesNotVisible",
+    "delayed": "ApproximateNumberOfMessagesDelayed",
+}
+
+
+def queue_counts(queue_name: str) -> dict[str, int]:
+    """Approximate visible, in-flight and delayed message counts of a queue, by name.
+
+    Reads attributes only: receiving a message to look at it would count as a receive
+    and push it towards the dead-letter queue.
+    """
     attributes = aws_client("sqs").get_queue_attributes(
-        QueueUrl=queue_url(queue_name), AttributeNames=["ApproximateNumberOfMessages"]
+        QueueUrl=queue_url(queue_name), AttributeNames=list(COUNT_ATTRIBUTES.values())
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"])
+    return {label: int(attributes.get(name, 0)) for label, name in COUNT_ATTRIBUTES.items()}
+
+
+def queue_depth(queue_name: str) -> int:
+    """Visible messages (ApproximateNumberOfMessages): what the DLQ alarm watches."""
+    return queue_counts(queue_name)["visible"]
 
 
 def queue_total(queue_name: str) -> int:
     """Visible plus in-flight messages: what is still on the queue, seen or not."""
-    attributes = aws_client("sqs").get_queue_attributes(
-        QueueUrl=queue_url(queue_name),
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
+    counts = queue_counts(queue_name)
+    return counts["visible"] + counts["in flight"]
 
 
 def receive_page(
@@ -146,6 +159,11 @@ def redrive(
     to_delete = [*also_delete, *sent]
     deleted = delete_batch(dlq_url, to_delete) if to_delete else []
     return RedriveOutcome(sent=[str(m["MessageId"]) for m in sent], deleted=deleted)
+
+
+@task(name="queue-counts", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
+def queue_counts_task(queue_name: str) -> dict[str, int]:
+    return queue_counts(queue_name)
 
 
 @task(name="queue-depth", **AWS_TASK_OPTIONS)

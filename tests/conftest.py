@@ -6,6 +6,7 @@ never read or write the developer's own Prefect profile or database.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 from typing import Any, cast  # noqa: E402
 
+import boto3  # noqa: E402
 import pytest  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -66,10 +68,32 @@ def stack() -> Iterator[StackInfo]:
         yield info
 
 
-def client_error(code: str, operation: str, status: int = 400) -> ClientError:
+def client_error(
+    code: str, operation: str, status: int = 400, message: str | None = None
+) -> ClientError:
     """A real botocore ClientError, as AWS would raise it, for fault injection."""
     response = {
-        "Error": {"Code": code, "Message": code},
+        "Error": {"Code": code, "Message": message or code},
         "ResponseMetadata": {"HTTPStatusCode": status},
     }
     return ClientError(cast(Any, response), operation)
+
+
+def subscribe_alarm_inbox(topic_arn: str) -> str:
+    """An SQS queue subscribed to the alarms topic, to observe what operators would get."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url: str = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    boto3.client("sns", region_name="us-east-1").subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=arn
+    )
+    return url
+
+
+def alerts_received(url: str) -> list[dict[str, Any]]:
+    """The SNS notifications that reached the inbox (each a JSON envelope)."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]

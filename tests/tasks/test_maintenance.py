@@ -28,7 +28,9 @@ from tasks.health import alarms_check, dlq_check
 from tasks.maintenance_rules import BackupInfo, backup_name, backup_prefix, backups_to_delete
 from tasks.records import read_week
 from tasks.s3 import get_bytes
+from tasks.sqs import queue_counts
 from tasks.ttl import TtlPolicy, item_checks, merge_all, status_check
+from tests.conftest import client_error
 
 OLD_WEEK = "2025-W10"  # ended 2025-03-10: long past any 90-day cutoff
 POLICY = TtlPolicy()
@@ -149,11 +151,11 @@ def test_one_overdue_item_fails_with_its_age(aws: StackInfo) -> None:
 
 def test_dlq_of_eleven_fails_and_empty_dlq_passes(aws: StackInfo) -> None:
     name = aws.settings.dlq_name
-    assert dlq_check(name, maintenance.queue_counts.fn(name)["visible"], 10).ok
+    assert dlq_check(name, queue_counts(name)["visible"], 10).ok
     sqs = boto3.client("sqs", region_name="us-east-1")
     for i in range(11):
         sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=f"bad {i}", MessageGroupId="analytics")
-    depth = maintenance.queue_counts.fn(name)
+    depth = queue_counts(name)
     assert depth == {"visible": 11, "in flight": 0, "delayed": 0}
     assert not dlq_check(name, depth["visible"], 10).ok
 
@@ -319,9 +321,7 @@ def test_dry_run_archives_and_deletes_nothing(aws: StackInfo) -> None:
 
 def test_failed_upload_deletes_nothing(aws: StackInfo) -> None:
     seed(aws, OLD_WEEK, 5)
-    denied = ClientError(
-        {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject"
-    )
+    denied = client_error("AccessDenied", "PutObject", status=403, message="Access Denied")
     with patch("tasks.maintenance.put_bytes", side_effect=denied), pytest.raises(ClientError):
         maintenance.archive_week(OLD_WEEK)
     assert len(query_week_records(OLD_WEEK)) == 5
