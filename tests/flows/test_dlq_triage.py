@@ -13,8 +13,6 @@ from unittest.mock import MagicMock, patch
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from botocore.exceptions import ClientError
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample
@@ -28,26 +26,15 @@ from tasks.aggregate import weekly_figures
 from tasks.dynamodb import query_week_records
 from tasks.sqs import queue_depth, queue_total
 from tasks.triage import decode_archive
+from tests.conftest import client_error
 
 WEEK = "2025-W45"
 
 
 def dynamodb_outage(*_: Any, **__: Any) -> int:
-    raise ClientError(
-        {"Error": {"Code": "ServiceUnavailable", "Message": "injected outage"}}, "BatchWriteItem"
+    raise client_error(
+        "ServiceUnavailable", "BatchWriteItem", status=503, message="injected outage"
     )
-
-
-def lambda_poller_view(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The handler as Lambda's poller sees it: a function error fails the whole batch.
-
-    Powertools raises when every record of a batch failed; Lambda then returns all of them
-    to the queue, which is what the item failures below say to ``EventSourceMapping``.
-    """
-    try:
-        return handler(event, context)
-    except BatchProcessingError:
-        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
 
 
 def mark_report_sent(week: str) -> None:
@@ -83,7 +70,7 @@ def test_events_stranded_by_an_outage_are_redriven_and_counted_exactly_once(
     with patch("lambdas.processor.storage.write_items", side_effect=dynamodb_outage):
         for send in sends:
             sqs.send_message(**send.as_send_kwargs(stack.queue_url))
-        EventSourceMapping(lambda_poller_view).drain()
+        EventSourceMapping(handler).drain()  # a function error fails the batch, as on Lambda
     # every message is stranded in the DLQ (valid: after 3 receives; invalid: at once).
     assert queue_total(stack.settings.queue_name) == 0
     assert queue_depth(stack.settings.dlq_name) == len(sends)

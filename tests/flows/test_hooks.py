@@ -6,12 +6,9 @@ reads what arrived. The flows are tiny ones declared here with ``FLOW_HOOKS``.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any
 from unittest.mock import patch
 
-import boto3
 import pytest
 from prefect import flow
 from prefect.runtime import flow_run as runtime_flow_run
@@ -20,26 +17,7 @@ from deployments.local_stack import StackInfo
 from flows import hooks
 from flows.hooks import FLOW_HOOKS, alert_on_failure, failure_alert
 from lambdas.processor.weeks import last_complete_week
-from tests.conftest import client_error
-
-
-def subscribe_queue(stack: StackInfo) -> str:
-    """A standard queue subscribed to the alarms topic; returns its URL."""
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.create_queue(QueueName="alarms-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    boto3.client("sns", region_name="us-east-1").subscribe(
-        TopicArn=stack.topic_arn, Protocol="sqs", Endpoint=arn
-    )
-    return url
-
-
-def received(url: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(m["Body"]) for m in messages]
+from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox
 
 
 @flow(name="hooked-failure", flow_run_name="hooked-failure-2025-W45", **FLOW_HOOKS)
@@ -58,12 +36,12 @@ def crashing_flow() -> None:
 
 def test_failed_flow_publishes_a_masked_alert_to_the_alarms_topic(aws: StackInfo) -> None:
     # Given a subscriber on the alarms topic
-    inbox = subscribe_queue(aws)
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
     # When a hooked flow fails with a visitor's e-mail address in its error
     state = failing_flow("mail me at jane.doe@example.com", return_state=True)
     # Then the run failed and one alert arrived, named after the run, masked
     assert state.is_failed()
-    [notice] = received(inbox)
+    [notice] = alerts_received(inbox)
     assert notice["Subject"] == "cv-analytics flow failed: hooked-failure-2025-W45"
     body = notice["Message"]
     assert "Flow: hooked-failure" in body
@@ -75,10 +53,10 @@ def test_failed_flow_publishes_a_masked_alert_to_the_alarms_topic(aws: StackInfo
 
 
 def test_crashed_flow_publishes_an_alert(aws: StackInfo) -> None:
-    inbox = subscribe_queue(aws)
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
     with pytest.raises(Crash):
         crashing_flow()
-    [notice] = received(inbox)
+    [notice] = alerts_received(inbox)
     assert notice["Subject"].startswith("cv-analytics flow failed: ")
     assert "Flow: hooked-crash" in notice["Message"]
     assert "State: Crashed" in notice["Message"]
@@ -142,9 +120,9 @@ def checks_flow_that_alerted_itself() -> None:
 
 def test_a_failure_the_flow_already_alerted_on_is_not_alerted_twice(aws: StackInfo) -> None:
     # Given a flow that published its own findings alert before failing
-    inbox = subscribe_queue(aws)
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
     # When it fails
     state = checks_flow_that_alerted_itself(return_state=True)
     # Then it is Failed, and the hook added no second alert
     assert state.is_failed()
-    assert received(inbox) == []
+    assert alerts_received(inbox) == []

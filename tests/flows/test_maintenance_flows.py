@@ -14,7 +14,6 @@ from typing import Any
 from unittest.mock import patch
 
 import boto3
-from botocore.exceptions import ClientError
 from prefect import get_client
 from prefect.states import State
 
@@ -27,6 +26,7 @@ from lambdas.processor.storage import store_events
 from lambdas.processor.weeks import week_bounds_ms
 from tasks.dynamodb import query_week_records
 from tasks.records import read_week
+from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox
 
 REGION = "us-east-1"
 OLD_WEEK = "2025-W10"
@@ -34,22 +34,6 @@ OLD_WEEK = "2025-W10"
 
 def client(service: str) -> Any:
     return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
-
-
-def subscribe_queue(topic_arn: str) -> str:
-    """An SQS queue subscribed to the alarms topic, to observe what operators would get."""
-    sqs = client("sqs")
-    url = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
-    return str(url)
-
-
-def inbox(url: str) -> list[dict[str, Any]]:
-    messages = client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 
 
 def seed_old_week(stack: StackInfo, count: int) -> None:
@@ -98,7 +82,7 @@ def test_health_check_passes_on_a_healthy_stack(aws: StackInfo) -> None:
 
 
 def test_failing_health_check_ends_failed_and_alerts_the_topic(aws: StackInfo) -> None:
-    url = subscribe_queue(aws.topic_arn)
+    url = subscribe_alarm_inbox(aws.topic_arn)
     sqs = client("sqs")
     for i in range(11):
         sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=f"bad {i}", MessageGroupId="analytics")
@@ -108,7 +92,7 @@ def test_failing_health_check_ends_failed_and_alerts_the_topic(aws: StackInfo) -
     assert state.is_failed()
     assert "# health-check: FAILED" in findings_markdown(state, "health-check-findings")
     assert "holds 11 messages (more than 10)" in (state.message or "")
-    (alert,) = inbox(url)
+    (alert,) = alerts_received(url)
     assert alert["Subject"].startswith("cv-analytics health-check FAILED")
     assert "[FAILED] dead-letter queue" in alert["Message"]
 
@@ -201,9 +185,9 @@ def test_monthly_maintenance_dry_run_changes_nothing_and_real_run_does_everythin
 
 
 def test_failed_archival_fails_the_run_deletes_nothing_and_alerts(aws: StackInfo) -> None:
-    url = subscribe_queue(aws.topic_arn)
+    url = subscribe_alarm_inbox(aws.topic_arn)
     seed_old_week(aws, 2)
-    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "PutObject")
+    denied = client_error("AccessDenied", "PutObject", status=403, message="denied")
 
     with patch("tasks.maintenance.put_bytes", side_effect=denied):
         state = monthly_maintenance(test_alarms=False, return_state=True)
@@ -211,7 +195,7 @@ def test_failed_archival_fails_the_run_deletes_nothing_and_alerts(aws: StackInfo
     assert state.is_failed()
     assert f"[FAILED] archive {OLD_WEEK}: not archived, nothing deleted" in (state.message or "")
     assert len(query_week_records(OLD_WEEK)) == 2 and read_week(OLD_WEEK).source == "dynamodb"
-    (alert,) = inbox(url)
+    (alert,) = alerts_received(url)
     assert f"archive {OLD_WEEK}" in alert["Message"]
 
 

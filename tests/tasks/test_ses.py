@@ -8,7 +8,7 @@ from unittest.mock import patch
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ReadTimeoutError
 from prefect.states import Failed
 
 from deployments.local_stack import StackInfo
@@ -16,6 +16,7 @@ from lambdas.processor.settings import get_settings
 from lambdas.processor.storage import write_items
 from tasks import ses
 from tasks.aggregate import weekly_figures
+from tests.conftest import client_error
 from tests.tasks.test_aggregate import query, records_of, response
 
 WEEK = "2025-W45"
@@ -32,14 +33,6 @@ def failing_ses(error: BaseException) -> Any:
     """A real moto-backed SES client whose send_raw_email raises ``error``."""
     client = boto3.client("ses", region_name="us-east-1")
     return patch.object(client, "send_raw_email", side_effect=error), client
-
-
-def client_error(code: str, status: int) -> ClientError:
-    response: Any = {
-        "Error": {"Code": code, "Message": code},
-        "ResponseMetadata": {"HTTPStatusCode": status},
-    }
-    return ClientError(response, "SendRawEmail")
 
 
 def test_second_run_does_not_send_and_resend_does(aws: StackInfo) -> None:
@@ -83,7 +76,7 @@ def test_a_second_claim_of_the_same_state_loses(aws: StackInfo) -> None:
 
 
 def test_transient_ses_failure_is_retryable_and_not_marked_sent(aws: StackInfo) -> None:
-    patcher, client = failing_ses(client_error("Throttling", 400))
+    patcher, client = failing_ses(client_error("Throttling", "SendRawEmail", status=400))
     with (
         patcher,
         patch.object(ses, "_ses_client", return_value=client),

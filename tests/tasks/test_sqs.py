@@ -11,7 +11,6 @@ from typing import Any
 from unittest.mock import patch
 
 import boto3
-from botocore.exceptions import ClientError
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from flows.dlq_triage import triage_round
@@ -26,6 +25,7 @@ from tasks.sqs import (
     release_messages_task,
 )
 from tasks.triage import decode_archive
+from tests.conftest import client_error
 
 QUERY = {
     "eventType": "query",
@@ -72,15 +72,12 @@ def load_mixed(stack: StackInfo) -> None:
 
 
 def s3_failure(*_: Any, **__: Any) -> None:
-    raise ClientError(
-        {"Error": {"Code": "InternalError", "Message": "injected S3 outage"}}, "PutObject"
-    )
+    raise client_error("InternalError", "PutObject", status=500, message="injected S3 outage")
 
 
 def sqs_delete_failure(*_: Any, **__: Any) -> None:
-    raise ClientError(
-        {"Error": {"Code": "ServiceUnavailable", "Message": "injected crash"}},
-        "DeleteMessageBatch",
+    raise client_error(
+        "ServiceUnavailable", "DeleteMessageBatch", status=503, message="injected crash"
     )
 
 
