@@ -46,8 +46,10 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from lambdas.processor.settings import get_settings
+from lambdas.processor.storage import batch_get_items
 from tasks import s3
 from tasks.aws import AWS_TASK_OPTIONS, aws_client
+from tasks.ses import ledger_state
 from tasks.sns import publish_alert_task
 from tasks.sqs import (
     BATCH_LIMIT,
@@ -238,45 +240,20 @@ def merge_round(summary: TriageSummary, result: RoundResult) -> None:
 @task(name="stored-query-weeks", **AWS_TASK_OPTIONS)
 def stored_query_weeks(request_ids: list[str]) -> dict[str, str]:
     """requestId -> ``week`` of the stored analytics record, for requests whose query is stored."""
-    table = get_settings().analytics_table
-    client = aws_client("dynamodb")
-    ids = sorted(set(request_ids))
-    weeks: dict[str, str] = {}
-    for start in range(0, len(ids), 100):
-        request: dict[str, Any] = {
-            table: {
-                "Keys": [{"requestId": {"S": rid}} for rid in ids[start : start + 100]],
-                "ProjectionExpression": "requestId, #week",
-                "ExpressionAttributeNames": {"#week": "week"},
-            }
-        }
-        for attempt in range(6):
-            response = client.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table, []):
-                if "week" in item:
-                    weeks[item["requestId"]["S"]] = item["week"]["S"]
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.1 * 2**attempt, 2.0))
-        else:
-            raise RuntimeError(f"BatchGetItem left keys unprocessed on {table}")
-    return weeks
+    items = batch_get_items(
+        aws_client("dynamodb"),
+        get_settings().analytics_table,
+        request_ids,
+        ProjectionExpression="requestId, #week",
+        ExpressionAttributeNames={"#week": "week"},
+    )
+    return {item["requestId"]["S"]: item["week"]["S"] for item in items if "week" in item}
 
 
 @task(name="sent-report-weeks", **AWS_TASK_OPTIONS)
 def sent_report_weeks(weeks: list[str]) -> list[str]:
-    """The weeks whose report the summaries ledger records as sent (``send_state``)."""
-    table = get_settings().summaries_table
-    client = aws_client("dynamodb")
-    sent = []
-    for week in weeks:
-        item = client.get_item(TableName=table, Key={"week": {"S": week}}, ConsistentRead=True).get(
-            "Item", {}
-        )
-        if item.get("send_state", {}).get("S") == "sent":
-            sent.append(week)
-    return sent
+    """The weeks whose report the summaries ledger records as sent."""
+    return [week for week in weeks if ledger_state(week)[0] == "sent"]
 
 
 def wait_for_main_queue(timeout_seconds: float = DRAIN_WAIT_SECONDS) -> bool:

@@ -79,27 +79,38 @@ def _backoff(attempt: int) -> None:
     time.sleep(min(0.05 * 2**attempt, 1.0))
 
 
-def get_states(
-    client: DynamoDBClient, table: str, request_ids: Iterable[str]
-) -> dict[str, RequestState]:
-    """Read the stored state of the given requests with BatchGetItem."""
+def batch_get_items(
+    client: DynamoDBClient, table: str, request_ids: Iterable[str], **options: Any
+) -> list[dict[str, Any]]:
+    """Raw items of the given requests: BatchGetItem, 100 keys a call, unprocessed retried.
+
+    ``options`` go into every request (``ConsistentRead``, ``ProjectionExpression`` ...);
+    DynamoDB hands them back with any unprocessed keys.
+    """
     ids = sorted(set(request_ids))
-    states: dict[str, RequestState] = {}
+    items: list[dict[str, Any]] = []
     for start in range(0, len(ids), BATCH_GET_LIMIT):
         keys = [{"requestId": {"S": rid}} for rid in ids[start : start + BATCH_GET_LIMIT]]
-        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+        request: dict[str, Any] = {table: {"Keys": keys, **options}}
         for attempt in range(UNPROCESSED_RETRIES + 1):
             response = client.batch_get_item(RequestItems=request)
-            for raw in response.get("Responses", {}).get(table, []):
-                state = state_from_item(deserialize(raw))
-                states[state.request_id] = state
+            items.extend(response.get("Responses", {}).get(table, []))
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 break
             _backoff(attempt)
         else:
             raise UnprocessedItemsError(f"BatchGetItem left keys unprocessed on {table}")
-    return states
+    return items
+
+
+def get_states(
+    client: DynamoDBClient, table: str, request_ids: Iterable[str]
+) -> dict[str, RequestState]:
+    """Read the stored state of the given requests (strongly consistent)."""
+    raw_items = batch_get_items(client, table, request_ids, ConsistentRead=True)
+    states = (state_from_item(deserialize(raw)) for raw in raw_items)
+    return {state.request_id: state for state in states}
 
 
 def write_items(client: DynamoDBClient, puts: Sequence[tuple[str, dict[str, Any]]]) -> int:
