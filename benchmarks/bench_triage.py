@@ -49,8 +49,16 @@ class RequestCounter:
         return sum(self.by_operation.values())
 
     def attach(self, client: Any) -> Any:
-        client.meta.events.register("before-send.sqs.*", self)
+        # once per client: the flows reuse their clients (tasks.aws caches them)
+        client.meta.events.register("before-send.sqs.*", self, unique_id=self.unique_id)
         return client
+
+    def detach(self, client: Any) -> None:
+        client.meta.events.unregister("before-send.sqs.*", self, unique_id=self.unique_id)
+
+    @property
+    def unique_id(self) -> str:
+        return f"request-counter-{id(self)}"
 
     def wrap(self, make_client: Callable[[str], Any]) -> Callable[[str], Any]:
         def counted(service: str) -> Any:
@@ -148,7 +156,7 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
         naive_done = naive_baseline(sqs, stack.dlq_url, stack.queue_url, naive_counter)
         naive_seconds = time.perf_counter() - started
         naive_requests = naive_counter.total
-        sqs.meta.events.unregister("before-send.sqs.*", naive_counter)
+        naive_counter.detach(sqs)
         sqs.purge_queue(QueueUrl=stack.queue_url)
 
         load_dlq(sqs, stack.dlq_url, messages, offset=baseline)

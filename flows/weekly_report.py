@@ -89,9 +89,9 @@ def aggregate_week(week: str, previous_total: int) -> tuple[WeeklyFigures, str]:
     """
     week_records = read_week(week)
     get_run_logger().info(
-        "Read %d records of %s from %s", len(week_records.records), week, week_records.source
+        "Read %d records of %s from %s", len(week_records.table), week, week_records.source
     )
-    return weekly_figures(week, week_records.records, previous_total), week_records.source
+    return weekly_figures(week, week_records.table, previous_total), week_records.source
 
 
 @flow(name="weekly-aggregation", flow_run_name="weekly-aggregation-{week}")

@@ -1,8 +1,10 @@
 """The weekly figures of ``shared/spec/report-metrics.md``, computed with pandas. Pure.
 
-One function, :func:`weekly_figures`, turns a week's analytics records (plain dicts as
-``tasks.records.read_week`` returns them) into :class:`WeeklyFigures`, whose JSON form
-has exactly the spec's keys. The e-mail, the Prefect artifacts, the archived
+One function, :func:`weekly_figures`, turns a week's analytics records into
+:class:`WeeklyFigures`, whose JSON form has exactly the spec's keys. The records come as
+a pandas table with one column per attribute the figures read (:data:`FIGURE_COLUMNS`;
+the week's reader builds it straight from DynamoDB pages) or as plain dicts
+(:func:`records_frame` turns those into the table). The e-mail, the Prefect artifacts, the archived
 ``report.json`` and the flow's return value all come from that one object.
 
 Decisions the spec leaves open, taken here once:
@@ -19,21 +21,22 @@ Decisions the spec leaves open, taken here once:
 - ``previous_week_total=None`` means "unknown": ``previous_week.total_queries`` and the
   change are then ``null``. The flow always supplies the number.
 
-Performance (a million records in a couple of seconds): one list comprehension per
-needed field (column lists, never a DataFrame of dicts), pandas ``factorize`` to turn
-texts into integer codes, display queries computed once per distinct raw text, counts
-and means with ``numpy.bincount``, source lists grouped per distinct list, and pandas
-``quantile``/``median`` for the statistics. Distinctness of request ids is checked by
-one ordered pass (a Query page and an archive are sorted by id) before any hashing.
+Performance (a million records in about a second): columns, never rows; pandas
+``factorize`` turns texts into integer codes, display queries are computed once per
+distinct raw text, counts and means come from ``numpy.bincount``, source lists are
+grouped per distinct list, and pandas ``quantile``/``median`` give the statistics.
+Distinctness of request ids is checked by one vectorised ordered comparison (a Query
+page and an archive are sorted by id) before any hashing. Building the table from a
+million dicts alone takes longer than all of that, which is why the reader does not
+build dicts for the report.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import operator
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,6 +56,22 @@ TIMING_FIELDS = (
     ("retrieval_time_ms", "retrievalTime"),
 )
 MS_PER_DAY = 86_400_000
+#: The analytics-record attributes the figures read: the columns of a week's table.
+FIGURE_COLUMNS = (
+    "requestId",
+    "week",
+    "queryTs",
+    "query",
+    "sessionId",
+    "matchType",
+    "matchScore",
+    "sourcesUsed",
+    "hasPerformance",
+    "totalTime",
+    "llmTime",
+    "retrievalTime",
+    "cacheHit",
+)
 
 
 class _Figures(BaseModel):
@@ -156,44 +175,65 @@ def _objects(values: list[Any]) -> np.ndarray:
     return array
 
 
-def _factorize(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _factorize_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """pandas codes (-1 for None) and distinct values, in order of first appearance."""
-    codes, uniques = pd.factorize(_objects(values))
+    codes, uniques = pd.factorize(values)
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
 
-def _is_strictly_increasing(values: list[str]) -> bool:
-    return all(map(operator.lt, values, itertools.islice(values, 1, None)))
+def _factorize(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    return _factorize_array(_objects(values))
 
 
-def _column(rows: Sequence[dict[str, Any]], key: str) -> list[Any]:
+def _column(rows: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
     """``[row.get(key) for row in rows]`` without the interpreter loop (C-level map)."""
-    return list(map(dict.get, rows, itertools.repeat(key)))
+    return list(map(dict.get, rows, itertools.repeat(key)))  # type: ignore[arg-type]
 
 
-def population(week: str, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The week's population: one record per distinct request whose query is in ``week``.
+def columns_frame(columns: Mapping[str, list[Any]]) -> pd.DataFrame:
+    """The figures' table from one value list per attribute of :data:`FIGURE_COLUMNS`.
 
-    Records of other weeks and orphans (no ``week``) are dropped; a request id seen twice
-    keeps its first record. A GSI partition or an archived week comes sorted by request
-    id with no repeats, which is checked in one cheap pass before paying for hashing.
+    Columns stay Python objects as they are (no str inference, None kept as None); the
+    figures convert what they compute on.
     """
-    weeks = _column(records, "week")
-    if weeks.count(week) == len(weeks):
-        kept = list(records)
-    else:
-        kept = [record for record, of in zip(records, weeks, strict=True) if of == week]
-    ids = _column(kept, "requestId")
-    if _is_strictly_increasing(ids):
+    return pd.DataFrame({key: _objects(columns[key]) for key in FIGURE_COLUMNS}, dtype=object)
+
+
+def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Dict records -> the figures' table: one column per attribute, None if absent."""
+    rows = records if isinstance(records, Sequence) else list(records)
+    return columns_frame({key: _column(rows, key) for key in FIGURE_COLUMNS})
+
+
+def _values(table: pd.DataFrame, key: str) -> np.ndarray:
+    return table[key].to_numpy(dtype=object)
+
+
+def _floats(table: pd.DataFrame, key: str) -> np.ndarray:
+    """A numeric column as float64: None -> NaN, booleans -> 0/1."""
+    return np.asarray(_values(table, key), dtype=np.float64)
+
+
+def population(week: str, records: pd.DataFrame) -> pd.DataFrame:
+    """The week's population: one row per distinct request whose query is in ``week``.
+
+    Rows of other weeks and orphans (no ``week``) are dropped; a request id seen twice
+    keeps its first row. A GSI partition or an archived week comes sorted by request id
+    with no repeats, which is checked in one vectorised pass before paying for hashing.
+    """
+    in_week = np.equal(_values(records, "week"), week).astype(bool)
+    kept = records if in_week.all() else records[in_week]
+    ids = _values(kept, "requestId")
+    if len(ids) < 2 or bool(np.greater(ids[1:], ids[:-1]).all()):
         return kept
-    first = ~pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()
-    return list(itertools.compress(kept, first.tolist()))
+    return kept[~pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()]
 
 
-def population_size(week: str, records: Sequence[dict[str, Any]]) -> int:
+def population_size(week: str, records: Sequence[dict[str, Any]] | pd.DataFrame) -> int:
     """``total_queries`` of a week without the rest of the figures (previous-week fallback)."""
     parse_week(week)
-    return len({record["requestId"] for record in records if record.get("week") == week})
+    table = records if isinstance(records, pd.DataFrame) else records_frame(records)
+    return len(population(week, table))
 
 
 def _ranked(labels: np.ndarray, counts: np.ndarray) -> list[int]:
@@ -203,9 +243,9 @@ def _ranked(labels: np.ndarray, counts: np.ndarray) -> list[int]:
     return present[:TOP_LIMIT]
 
 
-def _display_codes(queries: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _display_codes(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the code of its display query; display_query runs once per distinct text."""
-    raw_codes, raw_uniques = _factorize(queries)
+    raw_codes, raw_uniques = _factorize_array(queries)
     shown = [display_query(str(text)) for text in raw_uniques]
     display_codes, display_uniques = _factorize(shown)
     return display_codes[raw_codes], display_uniques
@@ -258,22 +298,18 @@ def _percentiles(values: np.ndarray) -> Percentiles:
     return Percentiles(**{name: _round(quantiles.loc[q], 1) for name, q in PERCENTILES})
 
 
-def _performance(records: list[dict[str, Any]]) -> PerformanceFigures | None:
+def _performance(rows: pd.DataFrame, answered: np.ndarray) -> PerformanceFigures | None:
     """Timing figures over answered requests whose response carried a performance object."""
-    flags = np.equal(_objects(_column(records, "hasPerformance")), True).astype(bool)
-    answered = pd.notna(_objects(_column(records, "matchType")))
-    chosen = flags & np.asarray(answered, dtype=bool)
+    chosen = np.equal(_values(rows, "hasPerformance"), True).astype(bool) & answered
     if not chosen.any():
         return None
-    timed = list(itertools.compress(records, chosen.tolist()))
-    columns = ("totalTime", "llmTime", "retrievalTime", "cacheHit")
-    # None -> NaN, bool -> 0/1
-    table = np.array([_column(timed, key) for key in columns], dtype=np.float64).T
-    hits = table[:, 3][~np.isnan(table[:, 3])]
+    timed = rows[chosen]
+    hits = _floats(timed, "cacheHit")
+    hits = hits[~np.isnan(hits)]
     return PerformanceFigures(
         requests_with_timing=len(timed),
         cache_hit_rate=_round(hits.mean(), 4) if len(hits) else None,
-        **{name: _percentiles(table[:, i]) for i, (name, _) in enumerate(TIMING_FIELDS)},
+        **{name: _percentiles(_floats(timed, key)) for name, key in TIMING_FIELDS},
     )
 
 
@@ -287,34 +323,43 @@ def _daily_queries(week: str, query_ts: np.ndarray) -> list[DailyQueries]:
     ]
 
 
+def _sessions(values: np.ndarray) -> tuple[int, int]:
+    """(distinct named sessions, anonymous queries): None, "" and "anonymous" are anonymous."""
+    codes, uniques = _factorize_array(values)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    anonymous = int((codes < 0).sum())
+    named = 0
+    for unique, count in zip(uniques, counts, strict=True):
+        if unique in ANONYMOUS_SESSIONS:
+            anonymous += int(count)
+        else:
+            named += 1
+    return named, anonymous
+
+
 def weekly_figures(
     week: str,
-    records: Sequence[dict[str, Any]],
+    records: pd.DataFrame | Sequence[dict[str, Any]],
     previous_week_total: int | None,
 ) -> WeeklyFigures:
     """Every figure of report-metrics.md for ``week`` from its analytics records."""
     parse_week(week)
-    rows = population(week, records)
+    table = records if isinstance(records, pd.DataFrame) else records_frame(records)
+    rows = population(week, table)
     total = len(rows)
     start = week_start(week)
 
-    query_ts = np.array(_column(rows, "queryTs"), dtype=np.int64)
-    sessions = _column(rows, "sessionId")
-    anonymous_count = sum(map(sessions.count, (None, *ANONYMOUS_SESSIONS)))
-    unique_sessions = len(set(sessions) - {None, *ANONYMOUS_SESSIONS})
-    types = _column(rows, "matchType")
-    counts = MatchCounts(**{kind: types.count(kind) for kind in MatchCounts.model_fields})
-    type_array = _objects(types)
+    unique_sessions, anonymous_count = _sessions(_values(rows, "sessionId"))
+    type_array = _values(rows, "matchType")
+    counts = MatchCounts(
+        **{kind: int(np.equal(type_array, kind).sum()) for kind in MatchCounts.model_fields}
+    )
     answered = np.asarray(pd.notna(type_array), dtype=bool)
-    unmatched = np.equal(type_array, "none")
+    unmatched = np.equal(type_array, "none").astype(bool)
     n_answered = int(answered.sum())
-    scores = np.array(_column(rows, "matchScore"), dtype=np.float64)
+    scores = _floats(rows, "matchScore")
     answered_scores = pd.Series(scores[answered])
-
-    display_codes, display_labels = _display_codes(_column(rows, "query"))
-    sources = _column(rows, "sourcesUsed")
-    if n_answered < total:
-        sources = list(itertools.compress(sources, answered.tolist()))
+    display_codes, display_labels = _display_codes(_values(rows, "query"))
 
     previous = shift_week(week, -1)
     if not previous_week_total:
@@ -335,11 +380,11 @@ def weekly_figures(
         match_rate=_round((counts.full + counts.partial) / n_answered, 4) if n_answered else None,
         avg_match_score=_round(answered_scores.mean(), 2) if n_answered else None,
         median_match_score=float(answered_scores.median()) if n_answered else None,
-        daily_queries=_daily_queries(week, query_ts),
+        daily_queries=_daily_queries(week, np.asarray(_values(rows, "queryTs"), dtype=np.int64)),
         top_queries=_top_queries(display_codes, display_labels, answered, scores),
         unmatched_queries=_unmatched_queries(display_codes, display_labels, unmatched),
-        top_sources=_top_sources(sources),
-        performance=_performance(rows),
+        top_sources=_top_sources(_values(rows, "sourcesUsed")[answered]),
+        performance=_performance(rows, answered),
         previous_week=PreviousWeek(week=previous, total_queries=previous_week_total),
         total_queries_change_pct=change,
     )

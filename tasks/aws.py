@@ -9,6 +9,8 @@ a validation or access error fails at once instead of being retried into the gro
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from typing import Any
 
 import boto3
@@ -60,6 +62,10 @@ CONNECTION_ERRORS = (
 )
 
 
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
 def aws_client(service: str, config: Config | None = None) -> Any:
     """A boto3 client for ``service``: the credentials block if configured, else the chain.
 
@@ -67,19 +73,47 @@ def aws_client(service: str, config: Config | None = None) -> Any:
     a block, its own client parameters (endpoint, TLS, config) are applied on top, as
     prefect-aws's ``get_client`` would, which ``get_boto3_session().client()`` alone
     would silently skip.
+
+    Clients are made once per process and reused (botocore clients are thread-safe):
+    making one costs ~15 ms, more than most requests it sends. The cache key holds
+    everything a client is built from (service, config, region, block, endpoint), so a
+    changed environment gets a new client; :func:`reset_aws_clients` forgets them all.
     """
     settings = get_settings()
     config = config or BOTO_CONFIG
-    if settings.aws_credentials_block:
+    key = (
+        service,
+        config,
+        settings.region,
+        settings.aws_credentials_block,
+        os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"),
+    )
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _new_client(service, config, settings.region)
+    return client
+
+
+def reset_aws_clients() -> None:
+    """Forget every cached client (tests and the local stack, after moving the endpoint)."""
+    with _clients_lock:
+        _clients.clear()
+
+
+def _new_client(service: str, config: Config, region: str) -> Any:
+    block_name = get_settings().aws_credentials_block
+    if block_name:
         from prefect_aws import AwsCredentials
 
-        credentials: Any = AwsCredentials.load(settings.aws_credentials_block)
+        credentials: Any = AwsCredentials.load(block_name)
         params = credentials.aws_client_parameters.get_params_override()
         params["config"] = config.merge(params["config"]) if "config" in params else config
         if credentials.region_name:
             params["region_name"] = credentials.region_name
         return credentials.get_boto3_session().client(service, **params)
-    return boto3.client(service, region_name=settings.region, config=config)  # type: ignore[call-overload]
+    return boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]
 
 
 def is_transient(exc: BaseException | None) -> bool:

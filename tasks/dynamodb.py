@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pandas as pd
+
 from lambdas.processor.correlation import ORPHAN_PREFIX
 from lambdas.processor.settings import get_settings
-from lambdas.processor.storage import deserialize
+from lambdas.processor.storage import deserialize, deserialize_value
 from lambdas.processor.weeks import parse_week
+from tasks.aggregate import FIGURE_COLUMNS, columns_frame
 from tasks.aws import aws_client
 
 WEEK_INDEX = "week-index"
@@ -50,6 +53,28 @@ def query_week_records(week: str) -> list[dict[str, Any]]:
     """Every correlated record whose query falls in ``week`` (the week's population)."""
     parse_week(week)
     return query_week_key(week)[0]
+
+
+def query_week_table(week: str) -> pd.DataFrame:
+    """The week's population as the figures' table, built straight from the Query pages.
+
+    Only the attributes the figures read are projected and decoded, into one list per
+    attribute: no dict per record, and the event payloads never leave DynamoDB.
+    """
+    parse_week(week)
+    names = {f"#a{i}": key for i, key in enumerate(FIGURE_COLUMNS)}
+    columns: dict[str, list[Any]] = {key: [] for key in FIGURE_COLUMNS}
+    pages = week_key_pages(
+        week, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names
+    )
+    for page in pages:
+        items = page.get("Items", [])
+        for key, column in columns.items():
+            column.extend(
+                None if (value := item.get(key)) is None else deserialize_value(value)
+                for item in items
+            )
+    return columns_frame(columns)
 
 
 def query_week_orphans(week: str) -> list[dict[str, Any]]:

@@ -11,16 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import pandas as pd
+
+from tasks.aggregate import records_frame
 from tasks.archive_format import Manifest, decode_week, manifest_key
-from tasks.dynamodb import query_week_records
+from tasks.dynamodb import query_week_table
 from tasks.s3 import get_bytes
 
 
 @dataclass(frozen=True)
 class WeekRecords:
+    """A week's records as the figures' table (``tasks.aggregate.FIGURE_COLUMNS``)."""
+
     week: str
     source: Literal["dynamodb", "archive"]
-    records: list[dict[str, Any]]
+    table: pd.DataFrame
 
 
 def read_archived_week(week: str) -> list[dict[str, Any]] | None:
@@ -39,5 +44,5 @@ def read_week(week: str) -> WeekRecords:
     """A week's records from the archive if it was archived, else from DynamoDB."""
     archived = read_archived_week(week)
     if archived is not None:
-        return WeekRecords(week, "archive", archived)
-    return WeekRecords(week, "dynamodb", query_week_records(week))
+        return WeekRecords(week, "archive", records_frame(archived))
+    return WeekRecords(week, "dynamodb", query_week_table(week))

@@ -136,7 +136,7 @@ def previous_week_total(week: str) -> int:
     if item and "total_queries" in item:
         return int(item["total_queries"]["N"])
     records = read_week(previous)
-    total = population_size(previous, records.records)
+    total = population_size(previous, records.table)
     try:
         aws_client("dynamodb").update_item(
             TableName=_table(),

@@ -38,6 +38,7 @@ from moto import mock_aws  # noqa: E402
 from deployments.local_stack import StackInfo, local_stack, provision  # noqa: E402
 from lambdas.processor.handler import reset_clients  # noqa: E402
 from lambdas.processor.settings import get_settings  # noqa: E402
+from tasks.aws import reset_aws_clients  # noqa: E402
 
 EVENTS_DIR = Path(__file__).parent / "events"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,9 +49,11 @@ def fresh_settings() -> Iterator[None]:
     """Settings and cached clients are per test: a test may change the environment."""
     get_settings.cache_clear()
     reset_clients()
+    reset_aws_clients()
     yield
     get_settings.cache_clear()
     reset_clients()
+    reset_aws_clients()
 
 
 @pytest.fixture

@@ -70,9 +70,14 @@ def serialize(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(_to_decimal(v)) for k, v in item.items()}
 
 
+def deserialize_value(value: Any) -> Any:
+    """One DynamoDB attribute value -> plain Python (whole numbers as int, others as float)."""
+    return _from_decimal(_deserializer.deserialize(value))
+
+
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
     """DynamoDB attribute values -> plain Python (whole numbers as int, others as float)."""
-    return {k: _from_decimal(_deserializer.deserialize(v)) for k, v in item.items()}
+    return {k: deserialize_value(v) for k, v in item.items()}
 
 
 def _backoff(attempt: int) -> None:

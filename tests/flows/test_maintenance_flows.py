@@ -173,7 +173,7 @@ def test_monthly_maintenance_dry_run_changes_nothing_and_real_run_does_everythin
     state = monthly_maintenance(return_state=True)
     assert state.is_completed(), state.message
     assert query_week_records(OLD_WEEK) == []
-    assert read_week(OLD_WEEK).source == "archive" and len(read_week(OLD_WEEK).records) == 3
+    assert read_week(OLD_WEEK).source == "archive" and len(read_week(OLD_WEEK).table) == 3
     assert (retention(), pitr()) == (14, "ENABLED")
     (name,) = backups()
     assert name.startswith("cv-analytics-analytics-monthly-")
