@@ -29,6 +29,8 @@ import time
 import uuid
 from typing import Any
 
+from benchmarks.http_wait import HttpWait
+
 WEEK = "2025-W45"
 OTHER_WEEKS = ("2025-W44", "2025-W46")
 QUERIES = [
@@ -204,12 +206,16 @@ def measure_flow(week: str, previous_total: int) -> dict[str, Any]:
     warm_started = time.perf_counter()
     weekly_report("2024-W10")  # an empty week: starts Prefect's temporary server
     warm_up = time.perf_counter() - warm_started
-    started = time.perf_counter()
-    figures = weekly_report(week)
-    seconds = time.perf_counter() - started
+    with HttpWait().measuring() as waited:
+        started = time.perf_counter()
+        figures = weekly_report(week)
+        seconds = time.perf_counter() - started
     sent = boto3.client("ses").get_send_statistics()["SendDataPoints"][0]["DeliveryAttempts"]
     return {
         "seconds": round(seconds, 2),
+        "aws_http_requests": waited.requests,
+        "aws_http_wait_seconds": round(waited.seconds, 2),
+        "outside_aws_calls_seconds": round(seconds - waited.seconds, 2),
         "warm_up_seconds": round(warm_up, 2),
         "total_queries": figures.total_queries,
         "ses_delivery_attempts_total": int(sent),  # moto counts To header + Destinations

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from typing import Any
 from unittest.mock import patch
 
+from benchmarks.http_wait import HttpWait
+
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bench-triage-prefect-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
@@ -161,7 +163,10 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
 
         load_dlq(sqs, stack.dlq_url, messages, offset=baseline)
         counter = RequestCounter()
-        with patch.object(tasks.sqs, "aws_client", counter.wrap(tasks.sqs.aws_client)):
+        with (
+            patch.object(tasks.sqs, "aws_client", counter.wrap(tasks.sqs.aws_client)),
+            HttpWait().measuring() as waited,
+        ):
             started = time.perf_counter()
             summary = dlq_triage()
             seconds = time.perf_counter() - started
@@ -171,6 +176,9 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
         "messages": messages,
         "seconds": round(seconds, 2),
         "messages_per_second": round(messages / seconds, 1),
+        "aws_http_requests": waited.requests,
+        "aws_http_wait_seconds": round(waited.seconds, 2),
+        "outside_aws_calls_seconds": round(seconds - waited.seconds, 2),
         "sqs_requests": counter.total,
         "sqs_requests_per_message": round(per_message, 3),
         "sqs_requests_by_operation": counter.by_operation,

@@ -2,8 +2,9 @@
 
 Traffic has duplicates, reversed pairs, orphans, unanswered queries and 1% invalid
 events; it is sent in chunks while the poller drains (moto's SQS slows as a queue
-grows). For a stretch in the middle, every DynamoDB call of the processor fails (HTTP
-503), long enough that whole batches exhaust their 3 receives and land on the DLQ. Then
+grows). For a stretch in the middle (``--outage-share``, 5% of the traffic: ~5,000
+events at the default size), every DynamoDB call of the processor fails (HTTP 503), long
+enough that every message sent in it exhausts its 3 receives and lands on the DLQ. Then
 DLQ triage redrives the valid ones and archives the invalid ones, the processor drains
 again, and a ledger checks: every valid event stored, every week's figures equal to the
 figures computed from the traffic itself, every invalid event archived with its reason,
@@ -16,6 +17,7 @@ import argparse
 import contextlib
 import gzip
 import json
+import logging
 import os
 import sys
 import time
@@ -141,12 +143,12 @@ def ledger(stack: StackInfo, bodies: list[str], requests_made: Counter[str]) -> 
     }
 
 
-def run(requests: int, chunk: int) -> dict[str, Any]:
+def run(requests: int, chunk: int, outage_share: float) -> dict[str, Any]:
     from flows.dlq_triage import dlq_triage
 
     bodies = synthetic_bodies(requests, seed=11, invalid_share=0.01)
     sends = worker_sends(bodies)
-    outage = range(int(len(sends) * 0.4), int(len(sends) * 0.55))
+    outage = range(int(len(sends) * 0.4), int(len(sends) * (0.4 + outage_share)))
     requests_made: Counter[str] = Counter()
     started = time.perf_counter()
     with local_stack() as stack:
@@ -158,19 +160,19 @@ def run(requests: int, chunk: int) -> dict[str, Any]:
         sqs.meta.events.register(
             "before-send.sqs", lambda **_: requests_made.update(["processor_sqs_dlq_sends"])
         )
+        # the outage makes the processor log one error per failed batch (thousands of
+        # lines); the ledger counts what happened, so only its own output is printed
+        processor.logger.setLevel(logging.CRITICAL)
         esm = EventSourceMapping(processor.handler)
-        in_outage = False
+        sent_in_outage = 0
         for start in range(0, len(sends), chunk):
             part = sends[start : start + chunk]
-            if start in outage and not in_outage:
-                in_outage = True
-                with dynamodb_outage():
-                    send_all(
-                        part, stack.queue_url, between_chunks=esm.drain, chunk=chunk, batched=True
-                    )
-                    esm.drain()  # everything received 3 times under the outage: to the DLQ
-                continue
-            send_all(part, stack.queue_url, between_chunks=esm.drain, chunk=chunk, batched=True)
+            # every chunk that starts inside the outage window is sent and drained while
+            # DynamoDB fails: each message is received 3 times, then SQS dead-letters it
+            failing = dynamodb_outage() if start in outage else contextlib.nullcontext()
+            with failing:
+                send_all(part, stack.queue_url, between_chunks=esm.drain, chunk=chunk, batched=True)
+            sent_in_outage += len(part) if start in outage else 0
             if (start // chunk) % 50 == 0:
                 print(f"sent {start + len(part)}/{len(sends)} events", file=sys.stderr)
         dead_after_outage = _depth(stack.dlq_url)
@@ -184,6 +186,7 @@ def run(requests: int, chunk: int) -> dict[str, Any]:
             )
             esm.drain()
         result = ledger(stack, bodies, requests_made)
+        result["events_sent_during_outage"] = sent_in_outage
         result["dlq_depth_after_outage"] = dead_after_outage
         result["triage_runs"] = triage_runs
     result["seconds"] = round(time.perf_counter() - started, 1)
@@ -194,11 +197,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=49_000, help="questions (~100k events)")
     parser.add_argument("--chunk", type=int, default=200, help="sends between drains")
+    parser.add_argument(
+        "--outage-share",
+        type=float,
+        default=0.05,
+        help="share of the traffic sent while DynamoDB fails",
+    )
     args = parser.parse_args()
+    if args.requests < 1 or args.chunk < 1 or not 0 <= args.outage_share <= 0.6:
+        parser.error("--requests and --chunk must be >= 1, --outage-share within [0, 0.6]")
     # Powertools prints EMF metric blobs to stdout (even when disabled, once 100 datapoints
     # pile up); stdout is for the ledger alone.
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        result = run(args.requests, args.chunk)
+        result = run(args.requests, args.chunk, args.outage_share)
     print(json.dumps(result, indent=2))
     ok = (
         result["lost"] == 0
