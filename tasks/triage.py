@@ -4,6 +4,9 @@ Classification reuses the processor's own contract parser (``parse_event``), so 
 and processor can never disagree about what is valid:
 
 - ``invalid_json`` / ``invalid_event``: the body breaks the contract today (poison);
+- ``store_refused``: valid, but DynamoDB refused to store it (the processor's reason, e.g.
+  a correlated record over the 400 KB item limit): another try would be refused again
+  (poison, archived with the processor's detail);
 - ``exhausted``: valid, but already redriven ``max_redrives`` times (count carried in the
   ``redriveCount`` message attribute that every redrive adds or increments), so sending it
   back again would loop forever (poison);
@@ -26,15 +29,24 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from lambdas.processor.contract import INVALID_EVENT, INVALID_JSON, Invalid, parse_event
+from lambdas.processor.contract import (
+    INVALID_EVENT,
+    INVALID_JSON,
+    STORE_REFUSED,
+    Invalid,
+    parse_event,
+)
 from lambdas.processor.weeks import iso_week_of_ms
 from tasks.masking import mask_sample
 
 REDRIVABLE = "redrivable"
 EXHAUSTED = "exhausted"
+#: Valid, but DynamoDB refused to store it (the processor's ``store_refused``): redriving
+#: would only be refused again, so it is archived like poison.
+REFUSED = STORE_REFUSED
 #: Every class, in the order reports list them.
-CLASSES = (INVALID_JSON, INVALID_EVENT, EXHAUSTED, REDRIVABLE)
-POISON = frozenset({INVALID_JSON, INVALID_EVENT, EXHAUSTED})
+CLASSES = (INVALID_JSON, INVALID_EVENT, REFUSED, EXHAUSTED, REDRIVABLE)
+POISON = frozenset({INVALID_JSON, INVALID_EVENT, REFUSED, EXHAUSTED})
 
 REDRIVE_COUNT_ATTRIBUTE = "redriveCount"
 #: Attributes the processor sets when it dead-letters an invalid body; they describe that
@@ -88,6 +100,10 @@ def classify_dead_letter(
     outcome = parse_event(body, now_ms)
     if isinstance(outcome, Invalid):
         return Classification(outcome.reason, outcome.reason, outcome.detail)
+    earlier = _attribute_text(message_attributes, "reason")
+    if earlier == STORE_REFUSED:
+        why = _attribute_text(message_attributes, "detail") or "DynamoDB refused to store it"
+        return Classification(REFUSED, REFUSED, f"valid, but {why}")
     count = redrive_count(message_attributes)
     if count is None:
         # A count we cannot read cannot bound the loop: archive rather than risk cycling.
@@ -96,7 +112,6 @@ def classify_dead_letter(
         return Classification(
             EXHAUSTED, EXHAUSTED, f"valid but already redriven {count} times (limit {max_redrives})"
         )
-    earlier = _attribute_text(message_attributes, "reason")
     detail = f"valid today; redriven {count} of {max_redrives} times"
     if earlier:
         detail += f"; dead-lettered as {earlier} when processed (since fixed)"

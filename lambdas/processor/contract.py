@@ -38,6 +38,9 @@ MAX_REQUEST_ID_LENGTH = 256
 
 INVALID_JSON = "invalid_json"
 INVALID_EVENT = "invalid_event"
+#: Not a contract breach: the DLQ reason of a valid event DynamoDB refuses to store (a
+#: correlated record over the 400 KB item limit). Kept here with the other reason codes.
+STORE_REFUSED = "store_refused"
 
 Number = StrictInt | StrictFloat
 

@@ -11,7 +11,11 @@ Event source mapping: batch size 10, ``ReportBatchItemFailures``. Per invocation
    failed too, so SQS redelivers them in order.
 
 A transient DynamoDB error fails every valid message of the batch; that is safe because
-storing is idempotent. Only transient failures are ever reported; invalid input is not.
+storing is idempotent. If DynamoDB instead refuses the batch (a ``ValidationException``,
+e.g. a correlated record over the 400 KB item limit), the events are stored one by one
+and only the refused ones go to the DLQ, with reason ``store_refused``, so one oversized
+record never holds the rest of its FIFO group back. Only transient failures are ever
+reported; invalid or refused input is not.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from lambdas.processor.contract import Event, Invalid, parse_event
+from lambdas.processor.contract import STORE_REFUSED, Event, Invalid, parse_event
 from lambdas.processor.settings import get_settings
 from lambdas.processor.storage import store_events
 
@@ -103,7 +108,6 @@ def _send_invalid(
 
 def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
     """Do the batch's I/O up front; return the failure of each message that failed."""
-    settings = get_settings()
     dynamodb, sqs, dlq_url = _clients()
     valid: list[tuple[str, Event]] = []
     invalid: list[tuple[dict[str, Any], Invalid]] = []
@@ -123,24 +127,67 @@ def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
             valid.append((record["messageId"], outcome))
 
     failures = _send_invalid(sqs, dlq_url, invalid) if invalid else {}
-    stored = 0
+    stored = rejected = 0
     try:
-        store_events(
-            dynamodb,
-            [event for _, event in valid],
-            query_events_table=settings.query_events_table,
-            analytics_table=settings.analytics_table,
-            ttl_days=settings.query_events_ttl_days,
-        )
+        _store(dynamodb, [event for _, event in valid])
         stored = len(valid)
     except Exception as exc:
-        logger.exception("storing the batch failed; its valid messages will be retried")
-        failures.update({message_id: exc for message_id, _ in valid})
+        if not is_refused(exc):
+            logger.exception("storing the batch failed; its valid messages will be retried")
+            failures.update({message_id: exc for message_id, _ in valid})
+        else:
+            # One record DynamoDB will never take (e.g. over 400 KB) must not hold its
+            # neighbours hostage: store one by one, dead-letter only what is refused.
+            logger.warning("DynamoDB refused the batch; storing its events one by one")
+            by_id = {record["messageId"]: record for record in records}
+            refused: list[tuple[dict[str, Any], Invalid]] = []
+            for message_id, event in valid:
+                try:
+                    _store(dynamodb, [event])
+                    stored += 1
+                except Exception as one:
+                    if is_refused(one):
+                        refused.append((by_id[message_id], _refusal(one)))
+                    else:
+                        failures[message_id] = one
+            if refused:
+                rejected = len(refused)
+                failures.update(_send_invalid(sqs, dlq_url, refused))
 
     metrics.add_metric("EventsStored", MetricUnit.Count, stored)
     metrics.add_metric("EventsInvalid", MetricUnit.Count, len(invalid))
+    metrics.add_metric("EventsRefused", MetricUnit.Count, rejected)
     metrics.add_metric("EventsFailed", MetricUnit.Count, len(failures))
     return failures
+
+
+def _store(dynamodb: DynamoDBClient, events: list[Event]) -> None:
+    settings = get_settings()
+    store_events(
+        dynamodb,
+        events,
+        query_events_table=settings.query_events_table,
+        analytics_table=settings.analytics_table,
+        ttl_days=settings.query_events_ttl_days,
+    )
+
+
+def is_refused(exc: BaseException) -> bool:
+    """True when DynamoDB refuses the request itself (a 400 ValidationException).
+
+    That is permanent for these items: retrying cannot help, unlike throttling or 5xx.
+    """
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == (
+        "ValidationException"
+    )
+
+
+def _refusal(exc: BaseException) -> Invalid:
+    # The message names the rule broken (e.g. item size), never a stored value.
+    message = (
+        exc.response.get("Error", {}).get("Message", "") if isinstance(exc, ClientError) else ""
+    )
+    return Invalid(STORE_REFUSED, f"DynamoDB refused to store the event: {message}"[:900])
 
 
 def _record_handler(failures: dict[str, Exception]) -> Callable[[SQSRecord], None]:

@@ -106,6 +106,7 @@ def test_given_a_dry_run_when_released_then_queues_and_bucket_are_untouched(
     assert result.counts == {
         "invalid_json": 1,
         "invalid_event": 1,
+        "store_refused": 0,
         "exhausted": 1,
         "redrivable": 1,
     }

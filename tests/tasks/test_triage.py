@@ -62,6 +62,22 @@ def classify(body: str, attributes: dict[str, Any] | None = None) -> Classificat
     return classify_dead_letter(body, attributes or {}, max_redrives=3, now_ms=NOW_MS)
 
 
+def test_given_a_valid_event_dynamodb_refused_then_store_refused_poison_not_redrivable() -> None:
+    # given a valid body the processor dead-lettered because DynamoDB refused its record
+    attributes = {
+        "reason": {"StringValue": "store_refused", "DataType": "String"},
+        "detail": {
+            "StringValue": "DynamoDB refused to store the event: Item size has exceeded",
+            "DataType": "String",
+        },
+    }
+    # when classified, with no redrive yet
+    result = classify(json.dumps(QUERY), attributes)
+    # then it is archived (a redrive would be refused again), with the processor's cause
+    assert (result.cls, result.reason, result.poison) == ("store_refused", "store_refused", True)
+    assert "Item size has exceeded" in result.detail
+
+
 def test_given_a_body_that_is_not_json_then_invalid_json() -> None:
     result = classify("{not json")
     assert (result.cls, result.poison) == ("invalid_json", True)

@@ -127,6 +127,51 @@ def test_dlq_outage_fails_the_invalid_message_and_everything_after_it(aws: Stack
     assert failures == [records[1]["messageId"], records[2]["messageId"]]
 
 
+def test_a_record_dynamodb_refuses_is_dead_lettered_and_spares_its_neighbours(
+    aws: StackInfo,
+) -> None:
+    # given a batch whose middle query makes a record over DynamoDB's 400 KB item limit
+    # (the record keeps the query text and the query event, so 210 KB of text is 420 KB)
+    huge = json.dumps({**json.loads(QUERY), "requestId": "huge-1", "query": "x" * 210_000})
+    records = _records(QUERY, huge, RESPONSE)
+    # when processed
+    failures = _invoke(records)
+    # then nothing is retried: the neighbours are stored, the refused one is in the DLQ
+    assert failures == []
+    assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")["matchType"] == "full"
+    assert _analytics("huge-1") == {}
+    dead = _dlq(aws)
+    assert [m["Body"] for m in dead] == [huge]
+    attributes = dead[0]["MessageAttributes"]
+    assert attributes["reason"]["StringValue"] == "store_refused"
+    assert "size" in attributes["detail"]["StringValue"]
+    assert attributes["sourceMessageId"]["StringValue"] == records[1]["messageId"]
+
+
+def test_a_throttled_event_while_storing_one_by_one_is_retried_with_the_rest(
+    aws: StackInfo,
+) -> None:
+    # given DynamoDB refusing the batch, then throttling the second one-by-one write
+    records = _records(QUERY, RESPONSE, QUERY)
+    dynamodb = processor._clients()[0]
+    real_write = dynamodb.batch_write_item
+    outcomes = iter(["refuse", "ok", "throttle", "ok"])
+
+    def write(**kwargs: Any) -> Any:
+        outcome = next(outcomes)
+        if outcome == "refuse":
+            raise client_error("ValidationException", "BatchWriteItem", message="too large")
+        if outcome == "throttle":
+            raise client_error("ProvisionedThroughputExceededException", "BatchWriteItem")
+        return real_write(**kwargs)
+
+    with patch.object(dynamodb, "batch_write_item", side_effect=write):
+        failures = _invoke(records)
+    # then the throttled message and every later one are retried (FIFO), none dead-lettered
+    assert failures == [records[1]["messageId"], records[2]["messageId"]]
+    assert _dlq(aws) == []
+
+
 def test_replay_of_a_batch_changes_no_stored_record(aws: StackInfo) -> None:
     _invoke(_records(RESPONSE, QUERY))
     before = _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")
