@@ -35,7 +35,7 @@ from prefect import flow, get_run_logger
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from lambdas.processor.contract import EPOCH_MS_MIN
 from lambdas.processor.settings import get_settings
-from tasks import cloudwatch, maintenance, sns
+from tasks import cloudwatch, maintenance, ses, sns
 from tasks.checks import Check, Findings, render_html, render_text
 from tasks.conclude import conclude
 from tasks.maintenance_rules import (
@@ -229,9 +229,7 @@ def email_check(findings: Findings, dry_run: bool) -> Check:
     if dry_run:
         return Check("summary e-mail", True, f"would send the summary to {recipients} recipients")
     subject = f"CV Analytics monthly maintenance: {'OK' if findings.ok else 'ATTENTION'}"
-    message_id = maintenance.send_summary_email(
-        subject, render_text(findings), render_html(findings)
-    )
+    message_id = ses.send_summary_email(subject, render_text(findings), render_html(findings))
     return Check("summary e-mail", True, f"sent to {recipients} recipients", {"id": message_id})
 
 

@@ -1,4 +1,4 @@
-"""AWS tasks of the operational flows: TTL, table facts, PITR, backups, archival, queues, mail.
+"""AWS tasks of the operational flows: TTL, table facts, PITR, backups, archival.
 
 Archival order is the point of this module (``archive_week``): read the week with the
 report's own Query, upload the gzip JSON lines, read the object back and check count and
@@ -8,9 +8,6 @@ before the last step leaves DynamoDB untouched; a failure during deletion is res
 month (records identical to the archived ones are deleted, any other is kept and
 reported). Weekly summaries and orphan responses stay in DynamoDB: the report of an
 archived week is rebuilt from the archive plus the orphans it still counts there.
-
-SQS queue depth and the SES summary live here only until ``tasks/sqs.py``/``tasks/ses.py``
-offer them.
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ from tasks.archive_format import ArchiveMismatchError, decode_week, encode_week,
 from tasks.aws import AWS_TASK_OPTIONS, aws_client
 from tasks.dynamodb import query_week_orphans, query_week_records, week_key_pages
 from tasks.maintenance_rules import BackupInfo, split_against_archive
-from tasks.masking import mask_personal_data
 from tasks.records import read_archived_week
 from tasks.s3 import get_bytes, put_bytes
 from tasks.ttl import TtlPolicy, TtlSummary
@@ -257,29 +253,6 @@ def archive_week(week: str, dry_run: bool = False) -> ArchiveOutcome:
 @task(name="archive-week", **TASK_OPTIONS)
 def archive_week_task(week: str, dry_run: bool = False) -> ArchiveOutcome:
     return archive_week(week, dry_run)
-
-
-# --- SES (until tasks/ses.py offers a plain summary send) ------------------------------
-
-
-@task(name="send-summary-email", **TASK_OPTIONS)
-def send_summary_email(subject: str, text: str, html: str) -> str:
-    """Send the maintenance summary to the report recipients (masked); returns the id."""
-    settings = get_settings()
-    if not settings.report_recipients:
-        raise ValueError("no report recipients configured (CV_ANALYTICS_REPORT_RECIPIENTS)")
-    response = aws_client("ses").send_email(
-        Source=settings.report_sender,
-        Destination={"ToAddresses": list(settings.report_recipients)},
-        Message={
-            "Subject": {"Data": mask_personal_data(subject)[:200], "Charset": "UTF-8"},
-            "Body": {
-                "Text": {"Data": mask_personal_data(text), "Charset": "UTF-8"},
-                "Html": {"Data": mask_personal_data(html), "Charset": "UTF-8"},
-            },
-        },
-    )
-    return str(response["MessageId"])
 
 
 @task(name="read-recent-records", **TASK_OPTIONS)

@@ -28,6 +28,9 @@ to ``failed`` and :class:`ReportNotSentError` is raised; the task retries it onl
 the error is transient (throttling, 5xx) or the connection never opened. A read timeout
 or a dropped connection leaves the outcome unknown: the claim stays ``sending``, the task
 fails without retrying, and the next run warns as in step 1.
+
+The monthly maintenance summary goes out here too (:func:`send_summary_email`), masked,
+without a ledger: it is a notice, and a rare duplicate of it harms nobody.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from lambdas.processor.settings import get_settings
 from lambdas.processor.weeks import parse_week, shift_week
 from tasks.aggregate import WeeklyFigures, population_size
 from tasks.aws import AWS_TASK_OPTIONS, aws_client, is_transient
+from tasks.masking import mask_personal_data
 from tasks.records import read_week
 
 SENDING = "sending"
@@ -327,3 +331,23 @@ def save_summary_task(figures: WeeklyFigures, records_source: str) -> None:
 @task(name="previous-week-total", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
 def previous_week_total_task(week: str) -> int:
     return previous_week_total(week)
+
+
+@task(name="send-summary-email", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
+def send_summary_email(subject: str, text: str, html: str) -> str:
+    """Send the maintenance summary to the report recipients (masked); returns the id."""
+    settings = get_settings()
+    if not settings.report_recipients:
+        raise ValueError("no report recipients configured (CV_ANALYTICS_REPORT_RECIPIENTS)")
+    response = aws_client("ses").send_email(
+        Source=settings.report_sender,
+        Destination={"ToAddresses": list(settings.report_recipients)},
+        Message={
+            "Subject": {"Data": mask_personal_data(subject)[:200], "Charset": "UTF-8"},
+            "Body": {
+                "Text": {"Data": mask_personal_data(text), "Charset": "UTF-8"},
+                "Html": {"Data": mask_personal_data(html), "Charset": "UTF-8"},
+            },
+        },
+    )
+    return str(response["MessageId"])

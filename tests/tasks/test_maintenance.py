@@ -21,7 +21,7 @@ from deployments.local_stack import StackInfo
 from lambdas.processor.contract import parse_event
 from lambdas.processor.storage import store_events, write_items
 from lambdas.processor.weeks import week_bounds_ms
-from tasks import cloudwatch, maintenance
+from tasks import cloudwatch, maintenance, ses
 from tasks.archive_format import ArchiveMismatchError, manifest_key, records_key
 from tasks.dynamodb import query_week_records
 from tasks.health import alarms_check, dlq_check
@@ -262,7 +262,7 @@ def test_summary_email_goes_to_the_recipients_masked(aws: StackInfo) -> None:
     from moto.ses.models import ses_backends
 
     leak = "visitor wrote jane@example.org"
-    maintenance.send_summary_email.fn("subject", leak, f"<p>{leak}</p>")  # moto keeps the HTML
+    ses.send_summary_email.fn("subject", leak, f"<p>{leak}</p>")  # moto keeps the HTML
     (message,) = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
     assert message.destinations["ToAddresses"] == aws.settings.report_recipients
     assert "jane@example.org" not in message.body and "[email]" in message.body
