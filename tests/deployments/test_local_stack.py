@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 
@@ -79,3 +80,23 @@ def test_poller_treats_a_function_error_as_a_failed_batch(aws: StackInfo) -> Non
         QueueUrl=aws.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     assert dlq["ApproximateNumberOfMessages"] == "1"
+
+
+def test_the_fast_sqs_clock_keeps_visibility_timeouts_and_delays(stack: StackInfo) -> None:
+    # given the local stack (whose moto SQS model reads time.time() for "now")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="clock-check")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    # when a message is received with a 1 s visibility timeout
+    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1, MaxNumberOfMessages=10)
+    # then only the undelayed one came, it is hidden for the second, then visible again
+    assert [m["Body"] for m in first["Messages"]] == ["now"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    time.sleep(1.2)
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    assert sorted(m["Body"] for m in again["Messages"]) == ["later", "now"]
+    counts = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert counts["ApproximateNumberOfMessagesNotVisible"] == "2"
