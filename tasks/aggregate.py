@@ -350,12 +350,11 @@ def weekly_figures(
     start = week_start(week)
 
     unique_sessions, anonymous_count = _sessions(_values(rows, "sessionId"))
-    type_array = _values(rows, "matchType")
-    counts = MatchCounts(
-        **{kind: int(np.equal(type_array, kind).sum()) for kind in MatchCounts.model_fields}
-    )
-    answered = np.asarray(pd.notna(type_array), dtype=bool)
-    unmatched = np.equal(type_array, "none").astype(bool)
+    type_codes, type_labels = _factorize_array(_values(rows, "matchType"))
+    per_type = dict(zip(type_labels, np.bincount(type_codes[type_codes >= 0]), strict=False))
+    counts = MatchCounts(**{kind: int(per_type.get(kind, 0)) for kind in MatchCounts.model_fields})
+    answered = type_codes >= 0
+    unmatched = np.isin(type_codes, [i for i, label in enumerate(type_labels) if label == "none"])
     n_answered = int(answered.sum())
     scores = _floats(rows, "matchScore")
     answered_scores = pd.Series(scores[answered])
