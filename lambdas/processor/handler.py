@@ -3,9 +3,10 @@
 Event source mapping: batch size 10, ``ReportBatchItemFailures``. Per invocation:
 
 1. every body is parsed against the contract (pure, ``contract.parse_event``);
-2. invalid bodies go at once to the DLQ with a ``reason`` attribute and count as done,
-   so a poison message never blocks the FIFO group;
-3. valid events are stored with one BatchGetItem + one BatchWriteItem (``storage``);
+2. valid events are stored with one BatchGetItem + one BatchWriteItem (``storage``);
+3. invalid bodies go to the DLQ with a ``reason`` attribute and count as done, so a
+   poison message never blocks the FIFO group; one that sits behind a failed message is
+   held back instead (it is redelivered anyway), so the DLQ never gets it twice;
 4. Powertools' ``SqsFifoPartialProcessor`` turns the outcomes into ``batchItemFailures``
    with FIFO semantics: after the first failed message, every later one is reported
    failed too, so SQS redelivers them in order.
@@ -107,27 +108,26 @@ def _send_invalid(
 
 
 def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
-    """Do the batch's I/O up front; return the failure of each message that failed."""
+    """Do the batch's I/O up front; return the failure of each message that failed.
+
+    Valid events are stored first; then the invalid (and refused) ones are dead-lettered,
+    but only those *before* the first failed message. Powertools reports every message
+    after that one failed anyway (FIFO), so SQS redelivers them in order; dead-lettering
+    one of them as well would leave two copies on the DLQ once SQS's redrive policy moves
+    the original there too. Held back, it is dead-lettered once, on a later delivery.
+    """
     dynamodb, sqs, dlq_url = _clients()
     valid: list[tuple[str, Event]] = []
-    invalid: list[tuple[dict[str, Any], Invalid]] = []
+    rejects: list[tuple[dict[str, Any], Invalid]] = []
     for record in records:
         outcome = parse_event(record["body"])
         if isinstance(outcome, Invalid):
-            invalid.append((record, outcome))
-            logger.warning(
-                "invalid event sent to the DLQ",
-                extra={
-                    "message_id": record["messageId"],
-                    "reason": outcome.reason,
-                    "detail": outcome.detail,
-                },
-            )
+            rejects.append((record, outcome))
         else:
             valid.append((record["messageId"], outcome))
 
-    failures = _send_invalid(sqs, dlq_url, invalid) if invalid else {}
-    stored = rejected = 0
+    failures: dict[str, Exception] = {}
+    stored = 0
     try:
         _store(dynamodb, [event for _, event in valid])
         stored = len(valid)
@@ -140,23 +140,31 @@ def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
             # neighbours hostage: store one by one, dead-letter only what is refused.
             logger.warning("DynamoDB refused the batch; storing its events one by one")
             by_id = {record["messageId"]: record for record in records}
-            refused: list[tuple[dict[str, Any], Invalid]] = []
             for message_id, event in valid:
                 try:
                     _store(dynamodb, [event])
                     stored += 1
                 except Exception as one:
                     if is_refused(one):
-                        refused.append((by_id[message_id], _refusal(one)))
+                        rejects.append((by_id[message_id], _refusal(one)))
                     else:
                         failures[message_id] = one
-            if refused:
-                rejected = len(refused)
-                failures.update(_send_invalid(sqs, dlq_url, refused))
+
+    position = {record["messageId"]: i for i, record in enumerate(records)}
+    first_failure = min((position[m] for m in failures), default=len(records))
+    now = [(r, why) for r, why in rejects if position[r["messageId"]] < first_failure]
+    now.sort(key=lambda reject: position[reject[0]["messageId"]])
+    for record, why in now:
+        logger.warning(
+            "event sent to the DLQ",
+            extra={"message_id": record["messageId"], "reason": why.reason, "detail": why.detail},
+        )
+    if now:
+        failures.update(_send_invalid(sqs, dlq_url, now))
 
     metrics.add_metric("EventsStored", MetricUnit.Count, stored)
-    metrics.add_metric("EventsInvalid", MetricUnit.Count, len(invalid))
-    metrics.add_metric("EventsRefused", MetricUnit.Count, rejected)
+    metrics.add_metric("EventsDeadLettered", MetricUnit.Count, len(now))
+    metrics.add_metric("EventsHeldBehindFailure", MetricUnit.Count, len(rejects) - len(now))
     metrics.add_metric("EventsFailed", MetricUnit.Count, len(failures))
     return failures
 

@@ -9,6 +9,7 @@ from unittest.mock import patch
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from deployments.local_stack import LocalContext, StackInfo
 from lambdas.processor import handler as processor
@@ -117,6 +118,26 @@ def test_throttling_fails_the_batch_from_the_first_valid_message_on(aws: StackIn
     # then the records are stored and the DLQ holds each invalid message once
     assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")["matchType"] == "full"
     assert sorted(m["Body"] for m in _dlq(aws)) == sorted(["oops", BAD_SCORE])
+
+
+def test_an_invalid_event_behind_a_failure_is_held_back_so_the_dlq_gets_it_once(
+    aws: StackInfo,
+) -> None:
+    # given [valid, invalid] and DynamoDB throttling: the valid one fails first
+    records = _records(QUERY, BAD_SCORE)
+    dynamodb = processor._clients()[0]
+    # then the whole batch fails (Powertools raises when every record failed, which Lambda
+    # treats as all of them to be redelivered) and the invalid one is not dead-lettered
+    # yet: SQS would move the original to the DLQ after 3 receives, a second copy
+    with (
+        patch.object(dynamodb, "batch_write_item", side_effect=_throttled),
+        pytest.raises(BatchProcessingError),
+    ):
+        _invoke(records)
+    assert _dlq(aws) == []
+    # when redelivered after the throttling passes, it is dead-lettered, once
+    assert _invoke(records) == []
+    assert [m["Body"] for m in _dlq(aws)] == [BAD_SCORE]
 
 
 def test_dlq_outage_fails_the_invalid_message_and_everything_after_it(aws: StackInfo) -> None:
