@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +30,9 @@ from unittest.mock import patch
 
 import boto3
 from botocore.exceptions import ClientError
+
+# Prefect's temporary server keeps its database here, not in the developer's profile.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="soak-prefect-"))
 
 from benchmarks.bench_processor import synthetic_bodies
 from deployments.local_stack import EventSourceMapping, StackInfo, local_stack
