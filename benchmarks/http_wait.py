@@ -41,3 +41,11 @@ class HttpWait:
 
         with patch.object(Endpoint, "_send", timed):
             yield self
+
+    def split(self, seconds: float) -> dict[str, Any]:
+        """``seconds`` of wall time as requests, time waiting on them, and the rest."""
+        return {
+            "aws_http_requests": self.requests,
+            "aws_http_wait_seconds": round(self.seconds, 2),
+            "outside_aws_calls_seconds": round(seconds - self.seconds, 2),
+        }

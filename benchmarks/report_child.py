@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
 
+from benchmarks.bench_report import peak_rss_mb
 from benchmarks.http_wait import HttpWait
 
 # Prefect's temporary server keeps its database here, not in the developer's profile.
@@ -36,12 +36,10 @@ def main(week: str) -> None:
         seconds = time.perf_counter() - started
     result = {
         "seconds": round(seconds, 2),
-        "aws_http_requests": waited.requests,
-        "aws_http_wait_seconds": round(waited.seconds, 2),
-        "outside_aws_calls_seconds": round(seconds - waited.seconds, 2),
+        **waited.split(seconds),
         "warm_up_seconds": round(warm_up, 2),
         "total_queries": figures.total_queries,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
     print(json.dumps(result))
 

@@ -43,6 +43,7 @@ from lambdas.processor.correlation import analytics_item, fold_events
 from tasks.aggregate import weekly_figures
 from tasks.dynamodb import query_week_table
 from tasks.s3 import get_bytes, list_keys
+from tasks.sqs import queue_total
 
 
 def worker_sends(bodies: list[str]) -> list[WorkerSend]:
@@ -75,14 +76,6 @@ def dynamodb_outage() -> Iterator[None]:
         patch.object(dynamodb, "batch_write_item", side_effect=unavailable),
     ):
         yield
-
-
-def _depth(url: str) -> int:
-    attributes = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
 
 
 def archived_poison() -> list[dict[str, Any]]:
@@ -137,8 +130,8 @@ def ledger(stack: StackInfo, bodies: list[str], requests_made: Counter[str]) -> 
         "every_archived_record_has_a_reason": with_reason,
         "weeks": weeks,
         "weekly_figures_equal_to_truth": figures_match,
-        "left_on_queue": _depth(stack.queue_url),
-        "left_on_dlq": _depth(stack.dlq_url),
+        "left_on_queue": queue_total(stack.settings.queue_name),
+        "left_on_dlq": queue_total(stack.settings.dlq_name),
         "lost": lost_valid + lost_invalid,
         "processor_requests": dict(requests_made),
         "processor_dynamodb_requests_per_valid_event": round(
@@ -173,16 +166,16 @@ def run(requests: int, chunk: int, outage_share: float) -> dict[str, Any]:
             part = sends[start : start + chunk]
             # every chunk that starts inside the outage window is sent and drained while
             # DynamoDB fails: each message is received 3 times, then SQS dead-letters it
-            failing = dynamodb_outage() if start in outage else contextlib.nullcontext()
-            with failing:
+            failing = start in outage
+            with dynamodb_outage() if failing else contextlib.nullcontext():
                 send_all(part, stack.queue_url, between_chunks=esm.drain, chunk=chunk, batched=True)
-            sent_in_outage += len(part) if start in outage else 0
+            sent_in_outage += len(part) if failing else 0
             if (start // chunk) % 50 == 0:
                 print(f"sent {start + len(part)}/{len(sends)} events", file=sys.stderr)
-        dead_after_outage = _depth(stack.dlq_url)
+        dead_after_outage = queue_total(stack.settings.dlq_name)
         triage_runs = []
         for _ in range(5):  # triage, reprocess, until the DLQ is empty
-            if _depth(stack.dlq_url) == 0:
+            if queue_total(stack.settings.dlq_name) == 0:
                 break
             summary = dlq_triage()
             triage_runs.append(

@@ -33,13 +33,16 @@ class WorkerSend:
     dedup_id: str
     kind: str = ""
 
-    def as_send_kwargs(self, queue_url: str) -> dict[str, Any]:
+    def message(self) -> dict[str, Any]:
+        """Body, group and dedup id: what ``SendMessage`` and a batch entry both carry."""
         return {
-            "QueueUrl": queue_url,
             "MessageBody": self.body,
             "MessageGroupId": self.group_id,
             "MessageDeduplicationId": self.dedup_id,
         }
+
+    def as_send_kwargs(self, queue_url: str) -> dict[str, Any]:
+        return {"QueueUrl": queue_url, **self.message()}
 
 
 def load_sample(path: Path = SAMPLE_FILE) -> list[WorkerSend]:
@@ -103,15 +106,7 @@ def send_all(
     def flush() -> None:
         if not pending:
             return
-        entries: list[Any] = [
-            {
-                "Id": str(i),
-                "MessageBody": s.body,
-                "MessageGroupId": s.group_id,
-                "MessageDeduplicationId": s.dedup_id,
-            }
-            for i, s in enumerate(pending)
-        ]
+        entries: list[Any] = [{"Id": str(i), **s.message()} for i, s in enumerate(pending)]
         failed = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
         if failed:
             raise RuntimeError(f"SendMessageBatch refused {len(failed)} message(s): {failed[:3]}")

@@ -4,8 +4,8 @@ One function, :func:`weekly_figures`, turns a week's analytics records into
 :class:`WeeklyFigures`, whose JSON form has exactly the spec's keys. The records come as
 a pandas table with one column per attribute the figures read (:data:`FIGURE_COLUMNS`;
 the week's reader builds it straight from DynamoDB pages) or as plain dicts
-(:func:`records_frame` turns those into the table). The e-mail, the Prefect artifacts, the archived
-``report.json`` and the flow's return value all come from that one object.
+(:func:`records_frame` turns those into the table). The e-mail, the Prefect artifacts,
+the archived ``report.json`` and the flow's return value all come from that one object.
 
 Decisions the spec leaves open, taken here once:
 
@@ -205,6 +205,10 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return columns_frame({key: _column(rows, key) for key in FIGURE_COLUMNS})
 
 
+def _as_table(records: pd.DataFrame | Sequence[dict[str, Any]]) -> pd.DataFrame:
+    return records if isinstance(records, pd.DataFrame) else records_frame(records)
+
+
 def _values(table: pd.DataFrame, key: str) -> np.ndarray:
     return table[key].to_numpy(dtype=object)
 
@@ -232,8 +236,7 @@ def population(week: str, records: pd.DataFrame) -> pd.DataFrame:
 def population_size(week: str, records: Sequence[dict[str, Any]] | pd.DataFrame) -> int:
     """``total_queries`` of a week without the rest of the figures (previous-week fallback)."""
     parse_week(week)
-    table = records if isinstance(records, pd.DataFrame) else records_frame(records)
-    return len(population(week, table))
+    return len(population(week, _as_table(records)))
 
 
 def _ranked(labels: np.ndarray, counts: np.ndarray) -> list[int]:
@@ -344,8 +347,7 @@ def weekly_figures(
 ) -> WeeklyFigures:
     """Every figure of report-metrics.md for ``week`` from its analytics records."""
     parse_week(week)
-    table = records if isinstance(records, pd.DataFrame) else records_frame(records)
-    rows = population(week, table)
+    rows = population(week, _as_table(records))
     total = len(rows)
     start = week_start(week)
 

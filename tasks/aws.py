@@ -92,7 +92,9 @@ def aws_client(service: str, config: Config | None = None) -> Any:
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = _new_client(service, config, settings.region)
+            client = _clients[key] = _new_client(
+                service, config, settings.region, settings.aws_credentials_block
+            )
     return client
 
 
@@ -102,8 +104,7 @@ def reset_aws_clients() -> None:
         _clients.clear()
 
 
-def _new_client(service: str, config: Config, region: str) -> Any:
-    block_name = get_settings().aws_credentials_block
+def _new_client(service: str, config: Config, region: str, block_name: str) -> Any:
     if block_name:
         from prefect_aws import AwsCredentials
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
@@ -180,7 +180,7 @@ def _store(dynamodb: DynamoDBClient, events: list[Event]) -> None:
     )
 
 
-def is_refused(exc: BaseException) -> bool:
+def is_refused(exc: BaseException) -> TypeGuard[ClientError]:
     """True when DynamoDB refuses the request itself (a 400 ValidationException).
 
     That is permanent for these items: retrying cannot help, unlike throttling or 5xx.
@@ -190,11 +190,9 @@ def is_refused(exc: BaseException) -> bool:
     )
 
 
-def _refusal(exc: BaseException) -> Invalid:
+def _refusal(exc: ClientError) -> Invalid:
     # The message names the rule broken (e.g. item size), never a stored value.
-    message = (
-        exc.response.get("Error", {}).get("Message", "") if isinstance(exc, ClientError) else ""
-    )
+    message = exc.response.get("Error", {}).get("Message", "")
     return Invalid(STORE_REFUSED, f"DynamoDB refused to store the event: {message}"[:900])
 
 
