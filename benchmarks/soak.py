@@ -2,9 +2,10 @@
 
 Traffic has duplicates, reversed pairs, orphans, unanswered queries and 1% invalid
 events; it is sent in chunks while the poller drains (moto's SQS slows as a queue
-grows). For a stretch in the middle (``--outage-share``, 5% of the traffic: ~5,000
-events at the default size), every DynamoDB call of the processor fails (HTTP 503), long
-enough that every message sent in it exhausts its 3 receives and lands on the DLQ. Then
+grows). For a stretch in the middle (``--outage-share``, 5% of the traffic, rounded up
+to whole chunks: ~5,000 events at the default size, one chunk in a small run), every
+DynamoDB call of the processor fails (HTTP 503), long enough that every message sent in
+it exhausts its 3 receives and lands on the DLQ. Then
 DLQ triage redrives the valid ones and archives the invalid ones, the processor drains
 again, and a ledger checks: every valid event stored, every week's figures equal to the
 figures computed from the traffic itself, every invalid event archived with its reason,
@@ -164,9 +165,10 @@ def run(requests: int, chunk: int, outage_share: float) -> dict[str, Any]:
         sent_in_outage = 0
         for start in range(0, len(sends), chunk):
             part = sends[start : start + chunk]
-            # every chunk that starts inside the outage window is sent and drained while
-            # DynamoDB fails: each message is received 3 times, then SQS dead-letters it
-            failing = start in outage
+            # every chunk that overlaps the outage window (at least one, however small the
+            # run) is sent and drained while DynamoDB fails: each message is received 3
+            # times, then SQS dead-letters it
+            failing = bool(outage) and start < outage.stop and start + chunk > outage.start
             with dynamodb_outage() if failing else contextlib.nullcontext():
                 send_all(part, stack.queue_url, between_chunks=esm.drain, chunk=chunk, batched=True)
             sent_in_outage += len(part) if failing else 0
