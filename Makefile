@@ -16,8 +16,10 @@ help:  ## list the targets
 install: .venv/.installed  ## create .venv from uv.lock (installs uv with pip if missing)
 
 .venv/.installed: pyproject.toml uv.lock
+# Bytecode compiled once here: PYTHONDONTWRITEBYTECODE (below) would otherwise make every
+# process compile what it imports, and the import benchmark would time a compiler, not Lambda.
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --python $(PYTHON_VERSION)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON_VERSION)
 	@touch $@
 
 lint: install  ## ruff lint and format check

@@ -15,11 +15,14 @@ import random
 import statistics
 import subprocess  # nosec B404
 import sys
+import tempfile
 import time
 import uuid
+import zipfile
+from pathlib import Path
 from typing import Any
 
-from deployments.lambda_zip import build
+from deployments.lambda_zip import build, probe
 from deployments.local_stack import LocalContext, local_stack
 from lambdas.processor import handler as processor
 from lambdas.processor.contract import Event, Invalid, parse_event
@@ -136,25 +139,31 @@ def _measure(handler: Any, prepared: list[dict[str, Any]], events: int) -> dict[
     }
 
 
-def _import_once(module: str) -> float:
-    probe = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+def _boto3_alone() -> float:
+    probe = "import time; t = time.perf_counter(); import boto3; print(time.perf_counter() - t)"
     completed = subprocess.run(  # nosec B603
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        [sys.executable, "-I", "-B", "-c", probe], capture_output=True, text=True, check=True
     )
     return float(completed.stdout)
 
 
-def import_seconds(repeats: int = 9) -> dict[str, Any]:
-    """Cold import of the handler in fresh interpreters, beside boto3 alone (interleaved).
+def import_seconds(zip_path: Path, repeats: int = 9) -> dict[str, Any]:
+    """Cold import of the handler from the built zip, beside boto3 alone (interleaved).
 
-    Import time on a shared 2-core machine swings by a factor of 1.5 between runs, so the
-    two are measured alternately and both median and minimum are kept: the difference is
-    what our code (Powertools, pydantic, settings, contract) adds on top of boto3.
+    As on Lambda: the zip extracted, its own bytecode, nothing written, only the runtime's
+    and the layer's packages importable (``lambda_zip.probe``). Import time on a shared
+    2-core machine swings by a factor of 1.5 between runs, so the two are measured
+    alternately and both median and minimum are kept; one extra traced run says where
+    the time goes, per package.
     """
     handler, boto3_alone = [], []
-    for _ in range(repeats):
-        handler.append(_import_once("lambdas.processor.handler"))
-        boto3_alone.append(_import_once("boto3"))
+    with tempfile.TemporaryDirectory() as folder:
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(folder)
+        for _ in range(repeats):
+            handler.append(probe(Path(folder))["import_seconds"])
+            boto3_alone.append(_boto3_alone())
+        traced = probe(Path(folder), by_package=True)
     return {
         "import_seconds_median": round(statistics.median(handler), 3),
         "import_seconds_min": round(min(handler), 3),
@@ -163,6 +172,9 @@ def import_seconds(repeats: int = 9) -> dict[str, Any]:
         "ours_on_top_of_boto3_seconds_median": round(
             statistics.median(handler) - statistics.median(boto3_alone), 3
         ),
+        "our_modules_from_bytecode": traced["our_modules_with_bytecode"],
+        "our_modules": traced["our_modules"],
+        "traced_self_seconds_by_package": traced["import_self_seconds_by_package"],
     }
 
 
@@ -189,7 +201,7 @@ def run(requests: int) -> dict[str, Any]:
             "goal_requests_per_event": 0.5,
         },
         "processor_import": {
-            **import_seconds(),
+            **import_seconds(zip_path),
             "goal_seconds": 0.3,
             "zip_bytes": zip_path.stat().st_size,
         },
