@@ -6,8 +6,9 @@ The runbook peeked at a few messages, guessed the cause, fixed it and then moved
 1. count the messages on the DLQ (the alarm's figure);
 2. page through the DLQ (10 per ReceiveMessage, all attributes) and classify each message
    with the processor's own contract check (``tasks.triage.classify_dead_letter``);
-3. poison (``invalid_json``, ``invalid_event``, ``exhausted``) is written to the S3
-   archive, read back and counted, and only then deleted from the DLQ;
+3. poison (``invalid_json``, ``invalid_event``, ``exhausted``, ``store_refused``) is
+   written to the S3 archive with a SHA-256 that S3 checks and confirms (``put_bytes``),
+   and only then deleted from the DLQ;
 4. ``redrivable`` messages are sent back to the main queue (same MessageGroupId, a fresh
    deduplication id derived from the DLQ message id, ``redriveCount`` + 1) and deleted
    from the DLQ only once the send succeeded. A crash in between duplicates, never loses;
@@ -94,18 +95,24 @@ DRAIN_POLL_SECONDS = 5
 
 
 class ArchiveVerificationError(RuntimeError):
-    """The archive object read back does not hold the records just written."""
+    """The archive blob does not decode to the records it was made from."""
 
 
 def archive_poison(key: str, records: list[dict[str, Any]]) -> None:
-    """Write poison records to the archive bucket, read them back, compare: or raise."""
-    s3.put_bytes(key, encode_archive(records), content_type="application/gzip")
-    stored = s3.get_bytes(key)
-    found = [r.get("messageId") for r in decode_archive(stored)] if stored else []
+    """Write poison records to the archive bucket, checksum-confirmed: or raise.
+
+    The blob is decoded before it is sent (our encoder is checked, in memory), and S3
+    confirms the SHA-256 of what it stored (``s3.put_bytes``): together they say the
+    object holds these records, so no GET is spent reading it back.
+    """
+    blob = encode_archive(records)
+    found = [r.get("messageId") for r in decode_archive(blob)]
     if found != [r["messageId"] for r in records]:
         raise ArchiveVerificationError(
-            f"archive {key} holds {len(found)} record(s), expected {len(records)}: nothing deleted"
+            f"archive {key} would hold {len(found)} record(s), expected {len(records)}: "
+            "nothing written or deleted"
         )
+    s3.put_bytes(key, blob, content_type="application/gzip")
 
 
 @dataclass

@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from botocore.exceptions import ClientError
 
 from lambdas.processor.settings import get_settings
 from tasks.aws import aws_client
 
 
+class ArchiveWriteError(RuntimeError):
+    """S3 did not confirm the SHA-256 of the bytes we sent: the write is not trusted."""
+
+
+def sha256_base64(data: bytes) -> str:
+    """The checksum form S3 uses (``ChecksumSHA256``): base64 of the raw SHA-256 digest."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
 def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-    """Write one object to the archive bucket (server-side encrypted)."""
-    aws_client("s3").put_object(
+    """Write one object to the archive bucket (server-side encrypted), integrity-checked.
+
+    We send the SHA-256 of ``data``; S3 hashes what it received and refuses a mismatch
+    (``BadDigest``), then returns the checksum it stored. A success that confirms our
+    checksum therefore means exactly these bytes are durably stored, which is what
+    callers that delete the originals afterwards rely on, without reading them back.
+    """
+    checksum = sha256_base64(data)
+    response = aws_client("s3").put_object(
         Bucket=get_settings().archive_bucket,
         Key=key,
         Body=data,
         ContentType=content_type,
         ServerSideEncryption="AES256",
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=checksum,
     )
+    if response.get("ChecksumSHA256") != checksum:
+        raise ArchiveWriteError(
+            f"s3://{get_settings().archive_bucket}/{key}: S3 confirmed checksum "
+            f"{response.get('ChecksumSHA256')!r}, expected {checksum!r}"
+        )
 
 
 def get_bytes(key: str) -> bytes | None:

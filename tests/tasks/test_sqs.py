@@ -16,6 +16,7 @@ from deployments.local_stack import EventSourceMapping, StackInfo
 from flows.dlq_triage import triage_round
 from lambdas.processor.handler import handler
 from tasks import s3
+from tasks.aws import aws_client
 from tasks.dynamodb import query_week_records
 from tasks.sqs import (
     change_visibility,
@@ -127,6 +128,36 @@ def test_given_an_s3_outage_then_nothing_is_deleted_or_redriven(aws: StackInfo) 
     assert queue_depth(aws.settings.dlq_name) == 4
     assert queue_total(aws.settings.queue_name) == 0
     assert s3.list_keys("dlq/") == []
+
+
+def test_given_s3_does_not_confirm_the_checksum_then_nothing_is_deleted(aws: StackInfo) -> None:
+    load_mixed(aws)
+
+    def other_checksum(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ChecksumSHA256"] = s3.sha256_base64(b"not what we sent")
+
+    events = aws_client("s3").meta.events
+    events.register("after-call.s3.PutObject", other_checksum, unique_id="test-unconfirmed")
+    try:
+        result = triage_round.fn("run-unconfirmed", 1, None, False)
+    finally:
+        events.unregister("after-call.s3.PutObject", unique_id="test-unconfirmed")
+    assert result.error is not None and "S3 confirmed checksum" in result.error
+    assert (result.archived, result.redriven) == (0, 0)
+    assert queue_depth(aws.settings.dlq_name) == 4
+
+
+def test_archiving_poison_costs_one_put_and_no_read_back(aws: StackInfo) -> None:
+    load_mixed(aws)
+    calls: list[str] = []
+    events = aws_client("s3").meta.events
+    events.register("before-call.s3", lambda model, **_: calls.append(model.name), "test-count")
+    try:
+        result = triage_round.fn("run-count", 1, None, False)
+    finally:
+        events.unregister("before-call.s3", unique_id="test-count")
+    assert result.archived == 3
+    assert calls == ["PutObject"]
 
 
 def test_poison_is_archived_then_deleted_and_redrivable_goes_back(aws: StackInfo) -> None:
