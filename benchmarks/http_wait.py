@@ -22,6 +22,7 @@ class HttpWait:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.requests = 0
+        self.by_service: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @contextmanager
@@ -35,17 +36,23 @@ class HttpWait:
             try:
                 return original(endpoint, request)
             finally:
+                service = endpoint._endpoint_prefix  # "sqs", "s3", "dynamodb", ...
                 with self._lock:
                     self.seconds += time.perf_counter() - started
                     self.requests += 1
+                    self.by_service[service] = self.by_service.get(service, 0) + 1
 
         with patch.object(Endpoint, "_send", timed):
             yield self
 
     def split(self, seconds: float) -> dict[str, Any]:
-        """``seconds`` of wall time as requests, time waiting on them, and the rest."""
+        """``seconds`` of wall time as requests, time waiting on them, and the rest.
+
+        Requests per service are what an estimate for AWS multiplies by its latencies.
+        """
         return {
             "aws_http_requests": self.requests,
+            "aws_http_requests_by_service": dict(sorted(self.by_service.items())),
             "aws_http_wait_seconds": round(self.seconds, 2),
             "outside_aws_calls_seconds": round(seconds - self.seconds, 2),
         }
