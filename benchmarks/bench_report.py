@@ -8,7 +8,7 @@ Measured (setup, i.e. writing the synthetic records, is timed separately):
 - ``scan_baseline``: the naive alternative, ``Scan`` with a filter on the week;
 - ``report_flow``: the ``weekly-report`` flow end to end (read, aggregate, render,
   archive, artifacts, SES send) after a warm-up run that starts Prefect's server, in a
-  process of its own (``report_child``) whose peak RSS is the report's; its seconds are
+  process of its own (``report_child``) whose peak RSS (``VmHWM``) is the report's; its seconds are
   split into waiting on AWS HTTP responses (here: moto working) and everything else;
 - ``aggregate_1m``: ``tasks.aggregate.weekly_figures`` alone on a 1,000,000-row table;
 - ``bench_process_peak_rss_mb_with_moto``: this process, which hosts moto's server and
@@ -125,6 +125,19 @@ def item_bytes(item: dict[str, Any]) -> int:
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS: ``VmHWM``, the high-water mark of its address space.
+
+    Not ``ru_maxrss`` where ``/proc`` exists: Linux carries that across ``execve`` (the
+    spawning process's peak is folded in), so ``report_child``, started by this process
+    while it hosts moto and every stored item, would report our peak, not its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
