@@ -22,6 +22,7 @@ from benchmarks.http_wait import HttpWait
 # Prefect's temporary server keeps its database here, not in the developer's profile.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bench-report-prefect-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline; see run.py
 
 
 def main(week: str) -> None:

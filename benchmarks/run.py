@@ -48,7 +48,14 @@ def _last_json_object(text: str) -> dict[str, Any]:
 
 
 def run_one(argv: list[str]) -> dict[str, Any]:
-    env = dict(os.environ, POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="ERROR")
+    env = dict(
+        os.environ,
+        POWERTOOLS_METRICS_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="ERROR",
+        # Offline here; and its first write raced the migrations of a fresh temporary
+        # server's SQLite database once ("database is locked"), failing a 30-minute run.
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
     started = time.perf_counter()
     completed = subprocess.run(  # nosec B603
         [sys.executable, "-m", *argv], capture_output=True, text=True, env=env, check=False
