@@ -294,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     result["aggregate_1m"] = measure_aggregation(args.aggregate_records, rng)
     result["goals"] = {
         "report_under_60s": result["report_flow"]["seconds"] < 60,
+        # The same goal for our own work alone: on moto the rest is the emulator's cost.
+        "report_own_work_under_60s": result["report_flow"]["outside_aws_calls_seconds"] < 60,
         "aggregation_under_2s": result["aggregate_1m"]["seconds"] < 2,
         "bytes_ratio_at_most_1_1": (result["query_read"]["bytes_ratio"] or 0) <= 1.1,
         "report_peak_rss_under_1_5_gb": result["report_flow"]["peak_rss_mb"] < 1536,

@@ -182,6 +182,10 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
         "sqs_requests_by_operation": counter.by_operation,
         "goal": {"seconds_below": 60, "requests_per_message_at_most": 0.4},
         "goal_met": seconds < 60 and per_message <= 0.4 and messages >= 10_000,
+        # The same goal for our own work alone: on moto the rest is the emulator's cost.
+        "goal_met_by_own_work": seconds - waited.seconds < 60
+        and per_message <= 0.4
+        and messages >= 10_000,
         "summary": {
             "seen": summary.seen,
             "counts": summary.counts,
