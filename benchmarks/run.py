@@ -55,6 +55,8 @@ def run_one(argv: list[str]) -> dict[str, Any]:
         # Offline here; and its first write raced the migrations of a fresh temporary
         # server's SQLite database once ("database is locked"), failing a 30-minute run.
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # A fresh temporary server migrates its database first (as in the demo).
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
     )
     started = time.perf_counter()
     completed = subprocess.run(  # nosec B603

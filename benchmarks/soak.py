@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 
 # Prefect's temporary server keeps its database here, not in the developer's profile.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="soak-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline; see run.py
 
 from benchmarks.bench_processor import synthetic_bodies
 from deployments.local_stack import EventSourceMapping, StackInfo, local_stack
