@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="cv-analytics-prefect-"))
@@ -38,7 +39,8 @@ from moto import mock_aws  # noqa: E402
 from deployments.local_stack import StackInfo, local_stack, provision  # noqa: E402
 from lambdas.processor.handler import reset_clients  # noqa: E402
 from lambdas.processor.settings import get_settings  # noqa: E402
-from tasks.aws import reset_aws_clients  # noqa: E402
+from tasks.aws import aws_client, reset_aws_clients  # noqa: E402
+from tasks.s3 import sha256_base64  # noqa: E402
 
 EVENTS_DIR = Path(__file__).parent / "events"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -100,3 +102,18 @@ def alerts_received(url: str) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs", region_name="us-east-1")
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     return [json.loads(m["Body"]) for m in messages]
+
+
+@contextmanager
+def s3_confirms_another_checksum() -> Iterator[None]:
+    """S3's PutObject answers name a checksum other than ours (botocore's own event hook)."""
+
+    def tamper(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ChecksumSHA256"] = sha256_base64(b"not what we sent")
+
+    events = aws_client("s3").meta.events
+    events.register("after-call.s3.PutObject", tamper, unique_id="test-other-checksum")
+    try:
+        yield
+    finally:
+        events.unregister("after-call.s3.PutObject", unique_id="test-other-checksum")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from deployments.local_stack import StackInfo
 from tasks import s3
 from tasks.aws import aws_client
+from tests.conftest import s3_confirms_another_checksum
 
 
 def test_given_bytes_when_put_then_s3_stores_and_confirms_their_sha256(aws: StackInfo) -> None:
@@ -23,22 +21,8 @@ def test_given_bytes_when_put_then_s3_stores_and_confirms_their_sha256(aws: Stac
     assert s3.get_bytes("dlq/x.jsonl.gz") == data
 
 
-@pytest.fixture
-def s3_confirms_another_checksum(aws: StackInfo) -> Iterator[None]:
-    """S3's answer names a checksum other than ours (botocore's own event hook, no fake)."""
-
-    def tamper(parsed: dict[str, Any], **_: Any) -> None:
-        parsed["ChecksumSHA256"] = s3.sha256_base64(b"other bytes")
-
-    events = aws_client("s3").meta.events
-    events.register("after-call.s3.PutObject", tamper, unique_id="test-tamper")
-    yield
-    events.unregister("after-call.s3.PutObject", unique_id="test-tamper")
-
-
-@pytest.mark.usefixtures("s3_confirms_another_checksum")
-def test_given_an_unconfirmed_checksum_when_put_then_it_raises() -> None:
-    with pytest.raises(s3.ArchiveWriteError, match="expected"):
+def test_given_an_unconfirmed_checksum_when_put_then_it_raises(aws: StackInfo) -> None:
+    with s3_confirms_another_checksum(), pytest.raises(s3.ArchiveWriteError, match="expected"):
         s3.put_bytes("dlq/y.jsonl.gz", b"payload")
 
 

@@ -26,7 +26,7 @@ from tasks.sqs import (
     release_messages_task,
 )
 from tasks.triage import decode_archive
-from tests.conftest import client_error
+from tests.conftest import client_error, s3_confirms_another_checksum
 
 QUERY = {
     "eventType": "query",
@@ -132,16 +132,8 @@ def test_given_an_s3_outage_then_nothing_is_deleted_or_redriven(aws: StackInfo) 
 
 def test_given_s3_does_not_confirm_the_checksum_then_nothing_is_deleted(aws: StackInfo) -> None:
     load_mixed(aws)
-
-    def other_checksum(parsed: dict[str, Any], **_: Any) -> None:
-        parsed["ChecksumSHA256"] = s3.sha256_base64(b"not what we sent")
-
-    events = aws_client("s3").meta.events
-    events.register("after-call.s3.PutObject", other_checksum, unique_id="test-unconfirmed")
-    try:
+    with s3_confirms_another_checksum():
         result = triage_round.fn("run-unconfirmed", 1, None, False)
-    finally:
-        events.unregister("after-call.s3.PutObject", unique_id="test-unconfirmed")
     assert result.error is not None and "S3 confirmed checksum" in result.error
     assert (result.archived, result.redriven) == (0, 0)
     assert queue_depth(aws.settings.dlq_name) == 4
