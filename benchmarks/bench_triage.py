@@ -20,15 +20,15 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 from unittest.mock import patch
 
 from benchmarks.http_wait import HttpWait
+from benchmarks.temporary_prefect import temporary_prefect_env
 
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bench-triage-prefect-"))
+os.environ.update(temporary_prefect_env("bench-triage-prefect-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 #: Mixed classes: 70 % redrivable, 10 % each invalid_json / invalid_event / exhausted.
@@ -171,6 +171,8 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
             summary = dlq_triage()
             seconds = time.perf_counter() - started
     per_message = counter.total / messages
+    # The request goal, at the size; each time goal below adds its seconds.
+    batched_at_size = per_message <= 0.4 and messages >= 10_000
     return {
         "benchmark": "dlq-triage",
         "messages": messages,
@@ -181,11 +183,9 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
         "sqs_requests_per_message": round(per_message, 3),
         "sqs_requests_by_operation": counter.by_operation,
         "goal": {"seconds_below": 60, "requests_per_message_at_most": 0.4},
-        "goal_met": seconds < 60 and per_message <= 0.4 and messages >= 10_000,
+        "goal_met": seconds < 60 and batched_at_size,
         # The same goal for our own work alone: on moto the rest is the emulator's cost.
-        "goal_met_by_own_work": seconds - waited.seconds < 60
-        and per_message <= 0.4
-        and messages >= 10_000,
+        "goal_met_by_own_work": seconds - waited.seconds < 60 and batched_at_size,
         "summary": {
             "seen": summary.seen,
             "counts": summary.counts,

@@ -13,16 +13,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 
 from benchmarks.bench_report import peak_rss_mb
 from benchmarks.http_wait import HttpWait
+from benchmarks.temporary_prefect import temporary_prefect_env
 
-# Prefect's temporary server keeps its database here, not in the developer's profile.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bench-report-prefect-"))
+os.environ.update(temporary_prefect_env("bench-report-prefect-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline; see run.py
 
 
 def main(week: str) -> None:

@@ -52,11 +52,6 @@ def run_one(argv: list[str]) -> dict[str, Any]:
         os.environ,
         POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_LOG_LEVEL="ERROR",
-        # Offline here; and its first write raced the migrations of a fresh temporary
-        # server's SQLite database once ("database is locked"), failing a 30-minute run.
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        # A fresh temporary server migrates its database first (as in the demo).
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
     )
     started = time.perf_counter()
     completed = subprocess.run(  # nosec B603

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,9 +31,10 @@ from unittest.mock import patch
 import boto3
 from botocore.exceptions import ClientError
 
-# Prefect's temporary server keeps its database here, not in the developer's profile.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="soak-prefect-"))
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline; see run.py
+from benchmarks.temporary_prefect import temporary_prefect_env
+
+# before anything below imports Prefect
+os.environ.update(temporary_prefect_env("soak-prefect-"))
 
 from benchmarks.bench_processor import synthetic_bodies
 from deployments.local_stack import EventSourceMapping, StackInfo, local_stack
