@@ -156,7 +156,7 @@ def write_setup(records: list[dict[str, Any]]) -> float:
 
 
 def measure_query(week: str, week_bytes: int) -> dict[str, Any]:
-    from tasks.dynamodb import query_week_key
+    from tasks.dynamodb.week_index import query_week_key
 
     started = time.perf_counter()
     items, capacity = query_week_key(week)
@@ -238,7 +238,7 @@ def measure_aggregation(count: int, rng: random.Random) -> dict[str, Any]:
     without a dict per record; building it from dicts instead is timed beside it, for
     the callers that hold dicts (the archive path, tests).
     """
-    from tasks.aggregate import records_frame, weekly_figures
+    from tasks.core.aggregate import records_frame, weekly_figures
 
     records = synthetic_records(WEEK, count, rng, payloads=False)
     started = time.perf_counter()

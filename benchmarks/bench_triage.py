@@ -108,8 +108,13 @@ def load_dlq(sqs: Any, dlq_url: str, count: int, offset: int) -> None:
 def naive_baseline(sqs: Any, dlq_url: str, queue_url: str, counter: RequestCounter) -> int:
     """The one-by-one way: receive 1, archive (poison) or send 1, delete 1."""
     from lambdas.processor.settings import get_settings
-    from tasks import s3
-    from tasks.triage import archive_record, classify_dead_letter, encode_archive, redrive_entry
+    from tasks.core.triage import (
+        archive_record,
+        classify_dead_letter,
+        encode_archive,
+        redrive_entry,
+    )
+    from tasks.s3 import objects as s3
 
     max_redrives = get_settings().max_redrives
     done = 0

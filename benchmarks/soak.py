@@ -42,10 +42,10 @@ from deployments.worker import WorkerSend, send_all
 from lambdas.processor import handler as processor
 from lambdas.processor.contract import Invalid, parse_event
 from lambdas.processor.correlation import analytics_item, fold_events
-from tasks.aggregate import weekly_figures
-from tasks.dynamodb import query_week_table
-from tasks.s3 import get_bytes, list_keys
-from tasks.sqs import queue_total
+from tasks.core.aggregate import weekly_figures
+from tasks.dynamodb.week_index import query_week_table
+from tasks.s3.objects import get_bytes, list_keys
+from tasks.sqs.queues import queue_total
 
 
 def worker_sends(bodies: list[str]) -> list[WorkerSend]:

@@ -25,7 +25,7 @@ import boto3
 from deployments.local_stack import EventSourceMapping, StackInfo, expire_ttl_items, local_stack
 from deployments.worker import SAMPLES_DIR, load_sample, send_all, shifted, weeks_between
 from lambdas.processor.weeks import last_complete_week, shift_week, week_start
-from tasks.dynamodb import query_week_orphans, query_week_records
+from tasks.dynamodb.week_index import query_week_orphans, query_week_records
 
 SAMPLE_LAST_WEEK = "2025-W46"
 

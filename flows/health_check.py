@@ -31,12 +31,12 @@ from prefect import flow
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from lambdas.processor.settings import get_settings
 from lambdas.processor.weeks import iso_week_of_ms, shift_week
-from tasks import health
-from tasks.checks import Check, Findings
 from tasks.cloudwatch import describe_alarms, metric_statistic
 from tasks.conclude import conclude
-from tasks.maintenance import read_recent_records
-from tasks.sqs import queue_counts_task
+from tasks.core import health as health
+from tasks.core.checks import Check, Findings
+from tasks.dynamodb.week_index import read_recent_records
+from tasks.sqs.queues import queue_counts_task
 
 FLOW_NAME = "health-check"
 ALARM_PREFIX = "cv-analytics-"

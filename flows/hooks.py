@@ -26,7 +26,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 from prefect.settings import get_current_settings
 
 from lambdas.processor.weeks import InvalidWeekError, last_complete_week, parse_week
-from tasks.masking import mask_sample
+from tasks.core.masking import mask_sample
 from tasks.sns import publish_alert
 
 PROJECT_TAG = "cv-analytics"

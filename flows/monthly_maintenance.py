@@ -13,7 +13,7 @@ step becomes a failed check and the other steps still run):
 4. Archival of analytics weeks that ended more than ``archive_after_days`` ago: one count
    Query per week from the earliest week the contract accepts (``EPOCH_MS_MIN``) to the
    cutoff finds them; each is uploaded, read back and verified before its manifest is
-   written and its records are deleted (``tasks.maintenance.archive_week``). Weekly
+   written and its records are deleted (``tasks.week_archive.archive_week``). Weekly
    summaries and orphan responses stay in DynamoDB.
 5. Alarm notification test (``test_alarms``): alarms in ALARM are reported (and fail the
    run); ``cv-analytics-dlq-depth`` is set to ALARM and back to its state, so its e-mails
@@ -35,10 +35,10 @@ from prefect import flow, get_run_logger
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from lambdas.processor.contract import EPOCH_MS_MIN
 from lambdas.processor.settings import get_settings
-from tasks import cloudwatch, maintenance, ses, sns
-from tasks.checks import Check, Findings, render_html, render_text
+from tasks import cloudwatch, ses, sns
 from tasks.conclude import conclude
-from tasks.maintenance_rules import (
+from tasks.core.checks import Check, Findings, render_html, render_text
+from tasks.core.maintenance import (
     BackupInfo,
     archive_cutoff,
     backup_name,
@@ -48,6 +48,8 @@ from tasks.maintenance_rules import (
     needs_retention,
     weeks_ended_before,
 )
+from tasks.dynamodb import backups
+from tasks.s3 import week_archive
 
 FLOW_NAME = "monthly-maintenance"
 ALARM_PREFIX = "cv-analytics-"
@@ -92,7 +94,7 @@ def table_checks(dry_run: bool) -> list[Check]:
     settings = get_settings()
     checks = []
     for table in (settings.query_events_table, settings.analytics_table, settings.summaries_table):
-        facts = maintenance.describe_table(table)
+        facts = backups.describe_table(table)
         checks.append(
             Check(
                 f"table {table}",
@@ -105,14 +107,14 @@ def table_checks(dry_run: bool) -> list[Check]:
                 },
             )
         )
-        status = maintenance.pitr_status(table)
+        status = backups.pitr_status(table)
         if status == "ENABLED":
             checks.append(Check(f"PITR {table}", True, "point-in-time recovery enabled"))
         elif dry_run:
             checks.append(Check(f"PITR {table}", True, f"{status}: would enable"))
         else:
-            maintenance.enable_pitr(table)
-            after = maintenance.pitr_status(table)
+            backups.enable_pitr(table)
+            after = backups.pitr_status(table)
             checks.append(Check(f"PITR {table}", after == "ENABLED", f"was {status}, now {after}"))
     return checks
 
@@ -122,7 +124,7 @@ def backup_checks(dry_run: bool, now: datetime) -> list[Check]:
     table, keep = settings.analytics_table, settings.backups_to_keep
     name, prefix = backup_name(table, now), backup_prefix(table)
     if dry_run:
-        planned = [*maintenance.list_backups(table), BackupInfo(name, "(new)", now)]
+        planned = [*backups.list_backups(table), BackupInfo(name, "(new)", now)]
         doomed = backups_to_delete(planned, prefix, keep)
         return [
             Check(
@@ -132,12 +134,12 @@ def backup_checks(dry_run: bool, now: datetime) -> list[Check]:
                 {"would delete": [b.name for b in doomed]},
             )
         ]
-    arn = maintenance.create_backup(table, name)
-    doomed = backups_to_delete(maintenance.list_backups(table), prefix, keep)
+    arn = backups.create_backup(table, name)
+    doomed = backups_to_delete(backups.list_backups(table), prefix, keep)
     if arn in {b.arn for b in doomed}:  # never rotate out the backup just made
         raise RuntimeError(f"rotation would delete the new backup {name}: clock skew?")
     for backup in doomed:
-        maintenance.delete_backup(backup.arn)
+        backups.delete_backup(backup.arn)
     return [
         Check(
             "backup",
@@ -152,7 +154,7 @@ def archive_checks(dry_run: bool, now: datetime) -> list[Check]:
     settings = get_settings()
     cutoff = archive_cutoff(now, settings.archive_after_days)
     weeks = weeks_ended_before(first_possible_week(EPOCH_MS_MIN), cutoff)
-    candidates = maintenance.find_archivable_weeks(weeks)
+    candidates = week_archive.find_archivable_weeks(weeks)
     checks = [
         Check(
             "archival",
@@ -162,7 +164,7 @@ def archive_checks(dry_run: bool, now: datetime) -> list[Check]:
         )
     ]
     for week in sorted(candidates):
-        state = maintenance.archive_week_task(week, dry_run, return_state=True)
+        state = week_archive.archive_week_task(week, dry_run, return_state=True)
         if state.is_failed():
             error = state.result(raise_on_failure=False)
             checks.append(

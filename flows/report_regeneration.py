@@ -18,7 +18,7 @@ from prefect import flow
 from flows.hooks import FLOW_HOOKS, timeout_seconds, weekly_report_run_name
 from flows.parameters import Week
 from flows.weekly_report import weekly_report
-from tasks.aggregate import WeeklyFigures
+from tasks.core.aggregate import WeeklyFigures
 
 
 @flow(

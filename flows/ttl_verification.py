@@ -22,10 +22,10 @@ from prefect import flow
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from lambdas.processor.settings import get_settings
-from tasks.checks import Check, Findings
 from tasks.conclude import conclude
-from tasks.maintenance import enable_ttl, scan_ttl_segment, ttl_status
-from tasks.ttl import TtlPolicy, item_checks, merge_all, status_check
+from tasks.core.checks import Check, Findings
+from tasks.core.ttl import TtlPolicy, item_checks, merge_all, status_check
+from tasks.dynamodb.ttl import enable_ttl, scan_ttl_segment, ttl_status
 
 FLOW_NAME = "ttl-verification"
 MAX_SEGMENTS = 64

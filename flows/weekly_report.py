@@ -37,14 +37,21 @@ from flows.hooks import FLOW_HOOKS, timeout_seconds
 from flows.parameters import OptionalWeek
 from lambdas.processor.settings import get_settings
 from lambdas.processor.weeks import InvalidWeekError, last_complete_week, parse_week
-from tasks.aggregate import PipelineHealth, WeeklyFigures, pipeline_health, weekly_figures
 from tasks.aws import AWS_TASK_OPTIONS
-from tasks.dynamodb import query_week_orphans
-from tasks.records import read_week
-from tasks.render import build_mime, render_html, render_markdown, render_text, top_queries_table
-from tasks.s3 import presigned_url, put_bytes
-from tasks.ses import previous_week_total_task, save_summary_task, send_report_task
-from tasks.sqs import queue_depth
+from tasks.core.aggregate import PipelineHealth, WeeklyFigures, pipeline_health, weekly_figures
+from tasks.core.render import (
+    build_mime,
+    render_html,
+    render_markdown,
+    render_text,
+    top_queries_table,
+)
+from tasks.dynamodb.summaries import previous_week_total_task, save_summary_task
+from tasks.dynamodb.week_index import query_week_orphans
+from tasks.s3.objects import presigned_url, put_bytes
+from tasks.s3.week_archive import read_week
+from tasks.ses import send_report_task
+from tasks.sqs.queues import queue_depth
 
 REPORTS_PREFIX = "reports"
 

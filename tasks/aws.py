@@ -22,6 +22,9 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+from prefect import get_run_logger
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 
 from lambdas.processor.settings import get_settings
 
@@ -146,3 +149,14 @@ AWS_TASK_OPTIONS: dict[str, Any] = {
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": retry_on_transient,
 }
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The Prefect run logger inside a run, the module logger outside (plain calls, tests)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+TASK_OPTIONS: dict[str, Any] = {**AWS_TASK_OPTIONS, "cache_policy": NO_CACHE}

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.aws import AWS_TASK_OPTIONS, aws_client
-from tasks.health import AlarmState
+from tasks.core.health import AlarmState
 
 TASK_OPTIONS: dict[str, Any] = {**AWS_TASK_OPTIONS, "cache_policy": NO_CACHE}
 ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")

@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import MissingContextError
 
 from tasks import sns
-from tasks.checks import Findings, alert_subject, failure_message, log_line, render_markdown
+from tasks.core.checks import Findings, alert_subject, failure_message, log_line, render_markdown
 
 
 class ChecksFailedError(RuntimeError):

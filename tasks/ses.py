@@ -35,10 +35,7 @@ without a ledger: it is a notice, and a rare duplicate of it harms nobody.
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from botocore.config import Config
@@ -47,126 +44,29 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
 )
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.exceptions import MissingContextError
 
 from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import parse_week, shift_week
-from tasks.aggregate import WeeklyFigures, population_size
-from tasks.aws import AWS_TASK_OPTIONS, aws_client, is_transient
-from tasks.masking import mask_personal_data
-from tasks.records import read_week
-
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
+from lambdas.processor.weeks import parse_week
+from tasks.aws import AWS_TASK_OPTIONS, _logger, aws_client, is_transient
+from tasks.core.masking import mask_personal_data
+from tasks.dynamodb.send_ledger import (
+    SENDING,
+    SENT,
+    claim_send,
+    ledger_state,
+    record_sent,
+    release_claim,
+)
 
 #: No botocore retries for the send itself: a retry after a read timeout could deliver twice.
 #: One attempt, no botocore retry (``max_attempts=1`` would still allow one retry: botocore
 #: counts it as retries, ``total_max_attempts`` counts the first attempt too).
 SEND_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5)
 
+
 SendStatus = Literal["sent", "already-sent", "unconfirmed", "claimed-elsewhere"]
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    """The Prefect run logger inside a run, the module logger outside (plain calls, tests)."""
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _key(week: str) -> dict[str, Any]:
-    return {"week": {"S": week}}
-
-
-def _table() -> str:
-    return get_settings().summaries_table
-
-
-# --- the weekly summary ---------------------------------------------------------------
-
-
-def summary_item(week: str) -> dict[str, Any] | None:
-    """The raw summaries-table item of a week (strongly consistent), or None."""
-    parse_week(week)
-    response = aws_client("dynamodb").get_item(
-        TableName=_table(), Key=_key(week), ConsistentRead=True
-    )
-    item = response.get("Item")
-    return dict(item) if item else None
-
-
-def save_summary(figures: WeeklyFigures, records_source: str) -> None:
-    """Persist the week's figures and total (the ledger attributes are left untouched)."""
-    aws_client("dynamodb").update_item(
-        TableName=_table(),
-        Key=_key(figures.week),
-        UpdateExpression=(
-            "SET total_queries = :total, figures = :figures, "
-            "records_source = :source, summary_updated_at = :now"
-        ),
-        ExpressionAttributeValues={
-            ":total": {"N": str(figures.total_queries)},
-            ":figures": {"S": json.dumps(figures.model_dump(mode="json"), sort_keys=True)},
-            ":source": {"S": records_source},
-            ":now": {"S": _now()},
-        },
-    )
-
-
-def saved_figures(week: str) -> WeeklyFigures | None:
-    """The figures persisted for a week, if its report has been computed before."""
-    item = summary_item(week)
-    if not item or "figures" not in item:
-        return None
-    return WeeklyFigures.model_validate_json(item["figures"]["S"])
-
-
-def previous_week_total(week: str) -> int:
-    """``total_queries`` of the week before ``week``: from its summary, else computed once.
-
-    The fallback reads the previous week's records (DynamoDB or archive) and stores just
-    the total, so the next report finds it without reading records again.
-    """
-    previous = shift_week(week, -1)
-    item = summary_item(previous)
-    if item and "total_queries" in item:
-        return int(item["total_queries"]["N"])
-    records = read_week(previous)
-    total = population_size(previous, records.table)
-    try:
-        aws_client("dynamodb").update_item(
-            TableName=_table(),
-            Key=_key(previous),
-            UpdateExpression="SET total_queries = :total, records_source = :source, "
-            "summary_updated_at = :now",
-            ConditionExpression="attribute_not_exists(total_queries)",
-            ExpressionAttributeValues={
-                ":total": {"N": str(total)},
-                ":source": {"S": f"fallback-{records.source}"},
-                ":now": {"S": _now()},
-            },
-        )
-    except ClientError as exc:  # a report of that week stored its figures meanwhile: keep them
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-    _logger().info(
-        "No summary for %s: computed its total (%d) from %s and stored it",
-        previous,
-        total,
-        records.source,
-    )
-    return total
-
-
-# --- the send ledger --------------------------------------------------------------------
 
 
 class ReportNotSentError(RuntimeError):
@@ -183,70 +83,6 @@ class SendOutcome:
     week: str
     status: SendStatus
     message_id: str | None = None
-
-
-def ledger_state(week: str) -> tuple[str | None, str | None]:
-    """(send_state, message_id) of a week, (None, None) when never attempted."""
-    item = summary_item(week) or {}
-    state = item.get("send_state", {}).get("S")
-    message_id = item.get("message_id", {}).get("S")
-    return state, message_id
-
-
-def claim_send(week: str, observed: str | None) -> bool:
-    """Set ``sending`` if the state is still ``observed``; False when another run got there."""
-    if observed is None:
-        condition = "attribute_not_exists(send_state)"
-        values: dict[str, Any] = {}
-    else:
-        condition = "send_state = :observed"
-        values = {":observed": {"S": observed}}
-    try:
-        aws_client("dynamodb").update_item(
-            TableName=_table(),
-            Key=_key(week),
-            UpdateExpression="SET send_state = :sending, sending_at = :now ADD send_attempts :one",
-            ConditionExpression=condition,
-            ExpressionAttributeValues={
-                ":sending": {"S": SENDING},
-                ":now": {"S": _now()},
-                ":one": {"N": "1"},
-                **values,
-            },
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def record_sent(week: str, message_id: str) -> None:
-    aws_client("dynamodb").update_item(
-        TableName=_table(),
-        Key=_key(week),
-        UpdateExpression="SET send_state = :sent, message_id = :id, sent_at = :now "
-        "REMOVE last_error",
-        ExpressionAttributeValues={
-            ":sent": {"S": SENT},
-            ":id": {"S": message_id},
-            ":now": {"S": _now()},
-        },
-    )
-
-
-def release_claim(week: str, error: str) -> None:
-    """Mark a claim ``failed`` (SES did not accept the mail), so a later attempt may send."""
-    aws_client("dynamodb").update_item(
-        TableName=_table(),
-        Key=_key(week),
-        UpdateExpression="SET send_state = :failed, last_error = :error, failed_at = :now",
-        ExpressionAttributeValues={
-            ":failed": {"S": FAILED},
-            ":error": {"S": error[:500]},
-            ":now": {"S": _now()},
-        },
-    )
 
 
 def _ses_client() -> Any:
@@ -321,16 +157,6 @@ def retry_send_when_not_delivered(task: Any, task_run: Any, state: Any) -> bool:
 )
 def send_report_task(week: str, raw_message: bytes, resend: bool = False) -> SendOutcome:
     return send_report_once(week, raw_message, resend=resend)
-
-
-@task(name="save-weekly-summary", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
-def save_summary_task(figures: WeeklyFigures, records_source: str) -> None:
-    save_summary(figures, records_source)
-
-
-@task(name="previous-week-total", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
-def previous_week_total_task(week: str) -> int:
-    return previous_week_total(week)
 
 
 @task(name="send-summary-email", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)

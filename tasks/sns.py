@@ -6,7 +6,7 @@ from prefect import task
 
 from lambdas.processor.settings import get_settings
 from tasks.aws import AWS_TASK_OPTIONS, aws_client
-from tasks.masking import mask_personal_data
+from tasks.core.masking import mask_personal_data
 
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
 

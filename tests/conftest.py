@@ -40,7 +40,7 @@ from deployments.local_stack import StackInfo, local_stack, provision  # noqa: E
 from lambdas.processor.handler import reset_clients  # noqa: E402
 from lambdas.processor.settings import get_settings  # noqa: E402
 from tasks.aws import aws_client, reset_aws_clients  # noqa: E402
-from tasks.s3 import sha256_base64  # noqa: E402
+from tasks.s3.objects import sha256_base64  # noqa: E402
 
 EVENTS_DIR = Path(__file__).parent / "events"
 REPO_ROOT = Path(__file__).resolve().parents[1]

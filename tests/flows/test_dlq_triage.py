@@ -21,11 +21,11 @@ from lambdas.processor.contract import Invalid, parse_event
 from lambdas.processor.correlation import analytics_item, fold_events
 from lambdas.processor.handler import handler
 from lambdas.processor.weeks import iso_week_of_ms
-from tasks import s3
-from tasks.aggregate import weekly_figures
-from tasks.dynamodb import query_week_records
-from tasks.sqs import queue_depth, queue_total
-from tasks.triage import decode_archive
+from tasks.core.aggregate import weekly_figures
+from tasks.core.triage import decode_archive
+from tasks.dynamodb.week_index import query_week_records
+from tasks.s3 import objects as s3
+from tasks.sqs.queues import queue_depth, queue_total
 from tests.conftest import client_error
 
 WEEK = "2025-W45"

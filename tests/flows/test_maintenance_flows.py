@@ -24,8 +24,8 @@ from flows.ttl_verification import ttl_verification
 from lambdas.processor.contract import parse_event
 from lambdas.processor.storage import store_events
 from lambdas.processor.weeks import week_bounds_ms
-from tasks.dynamodb import query_week_records
-from tasks.records import read_week
+from tasks.dynamodb.week_index import query_week_records
+from tasks.s3.week_archive import read_week
 from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox
 
 REGION = "us-east-1"
@@ -189,7 +189,7 @@ def test_failed_archival_fails_the_run_deletes_nothing_and_alerts(aws: StackInfo
     seed_old_week(aws, 2)
     denied = client_error("AccessDenied", "PutObject", status=403, message="denied")
 
-    with patch("tasks.maintenance.put_bytes", side_effect=denied):
+    with patch("tasks.s3.week_archive.put_bytes", side_effect=denied):
         state = monthly_maintenance(test_alarms=False, return_state=True)
 
     assert state.is_failed()

@@ -26,10 +26,10 @@ from flows.weekly_report import resolve_week, weekly_report
 from lambdas.processor.handler import handler
 from lambdas.processor.settings import get_settings
 from lambdas.processor.weeks import InvalidWeekError
-from tasks.archive_format import encode_week, manifest_key
-from tasks.dynamodb import query_week_records
-from tasks.s3 import get_bytes, put_bytes
-from tasks.ses import ledger_state
+from tasks.core.archive import encode_week, manifest_key
+from tasks.dynamodb.send_ledger import ledger_state
+from tasks.dynamodb.week_index import query_week_records
+from tasks.s3.objects import get_bytes, put_bytes
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 WEEK = "2025-W45"

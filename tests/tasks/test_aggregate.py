@@ -18,7 +18,7 @@ from deployments.worker import load_sample
 from lambdas.processor.contract import Invalid, parse_event
 from lambdas.processor.correlation import analytics_item, fold_events
 from lambdas.processor.weeks import InvalidWeekError
-from tasks.aggregate import pipeline_health, population_size, weekly_figures
+from tasks.core.aggregate import pipeline_health, population_size, weekly_figures
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 NOW_MS = int(datetime(2025, 12, 1, tzinfo=UTC).timestamp() * 1000)  # after the sample

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.checks import (
+from tasks.core.checks import (
     Check,
     Findings,
     alert_subject,

@@ -13,8 +13,8 @@ from deployments.local_stack import StackInfo
 from deployments.worker import load_sample
 from lambdas.processor.contract import Invalid, parse_event
 from lambdas.processor.storage import store_events
-from tasks.aggregate import FIGURE_COLUMNS, records_frame, weekly_figures
-from tasks.dynamodb import query_week_records, query_week_table
+from tasks.core.aggregate import FIGURE_COLUMNS, records_frame, weekly_figures
+from tasks.dynamodb.week_index import query_week_records, query_week_table
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 NOW_MS = int(datetime(2025, 12, 1, tzinfo=UTC).timestamp() * 1000)  # after the sample

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.health import (
+from tasks.core.health import (
     AlarmState,
     alarms_check,
     awaiting_check,
@@ -18,7 +18,7 @@ from tasks.health import (
     processor_metrics_check,
     queue_depth_check,
 )
-from tasks.maintenance_rules import (
+from tasks.core.maintenance import (
     BackupInfo,
     archive_cutoff,
     backup_name,

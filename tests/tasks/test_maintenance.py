@@ -21,15 +21,18 @@ from deployments.local_stack import StackInfo
 from lambdas.processor.contract import parse_event
 from lambdas.processor.storage import store_events, write_items
 from lambdas.processor.weeks import week_bounds_ms
-from tasks import cloudwatch, maintenance, ses
-from tasks.archive_format import ArchiveMismatchError, manifest_key, records_key
-from tasks.dynamodb import query_week_records
-from tasks.health import alarms_check, dlq_check
-from tasks.maintenance_rules import BackupInfo, backup_name, backup_prefix, backups_to_delete
-from tasks.records import read_archived_week, read_week
-from tasks.s3 import get_bytes
-from tasks.sqs import queue_counts
-from tasks.ttl import TtlPolicy, item_checks, merge_all, status_check
+from tasks import cloudwatch, ses
+from tasks.core.archive import ArchiveMismatchError, manifest_key, records_key
+from tasks.core.health import alarms_check, dlq_check
+from tasks.core.maintenance import BackupInfo, backup_name, backup_prefix, backups_to_delete
+from tasks.core.ttl import TtlPolicy, item_checks, merge_all, status_check
+from tasks.dynamodb import backups, week_index
+from tasks.dynamodb import ttl as ttl_tasks
+from tasks.dynamodb.week_index import query_week_records
+from tasks.s3 import week_archive
+from tasks.s3.objects import get_bytes
+from tasks.s3.week_archive import read_archived_week, read_week
+from tasks.sqs.queues import queue_counts
 from tests.conftest import client_error
 
 OLD_WEEK = "2025-W10"  # ended 2025-03-10: long past any 90-day cutoff
@@ -81,7 +84,7 @@ def scan_summary(stack: StackInfo, segments: int = 3) -> Any:
     now_s = int(time.time())
     table = stack.settings.query_events_table
     return merge_all(
-        maintenance.scan_ttl_segment.fn(table, POLICY, s, segments, now_s) for s in range(segments)
+        ttl_tasks.scan_ttl_segment.fn(table, POLICY, s, segments, now_s) for s in range(segments)
     )
 
 
@@ -105,7 +108,7 @@ def test_ttl_healthy_stack_passes_every_check(aws: StackInfo) -> None:
     recent = datetime.fromtimestamp(now_ms / 1000 - 3600, UTC).strftime("%G-W%V")
     seed(aws, recent, 4)
     table = aws.settings.query_events_table
-    status, attribute = maintenance.ttl_status.fn(table)
+    status, attribute = ttl_tasks.ttl_status.fn(table)
     assert status_check(table, status, attribute, POLICY).ok
     summary = scan_summary(aws)
     assert summary.items_checked == 8  # a query and a response per request
@@ -117,11 +120,11 @@ def test_ttl_disabled_fails_and_fix_enables_it(aws: StackInfo) -> None:
     dynamodb().update_time_to_live(
         TableName=table, TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"}
     )
-    status, attribute = maintenance.ttl_status.fn(table)
+    status, attribute = ttl_tasks.ttl_status.fn(table)
     assert not status_check(table, status, attribute, POLICY).ok
 
-    maintenance.enable_ttl.fn(table, "ttl")
-    assert maintenance.ttl_status.fn(table) == ("ENABLED", "ttl")
+    ttl_tasks.enable_ttl.fn(table, "ttl")
+    assert ttl_tasks.ttl_status.fn(table) == ("ENABLED", "ttl")
 
 
 def test_one_item_in_milliseconds_fails_the_milliseconds_check(aws: StackInfo) -> None:
@@ -196,7 +199,7 @@ def test_metric_statistic_is_none_without_data_and_sums_datapoints(aws: StackInf
 
 def test_read_recent_records_finds_awaiting_queries(aws: StackInfo) -> None:
     seed(aws, "2025-W45", 2, answered=False)
-    records, orphans = maintenance.read_recent_records.fn(["2025-W44", "2025-W45"])
+    records, orphans = week_index.read_recent_records.fn(["2025-W44", "2025-W45"])
     assert sorted(r["requestId"] for r in records) == ["2025-W45-req-000", "2025-W45-req-001"]
     assert orphans == [] and all("responseTs" not in r for r in records)
 
@@ -223,37 +226,37 @@ def test_log_groups_report_bytes_and_retention(aws: StackInfo) -> None:
 
 def test_table_facts_and_pitr_repair(aws: StackInfo) -> None:
     seed(aws, OLD_WEEK, 3)
-    facts = maintenance.describe_table.fn(aws.settings.analytics_table)
+    facts = backups.describe_table.fn(aws.settings.analytics_table)
     assert (facts.item_count, facts.billing_mode) == (3, "PAY_PER_REQUEST")
     table = aws.settings.analytics_table
-    assert maintenance.pitr_status.fn(table) == "ENABLED"
+    assert backups.pitr_status.fn(table) == "ENABLED"
     dynamodb().update_continuous_backups(
         TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
     )
-    assert maintenance.pitr_status.fn(table) == "DISABLED"
-    maintenance.enable_pitr.fn(table)
-    assert maintenance.pitr_status.fn(table) == "ENABLED"
+    assert backups.pitr_status.fn(table) == "DISABLED"
+    backups.enable_pitr.fn(table)
+    assert backups.pitr_status.fn(table) == "ENABLED"
 
 
 def test_backup_rotation_keeps_four_of_ours_and_any_other_backup(aws: StackInfo) -> None:
     table = aws.settings.analytics_table
-    manual = maintenance.create_backup.fn(table, "before-migration")
+    manual = backups.create_backup.fn(table, "before-migration")
     base = datetime(2026, 1, 1, tzinfo=UTC)
     made = [
-        maintenance.create_backup.fn(table, backup_name(table, base + timedelta(days=30 * i)))
+        backups.create_backup.fn(table, backup_name(table, base + timedelta(days=30 * i)))
         for i in range(6)
     ]
-    doomed = backups_to_delete(maintenance.list_backups.fn(table), backup_prefix(table), 4)
+    doomed = backups_to_delete(backups.list_backups.fn(table), backup_prefix(table), 4)
     assert [b.arn for b in doomed] == [made[1], made[0]]
     for backup in doomed:
-        maintenance.delete_backup.fn(backup.arn)
-    left = {b.arn for b in maintenance.list_backups.fn(table)}
+        backups.delete_backup.fn(backup.arn)
+    left = {b.arn for b in backups.list_backups.fn(table)}
     assert left == {manual, *made[2:]}
 
 
 def test_backups_list_as_backup_info(aws: StackInfo) -> None:
-    arn = maintenance.create_backup.fn(aws.settings.analytics_table, "x-monthly-1")
-    (listed,) = maintenance.list_backups.fn(aws.settings.analytics_table)
+    arn = backups.create_backup.fn(aws.settings.analytics_table, "x-monthly-1")
+    (listed,) = backups.list_backups.fn(aws.settings.analytics_table)
     assert isinstance(listed, BackupInfo) and listed.arn == arn and listed.created.tzinfo
 
 
@@ -274,7 +277,7 @@ def test_summary_email_goes_to_the_recipients_masked(aws: StackInfo) -> None:
 def test_find_archivable_weeks_lists_only_weeks_with_records(aws: StackInfo) -> None:
     seed(aws, OLD_WEEK, 3)
     seed(aws, "2025-W12", 1)
-    found = maintenance.find_archivable_weeks.fn(["2025-W09", OLD_WEEK, "2025-W11", "2025-W12"])
+    found = week_archive.find_archivable_weeks.fn(["2025-W09", OLD_WEEK, "2025-W11", "2025-W12"])
     assert found == {OLD_WEEK: 3, "2025-W12": 1}
 
 
@@ -283,7 +286,7 @@ def test_archive_round_trips_and_the_reader_switches_to_the_archive(aws: StackIn
     before = sorted(query_week_records(OLD_WEEK), key=lambda r: r["requestId"])
     summaries_before = dynamodb().scan(TableName=aws.settings.summaries_table)["Items"]
 
-    outcome = maintenance.archive_week(OLD_WEEK)
+    outcome = week_archive.archive_week(OLD_WEEK)
 
     assert (outcome.found, outcome.archived, outcome.deleted, outcome.action) == (
         30,
@@ -299,12 +302,12 @@ def test_archive_round_trips_and_the_reader_switches_to_the_archive(aws: StackIn
 
 
 def test_an_archived_week_regenerates_the_same_report_figures(aws: StackInfo) -> None:
-    from tasks.aggregate import weekly_figures
+    from tasks.core.aggregate import weekly_figures
 
     seed(aws, OLD_WEEK, 12)
     seed(aws, "2025-W11", 2, answered=False)
     before = weekly_figures(OLD_WEEK, read_week(OLD_WEEK).table, 7).model_dump()
-    maintenance.archive_week(OLD_WEEK)
+    week_archive.archive_week(OLD_WEEK)
     week = read_week(OLD_WEEK)
     assert week.source == "archive"
     assert weekly_figures(OLD_WEEK, week.table, 7).model_dump() == before
@@ -313,7 +316,7 @@ def test_an_archived_week_regenerates_the_same_report_figures(aws: StackInfo) ->
 
 def test_dry_run_archives_and_deletes_nothing(aws: StackInfo) -> None:
     seed(aws, OLD_WEEK, 3)
-    outcome = maintenance.archive_week(OLD_WEEK, dry_run=True)
+    outcome = week_archive.archive_week(OLD_WEEK, dry_run=True)
     assert outcome.action == "would archive 3 records" and outcome.deleted == 0
     assert get_bytes(records_key(OLD_WEEK)) is None and get_bytes(manifest_key(OLD_WEEK)) is None
     assert len(query_week_records(OLD_WEEK)) == 3
@@ -322,8 +325,8 @@ def test_dry_run_archives_and_deletes_nothing(aws: StackInfo) -> None:
 def test_failed_upload_deletes_nothing(aws: StackInfo) -> None:
     seed(aws, OLD_WEEK, 5)
     denied = client_error("AccessDenied", "PutObject", status=403, message="Access Denied")
-    with patch("tasks.maintenance.put_bytes", side_effect=denied), pytest.raises(ClientError):
-        maintenance.archive_week(OLD_WEEK)
+    with patch("tasks.s3.week_archive.put_bytes", side_effect=denied), pytest.raises(ClientError):
+        week_archive.archive_week(OLD_WEEK)
     assert len(query_week_records(OLD_WEEK)) == 5
     assert get_bytes(manifest_key(OLD_WEEK)) is None
     assert read_week(OLD_WEEK).source == "dynamodb"
@@ -331,11 +334,18 @@ def test_failed_upload_deletes_nothing(aws: StackInfo) -> None:
 
 def test_corrupt_read_back_deletes_nothing_and_writes_no_manifest(aws: StackInfo) -> None:
     seed(aws, OLD_WEEK, 5)
+
+    def corrupt_records(key: str) -> bytes | None:
+        # the week's records object reads back as something else; the manifest as stored
+        if key == records_key(OLD_WEEK):
+            return gzip.compress(b'{"requestId":"x"}\n')
+        return get_bytes(key)
+
     with (
-        patch("tasks.maintenance.get_bytes", return_value=gzip.compress(b'{"requestId":"x"}\n')),
+        patch("tasks.s3.week_archive.get_bytes", side_effect=corrupt_records),
         pytest.raises(ArchiveMismatchError),
     ):
-        maintenance.archive_week(OLD_WEEK)
+        week_archive.archive_week(OLD_WEEK)
     assert len(query_week_records(OLD_WEEK)) == 5
     assert get_bytes(manifest_key(OLD_WEEK)) is None
 
@@ -343,14 +353,14 @@ def test_corrupt_read_back_deletes_nothing_and_writes_no_manifest(aws: StackInfo
 def test_interrupted_deletion_resumes_and_late_records_are_kept(aws: StackInfo) -> None:
     seed(aws, OLD_WEEK, 4)
     leftover = sorted(query_week_records(OLD_WEEK), key=lambda r: r["requestId"])[0]
-    maintenance.archive_week(OLD_WEEK)
+    week_archive.archive_week(OLD_WEEK)
     # Given a deletion that stopped half-way (archived records still in DynamoDB: req-000
     # written back, req-001..003 replayed identically) and one late request (req-004) that
     # the archive does not hold,
     write_items(dynamodb(), [(aws.settings.analytics_table, leftover)])
     late = seed(aws, OLD_WEEK, 5)[-1]
     # when maintenance runs again, it deletes what the archive holds and keeps the rest.
-    outcome = maintenance.archive_week(OLD_WEEK)
+    outcome = week_archive.archive_week(OLD_WEEK)
     assert outcome.action == "resumed deletion"
     assert outcome.kept == 1 and outcome.deleted == 4
     assert [r["requestId"] for r in query_week_records(OLD_WEEK)] == [late]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.masking import display_query, mask_personal_data, mask_sample
+from tasks.core.masking import display_query, mask_personal_data, mask_sample
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from tasks.aggregate import WeeklyFigures, pipeline_health, weekly_figures
-from tasks.masking import EMAIL_PATTERN, PHONE_PATTERN
-from tasks.render import (
+from tasks.core.aggregate import WeeklyFigures, pipeline_health, weekly_figures
+from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
+from tasks.core.render import (
     EMPTY_WEEK,
     build_mime,
     render_html,

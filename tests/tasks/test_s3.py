@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from deployments.local_stack import StackInfo
-from tasks import s3
 from tasks.aws import aws_client
+from tasks.s3 import objects as s3
 from tests.conftest import s3_confirms_another_checksum
 
 

@@ -15,7 +15,8 @@ from deployments.local_stack import StackInfo
 from lambdas.processor.settings import get_settings
 from lambdas.processor.storage import write_items
 from tasks import ses
-from tasks.aggregate import weekly_figures
+from tasks.core.aggregate import WeeklyFigures, weekly_figures
+from tasks.dynamodb import send_ledger, summaries
 from tests.conftest import client_error
 from tests.tasks.test_aggregate import query, records_of, response
 
@@ -39,7 +40,7 @@ def test_second_run_does_not_send_and_resend_does(aws: StackInfo) -> None:
     first = ses.send_report_once(WEEK, RAW)
     assert first.status == "sent" and first.message_id
     assert sent_count() == 1
-    assert ses.ledger_state(WEEK) == ("sent", first.message_id)
+    assert send_ledger.ledger_state(WEEK) == ("sent", first.message_id)
 
     again = ses.send_report_once(WEEK, RAW)
     assert (again.status, again.message_id) == ("already-sent", first.message_id)
@@ -48,14 +49,14 @@ def test_second_run_does_not_send_and_resend_does(aws: StackInfo) -> None:
     resent = ses.send_report_once(WEEK, RAW, resend=True)
     assert resent.status == "sent" and resent.message_id != first.message_id
     assert sent_count() == 2
-    assert ses.ledger_state(WEEK) == ("sent", resent.message_id)
+    assert send_ledger.ledger_state(WEEK) == ("sent", resent.message_id)
 
 
 def test_unfinished_send_on_record_warns_and_does_not_send(
     aws: StackInfo, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a claim that was never completed (a crash between sending and recording)
-    assert ses.claim_send(WEEK, None)
+    assert send_ledger.claim_send(WEEK, None)
     # When the report runs again
     with caplog.at_level(logging.WARNING, logger="tasks.ses"):
         outcome = ses.send_report_once(WEEK, RAW)
@@ -71,8 +72,8 @@ def test_unfinished_send_on_record_warns_and_does_not_send(
 
 
 def test_a_second_claim_of_the_same_state_loses(aws: StackInfo) -> None:
-    assert ses.claim_send(WEEK, None) is True
-    assert ses.claim_send(WEEK, None) is False  # a concurrent run read "no state" too
+    assert send_ledger.claim_send(WEEK, None) is True
+    assert send_ledger.claim_send(WEEK, None) is False  # a concurrent run read "no state" too
 
 
 def test_transient_ses_failure_is_retryable_and_not_marked_sent(aws: StackInfo) -> None:
@@ -84,7 +85,7 @@ def test_transient_ses_failure_is_retryable_and_not_marked_sent(aws: StackInfo) 
     ):
         ses.send_report_once(WEEK, RAW)
     assert raised.value.transient is True
-    assert ses.ledger_state(WEEK)[0] == "failed"
+    assert send_ledger.ledger_state(WEEK)[0] == "failed"
     assert ses.retry_send_when_not_delivered(None, None, Failed(data=raised.value)) is True
     # The retry (same call again) sends, once
     assert ses.send_report_once(WEEK, RAW).status == "sent"
@@ -99,7 +100,7 @@ def test_rejected_message_is_not_retried(aws: StackInfo, monkeypatch: pytest.Mon
         ses.send_report_once(WEEK, RAW)
     assert raised.value.transient is False
     assert ses.retry_send_when_not_delivered(None, None, Failed(data=raised.value)) is False
-    assert ses.ledger_state(WEEK)[0] == "failed"
+    assert send_ledger.ledger_state(WEEK)[0] == "failed"
     assert sent_count() == 0
 
 
@@ -112,7 +113,7 @@ def test_ambiguous_timeout_keeps_the_claim_and_is_not_retried(aws: StackInfo) ->
         pytest.raises(ReadTimeoutError) as raised,
     ):
         ses.send_report_once(WEEK, RAW)
-    assert ses.ledger_state(WEEK)[0] == "sending"
+    assert send_ledger.ledger_state(WEEK)[0] == "sending"
     assert ses.retry_send_when_not_delivered(None, None, Failed(data=raised.value)) is False
     assert ses.send_report_once(WEEK, RAW).status == "unconfirmed"
 
@@ -121,12 +122,14 @@ def test_summary_round_trips_without_touching_the_ledger(aws: StackInfo) -> None
     records = records_of(query("a", "2025-11-05T10:00:00"), response("a", "2025-11-05T10:00:01"))
     figures = weekly_figures(WEEK, records, 0)
     ses.send_report_once(WEEK, RAW)
-    ses.save_summary(figures, "dynamodb")
-    assert ses.saved_figures(WEEK) == figures
-    assert ses.ledger_state(WEEK)[0] == "sent"
+    summaries.save_summary(figures, "dynamodb")
+    item = summaries.summary_item(WEEK)
+    assert item is not None
+    assert WeeklyFigures.model_validate_json(item["figures"]["S"]) == figures
+    assert send_ledger.ledger_state(WEEK)[0] == "sent"
     # The next week's previous total comes from the summary, reading no records
-    with patch.object(ses, "read_week", side_effect=AssertionError("records re-read")):
-        assert ses.previous_week_total("2025-W46") == 1
+    with patch.object(summaries, "read_week", side_effect=AssertionError("records re-read")):
+        assert summaries.previous_week_total("2025-W46") == 1
 
 
 def test_missing_previous_summary_is_computed_once_from_records(aws: StackInfo) -> None:
@@ -137,8 +140,8 @@ def test_missing_previous_summary_is_computed_once_from_records(aws: StackInfo) 
     )
     settings = get_settings()
     write_items(boto3.client("dynamodb"), [(settings.analytics_table, r) for r in records])
-    assert ses.previous_week_total("2025-W46") == 2
-    item = ses.summary_item(WEEK)
+    assert summaries.previous_week_total("2025-W46") == 2
+    item = summaries.summary_item(WEEK)
     assert item is not None and item["total_queries"]["N"] == "2"
-    with patch.object(ses, "read_week", side_effect=AssertionError("records re-read")):
-        assert ses.previous_week_total("2025-W46") == 2
+    with patch.object(summaries, "read_week", side_effect=AssertionError("records re-read")):
+        assert summaries.previous_week_total("2025-W46") == 2

@@ -13,19 +13,19 @@ from unittest.mock import patch
 import boto3
 
 from deployments.local_stack import EventSourceMapping, StackInfo
-from flows.dlq_triage import triage_round
 from lambdas.processor.handler import handler
-from tasks import s3
 from tasks.aws import aws_client
-from tasks.dynamodb import query_week_records
-from tasks.sqs import (
+from tasks.core.triage import decode_archive
+from tasks.dynamodb.week_index import query_week_records
+from tasks.s3 import objects as s3
+from tasks.sqs.dlq_pages import triage_round
+from tasks.sqs.queues import (
     change_visibility,
     queue_depth,
     queue_total,
     receive_page,
     release_messages_task,
 )
-from tasks.triage import decode_archive
 from tests.conftest import client_error, s3_confirms_another_checksum
 
 QUERY = {
@@ -120,7 +120,7 @@ def test_given_a_dry_run_when_released_then_queues_and_bucket_are_untouched(
 
 def test_given_an_s3_outage_then_nothing_is_deleted_or_redriven(aws: StackInfo) -> None:
     load_mixed(aws)
-    with patch("tasks.s3.put_bytes", side_effect=s3_failure):
+    with patch("tasks.s3.objects.put_bytes", side_effect=s3_failure):
         result = triage_round.fn("run-s3", 1, None, False)
     assert result.error is not None and "injected S3 outage" in result.error
     assert (result.archived, result.redriven) == (0, 0)
@@ -195,7 +195,7 @@ def test_a_crash_between_send_and_delete_duplicates_and_the_week_counts_it_once(
     put_dead_letter(aws, json.dumps(QUERY), dedup="d1")
 
     # Given a crash after the send and before the delete,
-    with patch("tasks.sqs.delete_batch", side_effect=sqs_delete_failure):
+    with patch("tasks.sqs.queues.delete_batch", side_effect=sqs_delete_failure):
         crashed = triage_round.fn("run-crash", 1, None, False)
     assert crashed.error is not None and "injected crash" in crashed.error
     # then the message is on the main queue AND still on the DLQ: nothing lost.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tasks.triage import (
+from tasks.core.triage import (
     EXHAUSTED,
     REDRIVABLE,
     Classification,

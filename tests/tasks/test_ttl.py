@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tasks.ttl import (
+from tasks.core.ttl import (
     MILLISECONDS_BOUND,
     TtlPolicy,
     TtlSummary,

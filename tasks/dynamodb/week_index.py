@@ -6,17 +6,25 @@ reads exactly its week and nothing else, page by page; never a ``Scan``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
+from prefect import task
 
 from lambdas.processor.correlation import ORPHAN_PREFIX
 from lambdas.processor.settings import get_settings
-from lambdas.processor.storage import deserialize, deserialize_value
+from lambdas.processor.storage import (
+    BATCH_WRITE_LIMIT,
+    UNPROCESSED_RETRIES,
+    batch_get_items,
+    deserialize,
+    deserialize_value,
+)
 from lambdas.processor.weeks import parse_week
-from tasks.aggregate import FIGURE_COLUMNS, columns_frame
-from tasks.aws import aws_client
+from tasks.aws import AWS_TASK_OPTIONS, TASK_OPTIONS, aws_client
+from tasks.core.aggregate import FIGURE_COLUMNS, columns_frame
 
 WEEK_INDEX = "week-index"
 
@@ -81,3 +89,51 @@ def query_week_orphans(week: str) -> list[dict[str, Any]]:
     """Responses received in ``week`` whose query never arrived."""
     parse_week(week)
     return query_week_key(ORPHAN_PREFIX + week)[0]
+
+
+def count_week(week_key: str) -> int:
+    """How many analytics records a GSI partition holds (Query, ``Select=COUNT``)."""
+    return sum(int(page.get("Count", 0)) for page in week_key_pages(week_key, Select="COUNT"))
+
+
+def delete_records(request_ids: Sequence[str]) -> int:
+    """BatchWriteItem DeleteRequests on the analytics table, 25 a call; returns how many."""
+    client = aws_client("dynamodb")
+    table = get_settings().analytics_table
+    ids = list(dict.fromkeys(request_ids))
+    for start in range(0, len(ids), BATCH_WRITE_LIMIT):
+        pending: dict[str, list[Any]] = {
+            table: [
+                {"DeleteRequest": {"Key": {"requestId": {"S": rid}}}}
+                for rid in ids[start : start + BATCH_WRITE_LIMIT]
+            ]
+        }
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise RuntimeError(f"BatchWriteItem left deletions unprocessed on {table}")
+    return len(ids)
+
+
+@task(name="read-recent-records", **TASK_OPTIONS)
+def read_recent_records(weeks: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The records and orphan responses of a few weeks, by the report's own GSI Query."""
+    records = [r for week in weeks for r in query_week_records(week)]
+    orphans = [r for week in weeks for r in query_week_orphans(week)]
+    return records, orphans
+
+
+@task(name="stored-query-weeks", **AWS_TASK_OPTIONS)
+def stored_query_weeks(request_ids: list[str]) -> dict[str, str]:
+    """requestId -> ``week`` of the stored analytics record, for requests whose query is stored."""
+    items = batch_get_items(
+        aws_client("dynamodb"),
+        get_settings().analytics_table,
+        request_ids,
+        ProjectionExpression="requestId, #week",
+        ExpressionAttributeNames={"#week": "week"},
+    )
+    return {item["requestId"]["S"]: item["week"]["S"] for item in items if "week" in item}

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.checks import Check
-from tasks.ttl import format_age
+from tasks.core.checks import Check
+from tasks.core.ttl import format_age
 
 SAMPLE_LIMIT = 5
 

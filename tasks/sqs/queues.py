@@ -10,6 +10,7 @@ inside each call, never passed in.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from lambdas.processor.settings import get_settings
 from tasks.aws import AWS_TASK_OPTIONS, aws_client
 
 BATCH_LIMIT = 10
@@ -186,3 +188,23 @@ def release_messages_task(queue_name: str, messages: list[dict[str, Any]]) -> in
 def extend_visibility_task(queue_name: str, messages: list[dict[str, Any]], seconds: int) -> int:
     """Keep held messages invisible for ``seconds`` more (long dry runs)."""
     return change_visibility(queue_url(queue_name), messages, seconds)
+
+
+#: How long to wait for the processor to consume redriven events before regenerating.
+DRAIN_WAIT_SECONDS = 300
+
+
+DRAIN_POLL_SECONDS = 5
+
+
+def wait_for_main_queue(timeout_seconds: float = DRAIN_WAIT_SECONDS) -> bool:
+    """Wait until the processor has consumed the main queue (so a regenerated report counts
+    the redriven events); False if it still holds messages after ``timeout_seconds``."""
+    name = get_settings().queue_name
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        if queue_total(name) == 0:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(DRAIN_POLL_SECONDS)

@@ -45,7 +45,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.processor.weeks import parse_week, shift_week, week_bounds_ms, week_start
-from tasks.masking import display_query, mask_personal_data
+from tasks.core.masking import display_query, mask_personal_data
 
 TOP_LIMIT = 10
 ANONYMOUS_SESSIONS = frozenset({"", "anonymous"})

@@ -37,7 +37,7 @@ from lambdas.processor.contract import (
     parse_event,
 )
 from lambdas.processor.weeks import iso_week_of_ms
-from tasks.masking import mask_sample
+from tasks.core.masking import mask_sample
 
 REDRIVABLE = "redrivable"
 EXHAUSTED = "exhausted"

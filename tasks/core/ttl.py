@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from tasks.checks import Check
+from tasks.core.checks import Check
 
 MILLISECONDS_BOUND = 10**11
 SECONDS_PER_DAY = 86_400

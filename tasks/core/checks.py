@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from tasks.masking import mask_personal_data
+from tasks.core.masking import mask_personal_data
 
 OK_MARK = "OK"
 FAILED_MARK = "FAILED"

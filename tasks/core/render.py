@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from tasks.aggregate import PipelineHealth, WeeklyFigures
+from tasks.core.aggregate import PipelineHealth, WeeklyFigures
 
 TEMPLATES = Path(__file__).parent / "templates"
 SUBJECT_PREFIX = "CV Analytics Weekly Report - Week "

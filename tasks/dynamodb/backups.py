@@ -1,0 +1,85 @@
+"""TODO docstring: tasks.dynamodb.backups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import task
+
+from tasks.aws import TASK_OPTIONS, aws_client
+from tasks.core.maintenance import BackupInfo
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    name: str
+    size_bytes: int
+    item_count: int
+    billing_mode: str
+
+
+@task(name="describe-table", **TASK_OPTIONS)
+def describe_table(table: str) -> TableFacts:
+    """Size and item count (AWS refreshes both about every six hours) and billing mode."""
+    description = aws_client("dynamodb").describe_table(TableName=table)["Table"]
+    billing = description.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+    return TableFacts(
+        table,
+        int(description.get("TableSizeBytes", 0)),
+        int(description.get("ItemCount", 0)),
+        str(billing),
+    )
+
+
+@task(name="pitr-status", **TASK_OPTIONS)
+def pitr_status(table: str) -> str:
+    """``ENABLED`` or ``DISABLED``: point-in-time recovery of a table."""
+    description = aws_client("dynamodb").describe_continuous_backups(TableName=table)
+    pitr = description["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+    return str(pitr.get("PointInTimeRecoveryStatus", "DISABLED"))
+
+
+@task(name="enable-pitr", **TASK_OPTIONS)
+def enable_pitr(table: str) -> None:
+    aws_client("dynamodb").update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+
+
+@task(name="create-backup", **TASK_OPTIONS)
+def create_backup(table: str, name: str) -> str:
+    """Start an on-demand backup; returns its ARN (status CREATING, then AVAILABLE)."""
+    response = aws_client("dynamodb").create_backup(TableName=table, BackupName=name)
+    return str(response["BackupDetails"]["BackupArn"])
+
+
+@task(name="list-backups", **TASK_OPTIONS)
+def list_backups(table: str) -> list[BackupInfo]:
+    """Every user (on-demand) backup of a table, all pages."""
+    client = aws_client("dynamodb")
+    kwargs: dict[str, Any] = {"TableName": table, "BackupType": "USER"}
+    backups: list[BackupInfo] = []
+    while True:
+        page = client.list_backups(**kwargs)
+        for summary in page.get("BackupSummaries", []):
+            created = summary["BackupCreationDateTime"]
+            if isinstance(created, int | float):
+                created = datetime.fromtimestamp(created, UTC)
+            backups.append(
+                BackupInfo(
+                    summary["BackupName"],
+                    summary["BackupArn"],
+                    created.astimezone(UTC),
+                    summary.get("BackupStatus", "AVAILABLE"),
+                )
+            )
+        if not page.get("LastEvaluatedBackupArn"):
+            return backups
+        kwargs["ExclusiveStartBackupArn"] = page["LastEvaluatedBackupArn"]
+
+
+@task(name="delete-backup", **TASK_OPTIONS)
+def delete_backup(arn: str) -> None:
+    aws_client("dynamodb").delete_backup(BackupArn=arn)

@@ -1,0 +1,166 @@
+"""TODO docstring: tasks.sqs.dlq_pages."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from lambdas.processor.settings import get_settings
+from tasks.core.triage import (
+    CLASSES,
+    REDRIVABLE,
+    Classification,
+    EventWeek,
+    TriageSummary,
+    archive_key,
+    archive_record,
+    classify_dead_letter,
+    event_week,
+    redrive_entry,
+)
+from tasks.s3.poison_archive import archive_poison
+from tasks.sqs.queues import (
+    BATCH_LIMIT,
+    PAGE_VISIBILITY_SECONDS,
+    change_visibility,
+    queue_url,
+    receive_page,
+    redrive,
+)
+
+#: Pages per ``triage-round`` task: the progress artifact moves every 500 messages.
+PAGES_PER_ROUND = 50
+
+
+@dataclass
+class RoundResult:
+    """What one ``triage-round`` saw and did (merged into the run's summary by the flow)."""
+
+    pages: int = 0
+    seen: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    redriven: int = 0
+    archived: int = 0
+    archive_keys: list[str] = field(default_factory=list)
+    samples: list[tuple[Classification, str]] = field(default_factory=list)
+    redriven_events: list[EventWeek] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False
+    error: str | None = None
+
+
+def settle_page(
+    messages: list[dict[str, Any]],
+    *,
+    run_id: str,
+    page: int,
+    dry_run: bool,
+    dlq_url: str,
+    main_url: str,
+    result: RoundResult,
+) -> None:
+    """Classify one page, archive its poison (verified), redrive the rest, then delete."""
+    settings = get_settings()
+    classified = [
+        (
+            m,
+            classify_dead_letter(
+                m["Body"], m.get("MessageAttributes", {}), max_redrives=settings.max_redrives
+            ),
+        )
+        for m in messages
+    ]
+    for message, classification in classified:
+        result.counts[classification.cls] += 1
+        result.samples.append((classification, message["Body"]))
+    result.seen += len(messages)
+    if dry_run:
+        result.held.extend(messages)
+        return
+
+    now = datetime.now(UTC)
+    poison = [(m, c) for m, c in classified if c.poison]
+    archived = [m for m, _ in poison]
+    if poison:
+        key = archive_key(run_id, page, now)
+        archive_poison(key, [archive_record(m, c, now) for m, c in poison])
+        result.archive_keys.append(key)
+        result.archived += len(poison)
+    redrivable = [m for m, c in classified if c.cls == REDRIVABLE]
+    entries = [redrive_entry(m, f"r{i}") for i, m in enumerate(redrivable)]
+    outcome = redrive(dlq_url, main_url, redrivable, entries, also_delete=archived)
+    sent = set(outcome.sent)
+    result.redriven += len(sent)
+    for message in redrivable:
+        if message["MessageId"] in sent and (week := event_week(message["Body"])) is not None:
+            result.redriven_events.append(week)
+
+
+@task(name="triage-round", cache_policy=NO_CACHE)
+def triage_round(
+    run_id: str,
+    first_page: int,
+    budget: int | None,
+    dry_run: bool,
+    max_pages: int = PAGES_PER_ROUND,
+    visibility_timeout: int = PAGE_VISIBILITY_SECONDS,
+) -> RoundResult:
+    """Receive and settle up to ``max_pages`` pages of the DLQ.
+
+    No Prefect retries on purpose: each page is committed as it goes (archived, sent,
+    deleted), so re-running a round would only re-count. Transient errors of a single
+    request are retried by botocore (adaptive mode); a page that still fails stops the
+    run with ``error`` set, its messages made visible again for the next run.
+    """
+    settings = get_settings()
+    dlq_url, main_url = queue_url(settings.dlq_name), queue_url(settings.queue_name)
+    result = RoundResult()
+    for page in range(first_page, first_page + max_pages):
+        want = BATCH_LIMIT if budget is None else min(BATCH_LIMIT, budget - result.seen)
+        if want <= 0:
+            result.finished = True
+            break
+        messages = receive_page(dlq_url, max_messages=want, visibility_timeout=visibility_timeout)
+        if not messages:
+            result.finished = True
+            break
+        result.pages += 1
+        try:
+            settle_page(
+                messages,
+                run_id=run_id,
+                page=page,
+                dry_run=dry_run,
+                dlq_url=dlq_url,
+                main_url=main_url,
+                result=result,
+            )
+        except Exception as exc:  # stop safely; report what was done
+            result.error = f"page {page}: {type(exc).__name__}: {exc}"
+            result.finished = True
+            _release_after_failure(dlq_url, messages)
+            break
+    return result
+
+
+def _release_after_failure(dlq_url: str, messages: list[dict[str, Any]]) -> None:
+    """Best effort: make a failed page visible again (else it waits out its timeout)."""
+    # Already failing: if this fails too, the visibility timeout releases them anyway.
+    with contextlib.suppress(Exception):
+        change_visibility(dlq_url, messages, 0)
+
+
+def merge_round(summary: TriageSummary, result: RoundResult) -> None:
+    summary.seen += result.seen
+    for cls, count in result.counts.items():
+        summary.counts[cls] = summary.counts.get(cls, 0) + count
+    summary.redriven += result.redriven
+    summary.archived += result.archived
+    summary.archive_keys.extend(result.archive_keys)
+    for classification, body in result.samples:
+        summary.add_sample(classification, body)
