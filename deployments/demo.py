@@ -85,7 +85,7 @@ def build_steps(state: DemoState, args: argparse.Namespace) -> list[Step]:
 
 
 def expected_figures(weeks_moved: int, sample_week: str = SAMPLE_LAST_WEEK) -> dict[str, Any]:
-    """The sample's expected figures (shared/samples), relabelled for the moved weeks."""
+    """The sample's expected figures (samples/), relabelled for the moved weeks."""
     expected: dict[str, Any] = json.loads(
         (SAMPLES_DIR / f"expected-{sample_week}.json").read_text(encoding="utf-8")
     )
@@ -114,9 +114,9 @@ def weekly_report_step(state: DemoState) -> str:
             wrong = sorted(k for k in expected if shown.get(k) != expected[k])
             raise AssertionError(f"figures differ from the sample's expected figures in {wrong}")
         moved = f" (moved to {week})" if state.offset else ""
-        check = f"figures equal shared/samples/expected-{sample_week}.json{moved}"
+        check = f"figures equal samples/expected-{sample_week}.json{moved}"
     else:
-        check = "no expected figures for this week in shared/samples (it covers 2025-W45/W46)"
+        check = "no expected figures for this week in samples/ (it covers 2025-W45/W46)"
     folder = Path(state.stack.settings.report_output_dir) / week
     return (
         f"  {week}: {shown['total_queries']} questions, match rate {shown['match_rate']}, "

@@ -1,6 +1,6 @@
 """Replaying chatbot Worker traffic: one ``SendMessage`` per event, as the Worker sends it.
 
-The sample (``shared/samples/worker-events.jsonl``) is from November 2025. The demo
+The sample (``samples/worker-events.jsonl``) is from November 2025. The demo
 replays it as recent traffic by moving every valid event by whole weeks, which keeps
 weekdays, ISO-week membership and every figure, so the expected figures still hold.
 """
@@ -20,7 +20,7 @@ from lambdas.processor.weeks import week_start
 WEEK_MS = 7 * 24 * 3600 * 1000
 #: SendMessageBatch takes at most 10 entries.
 BATCH_LIMIT = 10
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
 SAMPLE_FILE = SAMPLES_DIR / "worker-events.jsonl"
 
 

@@ -1,4 +1,4 @@
-"""The wire contract of the chatbot Worker's events (``shared/spec/events.md``), as code.
+"""The wire contract of the chatbot Worker's events (``docs/spec/events.md``), as code.
 
 One parser, :func:`parse_event`, decides for the processor and for DLQ triage alike, so
 the two can never disagree about what is valid. Models are strict (no coercion: a string

@@ -1,4 +1,4 @@
-"""The weekly figures of ``shared/spec/report-metrics.md``, computed with pandas. Pure.
+"""The weekly figures of ``docs/spec/report-metrics.md``, computed with pandas. Pure.
 
 One function, :func:`weekly_figures`, turns a week's analytics records into
 :class:`WeeklyFigures`, whose JSON form has exactly the spec's keys. The records come as

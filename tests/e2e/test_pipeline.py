@@ -16,7 +16,7 @@ from tests.conftest import REPO_ROOT
 
 EXPECTED = {
     week: json.loads(
-        (REPO_ROOT.parent / "shared" / "samples" / f"expected-{week}.json").read_text()
+        (REPO_ROOT / "samples" / f"expected-{week}.json").read_text()
     )
     for week in ("2025-W45", "2025-W46")
 }

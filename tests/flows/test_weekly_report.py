@@ -31,7 +31,7 @@ from tasks.dynamodb.send_ledger import ledger_state
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3.objects import get_bytes, put_bytes
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 WEEK = "2025-W45"
 
 

@@ -20,7 +20,7 @@ from lambdas.processor.correlation import analytics_item, fold_events
 from lambdas.processor.weeks import InvalidWeekError
 from tasks.core.aggregate import pipeline_health, population_size, weekly_figures
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 NOW_MS = int(datetime(2025, 12, 1, tzinfo=UTC).timestamp() * 1000)  # after the sample
 
 

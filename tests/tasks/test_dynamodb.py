@@ -16,7 +16,7 @@ from lambdas.processor.storage import store_events
 from tasks.core.aggregate import FIGURE_COLUMNS, records_frame, weekly_figures
 from tasks.dynamodb.week_index import query_week_records, query_week_table
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 NOW_MS = int(datetime(2025, 12, 1, tzinfo=UTC).timestamp() * 1000)  # after the sample
 
 
