@@ -8,7 +8,7 @@ PY := .venv/bin/python
 SRC := lambdas tasks flows deployments benchmarks tests
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install lint typecheck cfn-lint security unit test demo report lambda-zip bench soak serve automations clean
+.PHONY: help install lint imports typecheck cfn-lint security unit test demo report lambda-zip bench soak serve automations clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ lint: install  ## ruff lint and format check
 	$(PY) -m ruff check $(SRC)
 	$(PY) -m ruff format --check $(SRC)
 
+imports: install  ## the import contracts in pyproject.toml (rooms, pure cores)
+	.venv/bin/lint-imports
+
 typecheck: install  ## mypy
 	$(PY) -m mypy $(SRC)
 
@@ -41,7 +44,7 @@ lambda-zip: install  ## build dist/processor.zip and check it imports with only 
 unit: install  ## pytest only
 	$(PY) -m pytest
 
-test: lint typecheck cfn-lint security lambda-zip unit  ## the whole suite (what CI runs)
+test: lint imports typecheck cfn-lint security lambda-zip unit  ## the whole suite (what CI runs)
 
 demo: install  ## the whole story on an embedded AWS, no account needed
 	$(PY) -m deployments.demo

@@ -30,15 +30,15 @@ from lambdas.processor.correlation import RequestState, analytics_item, merge, s
 from lambdas.processor.correlation import raw_event_item as raw_item
 from lambdas.processor.settings import get_settings
 from lambdas.processor.storage import deserialize, serialize
-from lambdas.processor.weeks import week_bounds_ms
+from lambdas.processor.weeks import Week
 
-WEEK = "2026-W40"
+WEEK = Week(2026, 40)
 
 
 def synthetic_bodies(requests: int, seed: int = 7, invalid_share: float = 0.01) -> list[str]:
     """Worker-like traffic: query/response pairs, some reversed, duplicated, orphaned, invalid."""
     rng = random.Random(seed)
-    start, end = week_bounds_ms(WEEK)
+    start, end = WEEK.start_ms, WEEK.end_ms
     bodies: list[str] = []
     for _ in range(requests):
         rid = str(uuid.UUID(int=rng.getrandbits(128)))

@@ -32,6 +32,8 @@ import time
 import uuid
 from typing import Any
 
+from lambdas.processor.weeks import Week
+
 WEEK = "2025-W45"
 OTHER_WEEKS = ("2025-W44", "2025-W46")
 QUERIES = [
@@ -62,9 +64,8 @@ def synthetic_records(
     ``payloads=False`` shares one event-JSON string between records (aggregation never
     reads them) so a million records fit in memory.
     """
-    from lambdas.processor.weeks import week_bounds_ms
-
-    start, end = week_bounds_ms(week)
+    parsed = Week.parse(week)
+    start, end = parsed.start_ms, parsed.end_ms
     shared_query = json.dumps({"eventType": "query", "query": "x" * 120})
     shared_response = json.dumps({"eventType": "response", "reasoning": "y" * 200})
     # Ids sorted first, records built in that order: like a deserialized Query result,
@@ -156,10 +157,15 @@ def write_setup(records: list[dict[str, Any]]) -> float:
 
 
 def measure_query(week: str, week_bytes: int) -> dict[str, Any]:
-    from tasks.dynamodb.week_index import query_week_key
+    from lambdas.processor.storage import deserialize
+    from tasks.dynamodb.week_index import week_key_pages
 
     started = time.perf_counter()
-    items, capacity = query_week_key(week)
+    items: list[dict[str, Any]] = []
+    capacity = 0.0
+    for page in week_key_pages(week, ReturnConsumedCapacity="TOTAL"):
+        items.extend(deserialize(raw) for raw in page.get("Items", []))
+        capacity += float(page.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
     seconds = time.perf_counter() - started
     read_bytes = sum(map(item_bytes, items))
     return {
@@ -246,7 +252,7 @@ def measure_aggregation(count: int, rng: random.Random) -> dict[str, Any]:
     from_dicts = time.perf_counter() - started
     del records
     started = time.perf_counter()
-    figures = weekly_figures(WEEK, table, count)
+    figures = weekly_figures(Week.parse(WEEK), table, count)
     seconds = time.perf_counter() - started
     return {
         "records": count,

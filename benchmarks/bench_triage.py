@@ -108,10 +108,10 @@ def load_dlq(sqs: Any, dlq_url: str, count: int, offset: int) -> None:
 def naive_baseline(sqs: Any, dlq_url: str, queue_url: str, counter: RequestCounter) -> int:
     """The one-by-one way: receive 1, archive (poison) or send 1, delete 1."""
     from lambdas.processor.settings import get_settings
+    from tasks.core.archive import encode_records
     from tasks.core.triage import (
         archive_record,
         classify_dead_letter,
-        encode_archive,
         redrive_entry,
     )
     from tasks.s3 import objects as s3
@@ -134,7 +134,7 @@ def naive_baseline(sqs: Any, dlq_url: str, queue_url: str, counter: RequestCount
         )
         if verdict.poison:
             record = archive_record(message, verdict, __import__("datetime").datetime.now())
-            s3.put_bytes(f"dlq/naive/{message['MessageId']}.jsonl.gz", encode_archive([record]))
+            s3.put_bytes(f"dlq/naive/{message['MessageId']}.jsonl.gz", encode_records([record]))
         else:
             entry = redrive_entry(message, "0")
             entry.pop("Id")
@@ -147,7 +147,7 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
     import boto3
     from prefect.testing.utilities import prefect_test_harness
 
-    import tasks.sqs
+    import tasks.sqs.queues
     from deployments.local_stack import local_stack
     from flows.dlq_triage import dlq_triage
 
@@ -169,7 +169,7 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
         load_dlq(sqs, stack.dlq_url, messages, offset=baseline)
         counter = RequestCounter()
         with (
-            patch.object(tasks.sqs, "aws_client", counter.wrap(tasks.sqs.aws_client)),
+            patch.object(tasks.sqs.queues, "aws_client", counter.wrap(tasks.sqs.queues.aws_client)),
             HttpWait().measuring() as waited,
         ):
             started = time.perf_counter()

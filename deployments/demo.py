@@ -24,10 +24,10 @@ import boto3
 
 from deployments.local_stack import EventSourceMapping, StackInfo, expire_ttl_items, local_stack
 from deployments.worker import SAMPLES_DIR, load_sample, send_all, shifted, weeks_between
-from lambdas.processor.weeks import last_complete_week, shift_week, week_start
+from lambdas.processor.weeks import Week
 from tasks.dynamodb.week_index import query_week_orphans, query_week_records
 
-SAMPLE_LAST_WEEK = "2025-W46"
+SAMPLE_LAST_WEEK = Week(2025, 46)
 
 
 @dataclass
@@ -39,9 +39,9 @@ class Step:
 @dataclass
 class DemoState:
     stack: StackInfo
-    weeks: tuple[str, str]  # the replayed sample's two weeks (previous, last)
+    weeks: tuple[Week, Week]  # the replayed sample's two weeks (previous, last)
     offset: int  # whole weeks the sample was moved by
-    report_week: str
+    report_week: Week
 
 
 def replay_sample(state: DemoState) -> str:
@@ -84,19 +84,19 @@ def build_steps(state: DemoState, args: argparse.Namespace) -> list[Step]:
     return steps
 
 
-def expected_figures(weeks_moved: int, sample_week: str = SAMPLE_LAST_WEEK) -> dict[str, Any]:
+def expected_figures(weeks_moved: int, sample_week: Week = SAMPLE_LAST_WEEK) -> dict[str, Any]:
     """The sample's expected figures (samples/), relabelled for the moved weeks."""
     expected: dict[str, Any] = json.loads(
         (SAMPLES_DIR / f"expected-{sample_week}.json").read_text(encoding="utf-8")
     )
-    week = shift_week(sample_week, weeks_moved)
-    start = week_start(week)
-    expected["week"] = week
+    week = sample_week.shift(weeks_moved)
+    start = week.start
+    expected["week"] = week.id
     expected["period_start"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
     expected["period_end"] = (start + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     for day, entry in enumerate(expected["daily_queries"]):
         entry["date"] = (start + timedelta(days=day)).date().isoformat()
-    expected["previous_week"]["week"] = shift_week(week, -1)
+    expected["previous_week"]["week"] = week.previous.id
     return expected
 
 
@@ -104,10 +104,10 @@ def weekly_report_step(state: DemoState) -> str:
     from flows.weekly_report import weekly_report
 
     week = state.report_week
-    run_state = weekly_report(week=week, return_state=True)
+    run_state = weekly_report(week=week.id, return_state=True)
     figures = run_state.result()
     shown = figures.model_dump(mode="json")
-    sample_week = shift_week(week, -state.offset)
+    sample_week = week.shift(-state.offset)
     if (SAMPLES_DIR / f"expected-{sample_week}.json").exists():
         expected = expected_figures(state.offset, sample_week)
         if shown != expected:
@@ -117,7 +117,7 @@ def weekly_report_step(state: DemoState) -> str:
         check = f"figures equal samples/expected-{sample_week}.json{moved}"
     else:
         check = "no expected figures for this week in samples/ (it covers 2025-W45/W46)"
-    folder = Path(state.stack.settings.report_output_dir) / week
+    folder = Path(state.stack.settings.report_output_dir) / week.id
     return (
         f"  {week}: {shown['total_queries']} questions, match rate {shown['match_rate']}, "
         f"{len(shown['unmatched_queries'])} kinds of question the CV could not answer\n"
@@ -200,10 +200,10 @@ def run(args: argparse.Namespace) -> int:
         if args.report_only:  # the sample as it is (no TTL check), any week reported
             last, report_week = SAMPLE_LAST_WEEK, args.week or SAMPLE_LAST_WEEK
         else:  # moved to the last complete weeks: see the module docstring
-            last = args.week or last_complete_week()
+            last = args.week or Week.last_complete()
             report_week = last
         offset = weeks_between(SAMPLE_LAST_WEEK, last)
-        state = DemoState(stack, (shift_week(last, -1), last), offset, report_week)
+        state = DemoState(stack, (last.previous, last), offset, report_week)
         print(f"embedded AWS on {stack.endpoint_url}; weeks {state.weeks[0]} and {state.weeks[1]}")
         for number, step in enumerate(build_steps(state, args), start=1):
             begun = time.perf_counter()
@@ -219,10 +219,19 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def week_argument(text: str) -> Week:
+    """``--week``: parsed once here, refused with the expected form."""
+    try:
+        return Week.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--week",
+        type=week_argument,
         help="the week to report; without --report-only the sample is moved to end on it",
     )
     parser.add_argument(

@@ -21,7 +21,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lambdas.processor.weeks import Week
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PREFECT_BIN = str(Path(sys.executable).parent / "prefect")
@@ -158,7 +161,7 @@ def interrupt_on_sigterm() -> Iterator[None]:
 # --- make serve ---------------------------------------------------------------------------
 
 
-def how_to(ui_url: str, weeks: tuple[str, str], report_dir: Path) -> str:
+def how_to(ui_url: str, weeks: tuple[Week, Week], report_dir: Path) -> str:
     return f"""
 Prefect UI: {ui_url}   (six deployments under Deployments, with their schedules)
 
@@ -183,7 +186,7 @@ def serve(port: int = PORT) -> int:
     from deployments.demo import SAMPLE_LAST_WEEK, DemoState, replay_sample
     from deployments.local_stack import local_stack
     from deployments.worker import weeks_between
-    from lambdas.processor.weeks import last_complete_week, shift_week
+    from lambdas.processor.weeks import Week
 
     if not port_free(HOST, port):
         print(f"port {port} on {HOST} is in use: stop what listens there first", file=sys.stderr)
@@ -199,8 +202,8 @@ def serve(port: int = PORT) -> int:
     worker: subprocess.Popen[Any] | None = None
     with interrupt_on_sigterm(), local_stack() as stack:
         try:
-            last = last_complete_week()
-            weeks = (shift_week(last, -1), last)
+            last = Week.last_complete()
+            weeks = (last.previous, last)
             print(f"embedded AWS on {stack.endpoint_url}; loading the sample as {weeks}")
             offset = weeks_between(SAMPLE_LAST_WEEK, last)
             print(replay_sample(DemoState(stack, weeks, offset, last)))

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from lambdas.processor.weeks import week_start
+from lambdas.processor.weeks import Week
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 #: SendMessageBatch takes at most 10 entries.
@@ -61,8 +61,9 @@ def load_sample(path: Path = SAMPLE_FILE) -> list[WorkerSend]:
     return sends
 
 
-def weeks_between(from_week: str, to_week: str) -> int:
-    return round((week_start(to_week) - week_start(from_week)).days / 7)
+def weeks_between(from_week: Week, to_week: Week) -> int:
+    """How many whole weeks ``to_week`` is after ``from_week``."""
+    return (to_week.start - from_week.start).days // 7
 
 
 def shift_send(send: WorkerSend, weeks: int) -> WorkerSend:

@@ -144,7 +144,8 @@ def dlq_triage(
     if redriven_events:
         responses = [e.request_id for e in redriven_events if e.event_type == "response"]
         stored = stored_query_weeks(responses) if responses else {}
-        summary.stale_weeks = sent_report_weeks(affected_weeks(redriven_events, stored))
+        stale = sent_report_weeks(affected_weeks(redriven_events, stored))
+        summary.stale_weeks = [week.id for week in stale]
     if regenerate_reports and summary.stale_weeks:
         if wait_for_main_queue():
             from flows.weekly_report import weekly_report

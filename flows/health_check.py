@@ -30,24 +30,24 @@ from prefect import flow
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import iso_week_of_ms, shift_week
+from lambdas.processor.weeks import Week
 from tasks.cloudwatch import describe_alarms, metric_statistic
 from tasks.conclude import conclude
-from tasks.core import health as health
+from tasks.core import health
 from tasks.core.checks import Check, Findings
+from tasks.core.health import ALARM_PREFIX
 from tasks.dynamodb.week_index import read_recent_records
 from tasks.sqs.queues import queue_counts_task
 
 FLOW_NAME = "health-check"
-ALARM_PREFIX = "cv-analytics-"
 QUEUE_AGE_WINDOW_SECONDS = 900
 DAY_SECONDS = 86_400
 
 
 def recent_records_checks(now_ms: int) -> list[Check]:
     settings = get_settings()
-    current = iso_week_of_ms(now_ms)
-    weeks = [shift_week(current, -1), current]
+    current = Week.of_ms(now_ms)
+    weeks = [current.previous, current]
     records, orphans = read_recent_records(weeks)
     newest = health.newest_record_ms([*records, *orphans])
     waiting = health.awaiting_response(records, now_ms, settings.awaiting_response_after_seconds)

@@ -25,7 +25,8 @@ from prefect.logging.loggers import flow_run_logger, get_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.settings import get_current_settings
 
-from lambdas.processor.weeks import InvalidWeekError, last_complete_week, parse_week
+from flows.parameters import resolve_week
+from lambdas.processor.weeks import InvalidWeekError
 from tasks.core.masking import mask_sample
 from tasks.sns import publish_alert
 
@@ -122,13 +123,10 @@ FLOW_HOOKS: dict[str, Any] = {
 def weekly_report_run_name() -> str:
     """``weekly-report-<week>``, the default week (``None``) resolved to the last complete one."""
     week = runtime_flow_run.parameters.get("week")
-    if week is None:
-        return f"weekly-report-{last_complete_week()}"
     try:
-        year, number = parse_week(str(week))
+        return f"weekly-report-{resolve_week(None if week is None else str(week))}"
     except InvalidWeekError:
         return "weekly-report-invalid-week"
-    return f"weekly-report-{year}-W{number:02d}"
 
 
 def dated_run_name(flow_name: str) -> Callable[[], str]:

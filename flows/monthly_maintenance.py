@@ -13,7 +13,7 @@ step becomes a failed check and the other steps still run):
 4. Archival of analytics weeks that ended more than ``archive_after_days`` ago: one count
    Query per week from the earliest week the contract accepts (``EPOCH_MS_MIN``) to the
    cutoff finds them; each is uploaded, read back and verified before its manifest is
-   written and its records are deleted (``tasks.week_archive.archive_week``). Weekly
+   written and its records are deleted (``tasks.s3.week_archive.archive_week``). Weekly
    summaries and orphan responses stay in DynamoDB.
 5. Alarm notification test (``test_alarms``): alarms in ALARM are reported (and fail the
    run); ``cv-analytics-dlq-depth`` is set to ALARM and back to its state, so its e-mails
@@ -38,6 +38,7 @@ from lambdas.processor.settings import get_settings
 from tasks import cloudwatch, ses, sns
 from tasks.conclude import conclude
 from tasks.core.checks import Check, Findings, render_html, render_text
+from tasks.core.health import ALARM_PREFIX
 from tasks.core.maintenance import (
     BackupInfo,
     archive_cutoff,
@@ -52,7 +53,6 @@ from tasks.dynamodb import backups
 from tasks.s3 import week_archive
 
 FLOW_NAME = "monthly-maintenance"
-ALARM_PREFIX = "cv-analytics-"
 TEST_ALARM = "cv-analytics-dlq-depth"
 
 
@@ -160,7 +160,10 @@ def archive_checks(dry_run: bool, now: datetime) -> list[Check]:
             "archival",
             True,
             f"{len(candidates)} weeks ended before {cutoff:%Y-%m-%d} still in DynamoDB",
-            {"weeks scanned": len(weeks), "weeks to archive": sorted(candidates)},
+            {
+                "weeks scanned": len(weeks),
+                "weeks to archive": [week.id for week in sorted(candidates)],
+            },
         )
     ]
     for week in sorted(candidates):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.hooks import FLOW_HOOKS, timeout_seconds, weekly_report_run_name
-from flows.parameters import Week
+from flows.parameters import WeekParameter
 from flows.weekly_report import weekly_report
 from tasks.core.aggregate import WeeklyFigures
 
@@ -27,7 +27,7 @@ from tasks.core.aggregate import WeeklyFigures
     timeout_seconds=timeout_seconds("weekly-report"),
     **FLOW_HOOKS,
 )
-def report_regeneration(week: Week, resend: bool = False) -> WeeklyFigures:
+def report_regeneration(week: WeekParameter, resend: bool = False) -> WeeklyFigures:
     """Regenerate one week's report: figures, archive, artifacts (and the e-mail once).
 
     Args:

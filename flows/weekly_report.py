@@ -30,14 +30,12 @@ from prefect.artifacts import (
     create_markdown_artifact,
     create_table_artifact,
 )
-from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
 
-from flows.hooks import FLOW_HOOKS, timeout_seconds
-from flows.parameters import OptionalWeek
+from flows.hooks import FLOW_HOOKS, timeout_seconds, weekly_report_run_name
+from flows.parameters import OptionalWeekParameter, resolve_week
 from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import InvalidWeekError, last_complete_week, parse_week
-from tasks.aws import AWS_TASK_OPTIONS
+from lambdas.processor.weeks import InvalidWeekError, Week
+from tasks.aws import TASK_OPTIONS
 from tasks.core.aggregate import PipelineHealth, WeeklyFigures, pipeline_health, weekly_figures
 from tasks.core.render import (
     build_mime,
@@ -56,39 +54,21 @@ from tasks.sqs.queues import queue_depth
 REPORTS_PREFIX = "reports"
 
 
-def resolve_week(week: str | None) -> str:
-    """The week to report: ``None`` is the last complete ISO week (UTC); else validated.
-
-    Raises :class:`InvalidWeekError` naming the week and the expected form.
-    """
-    if week is None:
-        return last_complete_week()
-    year, number = parse_week(week)
-    return f"{year}-W{number:02d}"
-
-
-def artifact_key(week: str, what: str = "") -> str:
+def artifact_key(week: Week, what: str = "") -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes only."""
-    return "-".join(part for part in ("weekly-report", what, week.lower()) if part)
+    return "-".join(part for part in ("weekly-report", what, week.id.lower()) if part)
 
 
-def report_folder(week: str) -> Path:
+def report_folder(week: Week) -> Path:
     """Where ``make demo``/``make report`` leave the rendered report for a person to open."""
-    return Path(get_settings().report_output_dir) / week
-
-
-def _report_run_name() -> str:
-    try:
-        return f"weekly-report-{resolve_week(flow_run.parameters.get('week'))}"
-    except InvalidWeekError:
-        return "weekly-report-invalid-week"
+    return Path(get_settings().report_output_dir) / week.id
 
 
 # --- weekly aggregation -----------------------------------------------------------------
 
 
-@task(name="aggregate-week", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
-def aggregate_week(week: str, previous_total: int) -> tuple[WeeklyFigures, str]:
+@task(name="aggregate-week", **TASK_OPTIONS)
+def aggregate_week(week: Week, previous_total: int) -> tuple[WeeklyFigures, str]:
     """Read the week's records (Query or archive) and compute its figures.
 
     Reading and aggregating share one task so the records, possibly hundreds of
@@ -102,9 +82,8 @@ def aggregate_week(week: str, previous_total: int) -> tuple[WeeklyFigures, str]:
 
 
 @flow(name="weekly-aggregation", flow_run_name="weekly-aggregation-{week}")
-def weekly_aggregation(week: str) -> WeeklyFigures:
+def weekly_aggregation(week: Week) -> WeeklyFigures:
     """The week's figures, with its summary stored for the weeks after it."""
-    week = resolve_week(week)
     previous_total = previous_week_total_task(week)
     figures, source = aggregate_week(week, previous_total)
     save_summary_task(figures, source)
@@ -114,20 +93,20 @@ def weekly_aggregation(week: str) -> WeeklyFigures:
 # --- report e-mailing ---------------------------------------------------------------------
 
 
-@task(name="count-orphan-responses", **AWS_TASK_OPTIONS)
-def count_orphan_responses(week: str) -> int:
+@task(name="count-orphan-responses", **TASK_OPTIONS)
+def count_orphan_responses(week: Week) -> int:
     """Responses received in the week whose query never arrived."""
     return len(query_week_orphans(week))
 
 
-@task(name="dlq-depth", **AWS_TASK_OPTIONS)
+@task(name="dlq-depth", **TASK_OPTIONS)
 def dlq_depth() -> int:
     """Visible messages on the dead-letter queue, now."""
     return queue_depth(get_settings().dlq_name)
 
 
-@task(name="archive-report", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
-def archive_report(week: str, html: str, text: str, report_json: str) -> list[str]:
+@task(name="archive-report", **TASK_OPTIONS)
+def archive_report(week: Week, html: str, text: str, report_json: str) -> list[str]:
     """``reports/<week>/report.html|txt|json`` in the archive bucket (overwritten on re-runs)."""
     objects = {
         "report.html": (html, "text/html; charset=utf-8"),
@@ -136,13 +115,13 @@ def archive_report(week: str, html: str, text: str, report_json: str) -> list[st
     }
     keys = []
     for name, (body, content_type) in objects.items():
-        key = f"{REPORTS_PREFIX}/{week}/{name}"
+        key = f"{REPORTS_PREFIX}/{week.id}/{name}"
         put_bytes(key, body.encode("utf-8"), content_type)
         keys.append(key)
     return keys
 
 
-def write_local_report(week: str, html: str, text: str, report_json: str) -> Path:
+def write_local_report(week: Week, html: str, text: str, report_json: str) -> Path:
     """Write the rendered report to ``report_output_dir/<week>/`` and return the folder."""
     folder = report_folder(week)
     folder.mkdir(parents=True, exist_ok=True)
@@ -152,21 +131,23 @@ def write_local_report(week: str, html: str, text: str, report_json: str) -> Pat
     return folder
 
 
-def publish_artifacts(figures: WeeklyFigures, health: PipelineHealth, html_key: str) -> None:
+def publish_artifacts(
+    week: Week, figures: WeeklyFigures, health: PipelineHealth, html_key: str
+) -> None:
     """Key figures (markdown), top queries (table) and a link to the rendered HTML, by week."""
     create_link_artifact(
-        key=artifact_key(figures.week, "html"),
+        key=artifact_key(week, "html"),
         link=presigned_url(html_key),
         link_text=f"CV Analytics Weekly Report - Week {figures.week} (HTML, link valid 7 days)",
         description=f"The rendered report of {figures.week}, archived in S3",
     )
     create_markdown_artifact(
-        key=artifact_key(figures.week),
+        key=artifact_key(week),
         markdown=render_markdown(figures, health),
         description=f"Key figures of {figures.week}",
     )
     create_table_artifact(
-        key=artifact_key(figures.week, "top-queries"),
+        key=artifact_key(week, "top-queries"),
         table=top_queries_table(figures),
         description=f"Top queries of {figures.week} (display queries, personal data masked)",
     )
@@ -174,11 +155,11 @@ def publish_artifacts(figures: WeeklyFigures, health: PipelineHealth, html_key: 
 
 @flow(
     name="weekly-report",
-    flow_run_name=_report_run_name,
+    flow_run_name=weekly_report_run_name,
     timeout_seconds=timeout_seconds("weekly-report"),
     **FLOW_HOOKS,
 )
-def weekly_report(week: OptionalWeek = None, resend: bool = False) -> WeeklyFigures:
+def weekly_report(week: OptionalWeekParameter = None, resend: bool = False) -> WeeklyFigures:
     """Compute, archive, show and e-mail (once) the report of a week.
 
     Args:
@@ -186,13 +167,13 @@ def weekly_report(week: OptionalWeek = None, resend: bool = False) -> WeeklyFigu
             complete week.
         resend: Send the e-mail again even if this week's report was already sent.
     """
-    week = resolve_week(week)  # a malformed or impossible week stops here, before any work
+    report_week = resolve_week(week)  # a malformed or impossible week stops here, before any work
     logger = get_run_logger()
     settings = get_settings()
 
-    figures = weekly_aggregation(week)
+    figures = weekly_aggregation(report_week)
 
-    orphans = count_orphan_responses(week)
+    orphans = count_orphan_responses(report_week)
     depth_state = dlq_depth(return_state=True)
     depth = depth_state.result() if depth_state.is_completed() else None
     if depth is None:
@@ -203,15 +184,17 @@ def weekly_report(week: OptionalWeek = None, resend: bool = False) -> WeeklyFigu
     text = render_text(figures, health)
     report_json = json.dumps(figures.model_dump(mode="json"), indent=2, ensure_ascii=False)
 
-    folder = write_local_report(week, html, text, report_json)
-    logger.info("Report of %s written to %s", week, folder.resolve())
-    keys = archive_report(week, html, text, report_json)
-    logger.info("Report of %s archived to s3://%s/%s", week, settings.archive_bucket, keys[0])
-    publish_artifacts(figures, health, keys[0])
+    folder = write_local_report(report_week, html, text, report_json)
+    logger.info("Report of %s written to %s", report_week, folder.resolve())
+    keys = archive_report(report_week, html, text, report_json)
+    logger.info(
+        "Report of %s archived to s3://%s/%s", report_week, settings.archive_bucket, keys[0]
+    )
+    publish_artifacts(report_week, figures, health, keys[0])
 
     message = build_mime(figures, html, text, settings.report_sender, settings.report_recipients)
-    outcome = send_report_task(week, message.as_bytes(), resend)
-    logger.info("E-mail of %s: %s", week, outcome.status)
+    outcome = send_report_task(report_week, message.as_bytes(), resend)
+    logger.info("E-mail of %s: %s", report_week, outcome.status)
     return figures
 
 
@@ -227,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         week = resolve_week(args.week)
     except InvalidWeekError as exc:
         parser.error(str(exc))
-    figures = weekly_report(week=week, resend=args.resend)
+    figures = weekly_report(week=week.id, resend=args.resend)
     folder = report_folder(week).resolve()
     print(f"Weekly report {week}: {figures.total_queries} queries")
     print(f"Written to {folder / 'report.html'} and {folder / 'report.txt'}")

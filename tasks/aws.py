@@ -142,8 +142,16 @@ def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     return is_transient(exc)
 
 
-#: Task options for every task that talks to AWS: 3 retries, exponential backoff, jitter.
-AWS_TASK_OPTIONS: dict[str, Any] = {
+#: The one cache rule of every task in the project: no result is reused from its inputs.
+#: Tasks read or change current AWS state, so a Prefect retry (same flow run), a re-run or
+#: an overlapping run must do the work again and see AWS as it is now; Prefect's default
+#: policy would hand a retried run the first attempt's DLQ depth or ledger state.
+CACHE_RULE: dict[str, Any] = {"cache_policy": NO_CACHE}
+
+#: Options of every task that talks to AWS: the cache rule, and 3 retries with exponential
+#: backoff and jitter for transient errors only.
+TASK_OPTIONS: dict[str, Any] = {
+    **CACHE_RULE,
     "retries": 3,
     "retry_delay_seconds": [1, 4, 16],
     "retry_jitter_factor": 0.5,
@@ -151,12 +159,9 @@ AWS_TASK_OPTIONS: dict[str, Any] = {
 }
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     """The Prefect run logger inside a run, the module logger outside (plain calls, tests)."""
     try:
         return get_run_logger()
     except MissingContextError:
         return logging.getLogger(__name__)
-
-
-TASK_OPTIONS: dict[str, Any] = {**AWS_TASK_OPTIONS, "cache_policy": NO_CACHE}

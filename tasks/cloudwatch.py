@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
-from tasks.aws import AWS_TASK_OPTIONS, aws_client
-from tasks.core.health import AlarmState
+from tasks.aws import TASK_OPTIONS, aws_client
+from tasks.core.health import ALARM_PREFIX, AlarmState
 
-TASK_OPTIONS: dict[str, Any] = {**AWS_TASK_OPTIONS, "cache_policy": NO_CACHE}
 ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 
 
 @task(name="describe-alarms", **TASK_OPTIONS)
-def describe_alarms(prefix: str = "cv-analytics-") -> list[AlarmState]:
+def describe_alarms(prefix: str = ALARM_PREFIX) -> list[AlarmState]:
     """Metric alarms whose name starts with ``prefix``, with their state and reason."""
     paginator = aws_client("cloudwatch").get_paginator("describe_alarms")
     alarms: list[AlarmState] = []

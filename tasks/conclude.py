@@ -10,14 +10,10 @@ logged and added to the exception's message.
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.exceptions import MissingContextError
 
 from tasks import sns
+from tasks.aws import run_logger
 from tasks.core.checks import Findings, alert_subject, failure_message, log_line, render_markdown
 
 
@@ -39,16 +35,9 @@ def artifact_key(flow_name: str) -> str:
     return f"{cleaned.strip('-')}-findings"
 
 
-def _logger() -> Any:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
-
-
 def conclude(flow_name: str, findings: Findings) -> Findings:
     """Publish the findings; raise :class:`ChecksFailedError` if any check failed."""
-    logger = _logger()
+    logger = run_logger()
     for check in findings.checks:
         (logger.info if check.ok else logger.error)(log_line(check))
     create_markdown_artifact(

@@ -1,15 +1,6 @@
-"""Sending the weekly report through SES exactly once, and the weekly summaries it rests on.
+"""SES: the weekly report sent exactly once per week, and the maintenance summary.
 
-Both live in the summaries table (``cv-analytics-weekly-summaries``, key ``week``), one
-item per week:
-
-- the **summary**: ``total_queries`` and ``figures`` (the week's figures as JSON), so a
-  later week's ``previous_week`` and trend never re-read old records;
-- the **send ledger**: ``send_state`` (``sending`` / ``sent`` / ``failed``),
-  ``message_id``, timestamps and ``send_attempts``.
-
-Both are written with ``UpdateItem`` (the ledger's claim is conditional), so neither
-clobbers the other; that is the "conditional put" of the design, made an update.
+The report send rests on the send ledger (:mod:`tasks.dynamodb.send_ledger`).
 
 Exactly once, and what happens after a crash (the choice made here):
 
@@ -45,11 +36,10 @@ from botocore.exceptions import (
     EndpointConnectionError,
 )
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import parse_week
-from tasks.aws import AWS_TASK_OPTIONS, _logger, aws_client, is_transient
+from lambdas.processor.weeks import Week
+from tasks.aws import CACHE_RULE, TASK_OPTIONS, aws_client, is_transient, run_logger
 from tasks.core.masking import mask_personal_data
 from tasks.dynamodb.send_ledger import (
     SENDING,
@@ -72,9 +62,9 @@ SendStatus = Literal["sent", "already-sent", "unconfirmed", "claimed-elsewhere"]
 class ReportNotSentError(RuntimeError):
     """SES refused or failed the send; nothing was delivered. ``transient``: worth a retry."""
 
-    def __init__(self, week: str, error: BaseException, transient: bool) -> None:
-        super().__init__(f"weekly report {week} was not sent: {error}")
-        self.week = week
+    def __init__(self, week: Week, error: BaseException, transient: bool) -> None:
+        super().__init__(f"weekly report {week.id} was not sent: {error}")
+        self.week = week.id
         self.transient = transient
 
 
@@ -90,14 +80,13 @@ def _ses_client() -> Any:
     return aws_client("ses", SEND_CONFIG)
 
 
-def send_report_once(week: str, raw_message: bytes, *, resend: bool = False) -> SendOutcome:
+def send_report_once(week: Week, raw_message: bytes, *, resend: bool = False) -> SendOutcome:
     """Send the week's report unless the ledger says it was (or may have been) sent."""
-    parse_week(week)
-    log = _logger()
+    log = run_logger()
     state, message_id = ledger_state(week)
     if state == SENT and not resend:
         log.info("Report %s was already sent (SES message %s): not sending again", week, message_id)
-        return SendOutcome(week, "already-sent", message_id)
+        return SendOutcome(week.id, "already-sent", message_id)
     if state == SENDING and not resend:
         log.warning(
             "Report %s has an unfinished send on record (state 'sending'): a previous attempt "
@@ -105,10 +94,10 @@ def send_report_once(week: str, raw_message: bytes, *, resend: bool = False) -> 
             "re-run with resend=True if it never arrived.",
             week,
         )
-        return SendOutcome(week, "unconfirmed", None)
+        return SendOutcome(week.id, "unconfirmed", None)
     if not claim_send(week, state):
         log.warning("Report %s was claimed by another run meanwhile: not sending", week)
-        return SendOutcome(week, "claimed-elsewhere", None)
+        return SendOutcome(week.id, "claimed-elsewhere", None)
 
     settings = get_settings()
     try:
@@ -133,7 +122,7 @@ def send_report_once(week: str, raw_message: bytes, *, resend: bool = False) -> 
         len(settings.report_recipients),
         sent_id,
     )
-    return SendOutcome(week, "sent", sent_id)
+    return SendOutcome(week.id, "sent", sent_id)
 
 
 def retry_send_when_not_delivered(task: Any, task_run: Any, state: Any) -> bool:
@@ -153,13 +142,13 @@ def retry_send_when_not_delivered(task: Any, task_run: Any, state: Any) -> bool:
     retry_delay_seconds=[2, 8, 30],
     retry_jitter_factor=0.5,
     retry_condition_fn=retry_send_when_not_delivered,
-    cache_policy=NO_CACHE,
+    **CACHE_RULE,
 )
-def send_report_task(week: str, raw_message: bytes, resend: bool = False) -> SendOutcome:
+def send_report_task(week: Week, raw_message: bytes, resend: bool = False) -> SendOutcome:
     return send_report_once(week, raw_message, resend=resend)
 
 
-@task(name="send-summary-email", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
+@task(name="send-summary-email", **TASK_OPTIONS)
 def send_summary_email(subject: str, text: str, html: str) -> str:
     """Send the maintenance summary to the report recipients (masked); returns the id."""
     settings = get_settings()

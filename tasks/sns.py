@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 
 from lambdas.processor.settings import get_settings
-from tasks.aws import AWS_TASK_OPTIONS, aws_client
+from tasks.aws import TASK_OPTIONS, aws_client
 from tasks.core.masking import mask_personal_data
 
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
@@ -32,6 +32,6 @@ def publish_alert(subject: str, message: str) -> str:
     return str(response["MessageId"])
 
 
-@task(name="publish-alert", **AWS_TASK_OPTIONS)
+@task(name="publish-alert", **TASK_OPTIONS)
 def publish_alert_task(subject: str, message: str) -> str:
     return publish_alert(subject, message)

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdas.processor.contract import Event, QueryEvent
-from lambdas.processor.weeks import iso_week_of_ms
+from lambdas.processor.weeks import ORPHAN_PREFIX, iso_week_of_ms
 
-ORPHAN_PREFIX = "orphan#"
 SECONDS_PER_DAY = 86_400
 
 

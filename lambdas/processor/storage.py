@@ -118,24 +118,31 @@ def get_states(
     return {state.request_id: state for state in states}
 
 
-def write_items(client: DynamoDBClient, puts: Sequence[tuple[str, dict[str, Any]]]) -> int:
-    """BatchWriteItem the (table, item) puts, retrying unprocessed items; returns requests made."""
-    requests = 0
-    for start in range(0, len(puts), BATCH_WRITE_LIMIT):
-        chunk = puts[start : start + BATCH_WRITE_LIMIT]
+def batch_write(client: DynamoDBClient, requests: Sequence[tuple[str, dict[str, Any]]]) -> int:
+    """BatchWriteItem the (table, ``PutRequest``/``DeleteRequest``) pairs, 25 a call,
+    retrying unprocessed items with backoff; returns the requests made."""
+    made = 0
+    for start in range(0, len(requests), BATCH_WRITE_LIMIT):
         pending: dict[str, list[Any]] = {}
-        for table, item in chunk:
-            pending.setdefault(table, []).append({"PutRequest": {"Item": serialize(item)}})
+        for table, request in requests[start : start + BATCH_WRITE_LIMIT]:
+            pending.setdefault(table, []).append(request)
         for attempt in range(UNPROCESSED_RETRIES + 1):
             response = client.batch_write_item(RequestItems=pending)
-            requests += 1
+            made += 1
             pending = response.get("UnprocessedItems") or {}
             if not pending:
                 break
             _backoff(attempt)
         else:
             raise UnprocessedItemsError("BatchWriteItem left items unprocessed")
-    return requests
+    return made
+
+
+def write_items(client: DynamoDBClient, puts: Sequence[tuple[str, dict[str, Any]]]) -> int:
+    """BatchWriteItem the (table, item) puts; returns the requests made."""
+    return batch_write(
+        client, [(table, {"PutRequest": {"Item": serialize(item)}}) for table, item in puts]
+    )
 
 
 def store_events(

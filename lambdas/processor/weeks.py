@@ -1,19 +1,28 @@
 """ISO-8601 weeks in UTC: the unit of partitioning, reporting and archiving.
 
-Both the processor (which week a record belongs to) and the flows (which week to report,
-validating a week typed into the Prefect UI) use these, so a week means one thing.
+A week is parsed once, where it enters (a flow parameter, a CLI flag, a stored key),
+into a :class:`Week`; every room after that passes the value on. It knows its id, its
+bounds and the keys it is stored under, so nothing downstream re-parses a string or
+meets a non-canonical one (a leading space, full-width digits): those are refused here.
+The processor files records by :func:`iso_week_of_ms`, which gives the same id.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
+#: ASCII digits only: ``\d`` would also take Unicode digits, which look alike and are not
+#: the id the processor writes.
+WEEK_PATTERN = re.compile(r"([0-9]{4})-W([0-9]{2})", re.ASCII)
 #: The same shape as a JSON-schema pattern for Prefect's Run form (weeks 01..53; whether
-#: week 53 exists in that year is checked by :func:`parse_week` when the run starts).
-WEEK_SCHEMA_PATTERN = r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$"
+#: week 53 exists in that year is checked by :meth:`Week.parse` when the run starts).
+WEEK_SCHEMA_PATTERN = r"^[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])$"
 WEEK_FORM = "YYYY-Www (an ISO-8601 week such as 2025-W45)"
+#: GSI partition of responses whose query has not arrived: ``orphan#<week of response>``.
+ORPHAN_PREFIX = "orphan#"
+MS_PER_WEEK = 7 * 86_400_000
 
 
 class InvalidWeekError(ValueError):
@@ -21,7 +30,7 @@ class InvalidWeekError(ValueError):
 
 
 def iso_week_of_ms(epoch_ms: int) -> str:
-    """The ISO week id of an epoch-milliseconds instant in UTC."""
+    """The ISO week id of an epoch-milliseconds instant in UTC (the processor's hot path)."""
     moment = datetime.fromtimestamp(epoch_ms // 1000, tz=UTC)
     year, week, _ = moment.isocalendar()
     return f"{year}-W{week:02d}"
@@ -32,45 +41,92 @@ def weeks_in_year(year: int) -> int:
     return date(year, 12, 28).isocalendar()[1]
 
 
-def parse_week(week: str) -> tuple[int, int]:
-    """Validate a week id and return (year, week); refuse it with a message naming the form."""
-    match = WEEK_PATTERN.fullmatch(week.strip()) if isinstance(week, str) else None
-    if match is None:
-        raise InvalidWeekError(f"week {week!r} is malformed: expected {WEEK_FORM}")
-    year, number = int(match.group(1)), int(match.group(2))
-    if not 1 <= year <= 9998:
-        raise InvalidWeekError(f"week {week!r} is out of range: expected {WEEK_FORM}")
-    last = weeks_in_year(year)
-    if not 1 <= number <= last:
-        raise InvalidWeekError(
-            f"week {week!r} does not exist: {year} has weeks W01 to W{last:02d} "
-            f"(expected {WEEK_FORM})"
+@dataclass(frozen=True, order=True, slots=True)
+class Week:
+    """One ISO week (Monday 00:00 UTC to the next Monday), valid by construction."""
+
+    year: int
+    number: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.year <= 9998:
+            raise InvalidWeekError(f"week year {self.year} is out of range: expected {WEEK_FORM}")
+        last = weeks_in_year(self.year)
+        if not 1 <= self.number <= last:
+            raise InvalidWeekError(
+                f"week {self.year:04d}-W{self.number:02d} does not exist: {self.year} has "
+                f"weeks W01 to W{last:02d} (expected {WEEK_FORM})"
+            )
+
+    @classmethod
+    def parse(cls, text: object) -> Week:
+        """The week an id names; refused, with the expected form, unless it is canonical."""
+        match = WEEK_PATTERN.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            raise InvalidWeekError(f"week {text!r} is malformed: expected {WEEK_FORM}")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @classmethod
+    def of(cls, moment: datetime) -> Week:
+        """The week an aware instant falls in, in UTC."""
+        year, number, _ = moment.astimezone(UTC).isocalendar()
+        return cls(year, number)
+
+    @classmethod
+    def of_ms(cls, epoch_ms: int) -> Week:
+        """The week of an epoch-milliseconds instant (the same as :func:`iso_week_of_ms`)."""
+        return cls.of(datetime.fromtimestamp(epoch_ms // 1000, tz=UTC))
+
+    @classmethod
+    def last_complete(cls, now: datetime | None = None) -> Week:
+        """The most recent week that has fully ended, in UTC."""
+        return cls.of((now or datetime.now(UTC)) - timedelta(days=7))
+
+    @property
+    def id(self) -> str:
+        """``YYYY-Www``: the id records, summaries and archives are keyed by."""
+        return f"{self.year:04d}-W{self.number:02d}"
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def start(self) -> datetime:
+        """Monday 00:00:00 UTC (inclusive)."""
+        return datetime.combine(
+            date.fromisocalendar(self.year, self.number, 1), datetime.min.time(), UTC
         )
-    return year, number
 
+    @property
+    def end(self) -> datetime:
+        """The next Monday 00:00:00 UTC (exclusive)."""
+        return self.start + timedelta(days=7)
 
-def week_start(week: str) -> datetime:
-    """Monday 00:00:00 UTC of the week (inclusive start)."""
-    year, number = parse_week(week)
-    return datetime.combine(date.fromisocalendar(year, number, 1), datetime.min.time(), UTC)
+    @property
+    def start_ms(self) -> int:
+        return int(self.start.timestamp() * 1000)
 
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + MS_PER_WEEK
 
-def week_bounds_ms(week: str) -> tuple[int, int]:
-    """[start, end) of the week in epoch milliseconds."""
-    start = week_start(week)
-    end = start + timedelta(days=7)
-    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    def contains_ms(self, epoch_ms: int) -> bool:
+        return self.start_ms <= epoch_ms < self.end_ms
 
+    def shift(self, weeks: int) -> Week:
+        """The week ``weeks`` weeks after (negative: before) this one."""
+        return Week.of(self.start + timedelta(weeks=weeks))
 
-def shift_week(week: str, weeks: int) -> str:
-    """The week ``weeks`` weeks after (negative: before) ``week``."""
-    moment = week_start(week) + timedelta(weeks=weeks)
-    year, number, _ = moment.isocalendar()
-    return f"{year}-W{number:02d}"
+    @property
+    def previous(self) -> Week:
+        return self.shift(-1)
 
+    @property
+    def index_key(self) -> str:
+        """The analytics table's GSI partition of the week's records (``weekKey``)."""
+        return self.id
 
-def last_complete_week(now: datetime | None = None) -> str:
-    """The most recent ISO week that has fully ended, in UTC."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC) - timedelta(days=7)
-    year, number, _ = moment.isocalendar()
-    return f"{year}-W{number:02d}"
+    @property
+    def orphan_key(self) -> str:
+        """The GSI partition of the week's orphan responses."""
+        return ORPHAN_PREFIX + self.id

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from lambdas.processor.weeks import parse_week, shift_week, week_bounds_ms, week_start
+from lambdas.processor.weeks import Week
 from tasks.core.masking import display_query, mask_personal_data
 
 TOP_LIMIT = 10
@@ -218,14 +218,14 @@ def _floats(table: pd.DataFrame, key: str) -> np.ndarray:
     return np.asarray(_values(table, key), dtype=np.float64)
 
 
-def population(week: str, records: pd.DataFrame) -> pd.DataFrame:
+def population(week: Week, records: pd.DataFrame) -> pd.DataFrame:
     """The week's population: one row per distinct request whose query is in ``week``.
 
     Rows of other weeks and orphans (no ``week``) are dropped; a request id seen twice
     keeps its first row. A GSI partition or an archived week comes sorted by request id
     with no repeats, which is checked in one vectorised pass before paying for hashing.
     """
-    in_week = np.equal(_values(records, "week"), week).astype(bool)
+    in_week = np.equal(_values(records, "week"), week.id).astype(bool)
     kept = records if in_week.all() else records[in_week]
     ids = _values(kept, "requestId")
     if len(ids) < 2 or bool(np.greater(ids[1:], ids[:-1]).all()):
@@ -233,9 +233,8 @@ def population(week: str, records: pd.DataFrame) -> pd.DataFrame:
     return kept[~pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()]
 
 
-def population_size(week: str, records: Sequence[dict[str, Any]] | pd.DataFrame) -> int:
+def population_size(week: Week, records: Sequence[dict[str, Any]] | pd.DataFrame) -> int:
     """``total_queries`` of a week without the rest of the figures (previous-week fallback)."""
-    parse_week(week)
     return len(population(week, _as_table(records)))
 
 
@@ -316,10 +315,9 @@ def _performance(rows: pd.DataFrame, answered: np.ndarray) -> PerformanceFigures
     )
 
 
-def _daily_queries(week: str, query_ts: np.ndarray) -> list[DailyQueries]:
-    start_ms, _ = week_bounds_ms(week)
-    per_day = np.bincount((query_ts - start_ms) // MS_PER_DAY, minlength=7)
-    first = week_start(week).date()
+def _daily_queries(week: Week, query_ts: np.ndarray) -> list[DailyQueries]:
+    per_day = np.bincount((query_ts - week.start_ms) // MS_PER_DAY, minlength=7)
+    first = week.start.date()
     return [
         DailyQueries(date=(first + timedelta(days=day)).isoformat(), queries=int(per_day[day]))
         for day in range(7)
@@ -341,15 +339,14 @@ def _sessions(values: np.ndarray) -> tuple[int, int]:
 
 
 def weekly_figures(
-    week: str,
+    week: Week,
     records: pd.DataFrame | Sequence[dict[str, Any]],
     previous_week_total: int | None,
 ) -> WeeklyFigures:
     """Every figure of report-metrics.md for ``week`` from its analytics records."""
-    parse_week(week)
     rows = population(week, _as_table(records))
     total = len(rows)
-    start = week_start(week)
+    start = week.start
 
     unique_sessions, anonymous_count = _sessions(_values(rows, "sessionId"))
     type_codes, type_labels = _factorize_array(_values(rows, "matchType"))
@@ -362,14 +359,13 @@ def weekly_figures(
     answered_scores = pd.Series(scores[answered])
     display_codes, display_labels = _display_codes(_values(rows, "query"))
 
-    previous = shift_week(week, -1)
     if not previous_week_total:
         change = None
     else:
         change = _round((total - previous_week_total) / previous_week_total * 100, 1)
 
     return WeeklyFigures(
-        week=week,
+        week=week.id,
         period_start=_iso_z(start),
         period_end=_iso_z(start + timedelta(days=7)),
         total_queries=total,
@@ -386,7 +382,7 @@ def weekly_figures(
         unmatched_queries=_unmatched_queries(display_codes, display_labels, unmatched),
         top_sources=_top_sources(_values(rows, "sourcesUsed")[answered]),
         performance=_performance(rows, answered),
-        previous_week=PreviousWeek(week=previous, total_queries=previous_week_total),
+        previous_week=PreviousWeek(week=week.previous.id, total_queries=previous_week_total),
         total_queries_change_pct=change,
     )
 

@@ -1,10 +1,11 @@
-"""The S3 archive of analytics weeks: one format, one writer's encoder, one reader's decoder.
+"""The S3 archive format: one codec and one verification for weeks and DLQ poison. Pure.
 
 Layout (bucket ``archive_bucket``):
 ``analytics/<week>/records.jsonl.gz``: one analytics record (plain JSON) per line, gzip;
 ``analytics/<week>/manifest.json``: ``{"week", "record_count", "sha256", "key"}`` where
 ``sha256`` is of the uncompressed JSON-lines bytes. The manifest is written last: its
-presence means the week's archive is complete and verified. Pure.
+presence means the week's archive is complete and verified.
+``dlq/<yyyy>/<mm>/<dd>/...jsonl.gz``: DLQ poison, the same gzip JSON lines.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from lambdas.processor.weeks import Week
 
 ARCHIVE_PREFIX = "analytics"
 
 
-def records_key(week: str) -> str:
-    return f"{ARCHIVE_PREFIX}/{week}/records.jsonl.gz"
+def records_key(week: Week) -> str:
+    return f"{ARCHIVE_PREFIX}/{week.id}/records.jsonl.gz"
 
 
-def manifest_key(week: str) -> str:
-    return f"{ARCHIVE_PREFIX}/{week}/manifest.json"
+def manifest_key(week: Week) -> str:
+    return f"{ARCHIVE_PREFIX}/{week.id}/manifest.json"
 
 
 @dataclass(frozen=True)
@@ -43,20 +46,47 @@ class Manifest:
 
 
 class ArchiveMismatchError(ValueError):
-    """An archived object does not match its manifest: never delete on its strength."""
+    """An archived object does not match what it was made from: never delete on its strength."""
 
 
-def _jsonl(records: Iterable[dict[str, Any]]) -> bytes:
-    lines = (json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records)
-    return ("\n".join(lines) + "\n").encode()
+def _jsonl(records: Iterable[Mapping[str, Any]]) -> bytes:
+    return "".join(
+        json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records
+    ).encode()
 
 
-def encode_week(week: str, records: list[dict[str, Any]]) -> tuple[bytes, Manifest]:
-    """Gzip JSON lines of the records (sorted by request id) and their manifest."""
+def encode_records(records: Iterable[Mapping[str, Any]]) -> bytes:
+    """Gzip JSON lines (mtime 0, sorted keys: equal records give equal bytes)."""
+    return gzip.compress(_jsonl(records), mtime=0)
+
+
+def decode_records(blob: bytes) -> list[dict[str, Any]]:
+    """The records of an archive object (inverse of :func:`encode_records`)."""
+    return [json.loads(line) for line in gzip.decompress(blob).decode().splitlines() if line]
+
+
+def verify_encoded(blob: bytes, records: Sequence[Mapping[str, Any]], id_field: str) -> None:
+    """Refuse a blob that does not decode to exactly these records' ids, in order.
+
+    Checked in memory before an archive is written, so an encoder fault deletes nothing.
+    """
+    found = [r.get(id_field) for r in decode_records(blob)]
+    expected = [r[id_field] for r in records]
+    if found != expected:
+        raise ArchiveMismatchError(
+            f"the archive would hold {len(found)} record(s), expected {len(expected)}: "
+            "nothing written or deleted"
+        )
+
+
+def encode_week(week: Week, records: Sequence[Mapping[str, Any]]) -> tuple[bytes, Manifest]:
+    """The week's archive object (records sorted by request id) and its manifest."""
     ordered = sorted(records, key=lambda r: r["requestId"])
-    raw = _jsonl(ordered) if ordered else b""
-    manifest = Manifest(week, len(ordered), hashlib.sha256(raw).hexdigest(), records_key(week))
-    return gzip.compress(raw, mtime=0), manifest
+    raw = _jsonl(ordered)
+    manifest = Manifest(week.id, len(ordered), hashlib.sha256(raw).hexdigest(), records_key(week))
+    blob = gzip.compress(raw, mtime=0)
+    verify_encoded(blob, ordered, "requestId")
+    return blob, manifest
 
 
 def decode_week(blob: bytes, manifest: Manifest) -> list[dict[str, Any]]:

@@ -15,10 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.processor.weeks import Week
 from tasks.core.checks import Check
 from tasks.core.ttl import format_age
 
 SAMPLE_LIMIT = 5
+#: Every CloudWatch alarm of the project starts with this (``deployments/template.yaml``).
+ALARM_PREFIX = "cv-analytics-"
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class AlarmState:
     reason: str = ""
 
 
-def alarms_check(alarms: Sequence[AlarmState], prefix: str = "cv-analytics-") -> Check:
+def alarms_check(alarms: Sequence[AlarmState], prefix: str = ALARM_PREFIX) -> Check:
     """Fails when any alarm of the pipeline is in ALARM; an empty list is itself suspicious."""
     ours = [a for a in alarms if a.name.startswith(prefix)]
     firing = [a.name for a in ours if a.state == "ALARM"]
@@ -95,9 +98,9 @@ def newest_record_ms(records: Iterable[Mapping[str, Any]]) -> int | None:
     return max(times) if times else None
 
 
-def newest_record_check(newest_ms: int | None, now_ms: int, weeks: Sequence[str]) -> Check:
+def newest_record_check(newest_ms: int | None, now_ms: int, weeks: Sequence[Week]) -> Check:
     """Shown, not failing: how long ago the pipeline last stored something."""
-    span = " and ".join(weeks)
+    span = " and ".join(week.id for week in weeks)
     if newest_ms is None:
         return Check(
             "newest analytics record",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lambdas.processor.weeks import iso_week_of_ms, shift_week, week_start
+from lambdas.processor.weeks import Week
 
 BACKUP_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -62,19 +62,19 @@ def archive_cutoff(now: datetime, archive_after_days: int) -> datetime:
     return now.astimezone(UTC) - timedelta(days=archive_after_days)
 
 
-def weeks_ended_before(first_week: str, cutoff: datetime) -> list[str]:
+def weeks_ended_before(first_week: Week, cutoff: datetime) -> list[Week]:
     """Every ISO week from ``first_week`` whose end (next Monday 00:00 UTC) <= ``cutoff``."""
-    weeks: list[str] = []
+    weeks: list[Week] = []
     week = first_week
-    while week_start(week) + timedelta(days=7) <= cutoff:
+    while week.end <= cutoff:
         weeks.append(week)
-        week = shift_week(week, 1)
+        week = week.shift(1)
     return weeks
 
 
-def first_possible_week(earliest_event_ms: int) -> str:
+def first_possible_week(earliest_event_ms: int) -> Week:
     """The week of the earliest event time the contract accepts: no record is older."""
-    return iso_week_of_ms(earliest_event_ms)
+    return Week.of_ms(earliest_event_ms)
 
 
 def split_against_archive(

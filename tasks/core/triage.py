@@ -19,9 +19,6 @@ No boto3 and no Prefect here: the flow (``flows/dlq_triage.py``) does the I/O.
 from __future__ import annotations
 
 import base64
-import gzip
-import io
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +33,7 @@ from lambdas.processor.contract import (
     Invalid,
     parse_event,
 )
-from lambdas.processor.weeks import iso_week_of_ms
+from lambdas.processor.weeks import Week, iso_week_of_ms
 from tasks.core.masking import mask_sample
 
 REDRIVABLE = "redrivable"
@@ -208,21 +205,6 @@ def archive_key(run_id: str, page: int, at: datetime) -> str:
     return f"dlq/{at:%Y/%m/%d}/{run_id}-{page:05d}.jsonl.gz"
 
 
-def encode_archive(records: Iterable[Mapping[str, Any]]) -> bytes:
-    """JSON lines, gzip-compressed (mtime 0, so equal records give equal bytes)."""
-    text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
-        handle.write(text.encode("utf-8"))
-    return buffer.getvalue()
-
-
-def decode_archive(data: bytes) -> list[dict[str, Any]]:
-    """The records of an archive object (inverse of :func:`encode_archive`)."""
-    lines = gzip.decompress(data).decode("utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
 @dataclass(frozen=True, slots=True)
 class EventWeek:
     """The request a redriven event belongs to, and the week its own timestamp falls in."""
@@ -240,7 +222,7 @@ def event_week(body: str) -> EventWeek | None:
     return EventWeek(event.requestId, event.eventType, iso_week_of_ms(int(event.timestamp)))
 
 
-def affected_weeks(events: Iterable[EventWeek], stored_week: Mapping[str, str]) -> list[str]:
+def affected_weeks(events: Iterable[EventWeek], stored_week: Mapping[str, str]) -> list[Week]:
     """The report weeks whose figures the redriven events can change.
 
     A record belongs to the ISO week of its *query* (report-metrics.md: the population is
@@ -256,7 +238,7 @@ def affected_weeks(events: Iterable[EventWeek], stored_week: Mapping[str, str]) 
             weeks.add(event.own_week)
         else:
             weeks.add(stored_week.get(event.request_id) or event.own_week)
-    return sorted(weeks)
+    return sorted(Week.parse(week) for week in weeks)
 
 
 def sample_line(body: str, classification: Classification) -> str:

@@ -154,14 +154,6 @@ class TtlSummary:
         )
 
 
-def summarise(items: Iterable[Mapping[str, Any]], now_s: int, policy: TtlPolicy) -> TtlSummary:
-    """Classify every item into one summary."""
-    summary = TtlSummary()
-    for item in items:
-        summary.add(item, now_s, policy)
-    return summary
-
-
 def merge_all(summaries: Iterable[TtlSummary]) -> TtlSummary:
     total = TtlSummary()
     for summary in summaries:

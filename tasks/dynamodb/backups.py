@@ -1,4 +1,8 @@
-"""TODO docstring: tasks.dynamodb.backups."""
+"""DynamoDB table facts, point-in-time recovery and on-demand backups (monthly maintenance).
+
+Which backups to rotate out is decided by :mod:`tasks.core.maintenance`; these tasks only
+read and change AWS.
+"""
 
 from __future__ import annotations
 

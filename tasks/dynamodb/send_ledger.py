@@ -1,27 +1,28 @@
-"""TODO docstring: tasks.dynamodb.send_ledger."""
+"""The send ledger: which week's report went out, kept on the week's summary item.
+
+``send_state`` is ``sending`` (claimed, outcome unknown), ``sent`` (SES accepted it, with
+its ``message_id``) or ``failed`` (SES refused: a later attempt may send). The claim is a
+conditional update on the state that was read, so two runs, on one Prefect server or
+two, cannot both send a week (:func:`tasks.ses.send_report_once` explains the protocol).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import (
-    ClientError,
-)
+from botocore.exceptions import ClientError
 from prefect import task
 
-from tasks.aws import AWS_TASK_OPTIONS, aws_client
-from tasks.dynamodb.summaries import _key, _now, _table, summary_item
+from lambdas.processor.weeks import Week
+from tasks.aws import TASK_OPTIONS, aws_client
+from tasks.dynamodb.summaries import item_key, now_text, summaries_table, summary_item
 
 SENDING = "sending"
-
-
 SENT = "sent"
-
-
 FAILED = "failed"
 
 
-def ledger_state(week: str) -> tuple[str | None, str | None]:
+def ledger_state(week: Week) -> tuple[str | None, str | None]:
     """(send_state, message_id) of a week, (None, None) when never attempted."""
     item = summary_item(week) or {}
     state = item.get("send_state", {}).get("S")
@@ -29,7 +30,7 @@ def ledger_state(week: str) -> tuple[str | None, str | None]:
     return state, message_id
 
 
-def claim_send(week: str, observed: str | None) -> bool:
+def claim_send(week: Week, observed: str | None) -> bool:
     """Set ``sending`` if the state is still ``observed``; False when another run got there."""
     if observed is None:
         condition = "attribute_not_exists(send_state)"
@@ -39,13 +40,13 @@ def claim_send(week: str, observed: str | None) -> bool:
         values = {":observed": {"S": observed}}
     try:
         aws_client("dynamodb").update_item(
-            TableName=_table(),
-            Key=_key(week),
+            TableName=summaries_table(),
+            Key=item_key(week),
             UpdateExpression="SET send_state = :sending, sending_at = :now ADD send_attempts :one",
             ConditionExpression=condition,
             ExpressionAttributeValues={
                 ":sending": {"S": SENDING},
-                ":now": {"S": _now()},
+                ":now": {"S": now_text()},
                 ":one": {"N": "1"},
                 **values,
             },
@@ -57,35 +58,35 @@ def claim_send(week: str, observed: str | None) -> bool:
     return True
 
 
-def record_sent(week: str, message_id: str) -> None:
+def record_sent(week: Week, message_id: str) -> None:
     aws_client("dynamodb").update_item(
-        TableName=_table(),
-        Key=_key(week),
+        TableName=summaries_table(),
+        Key=item_key(week),
         UpdateExpression="SET send_state = :sent, message_id = :id, sent_at = :now "
         "REMOVE last_error",
         ExpressionAttributeValues={
             ":sent": {"S": SENT},
             ":id": {"S": message_id},
-            ":now": {"S": _now()},
+            ":now": {"S": now_text()},
         },
     )
 
 
-def release_claim(week: str, error: str) -> None:
+def release_claim(week: Week, error: str) -> None:
     """Mark a claim ``failed`` (SES did not accept the mail), so a later attempt may send."""
     aws_client("dynamodb").update_item(
-        TableName=_table(),
-        Key=_key(week),
+        TableName=summaries_table(),
+        Key=item_key(week),
         UpdateExpression="SET send_state = :failed, last_error = :error, failed_at = :now",
         ExpressionAttributeValues={
             ":failed": {"S": FAILED},
             ":error": {"S": error[:500]},
-            ":now": {"S": _now()},
+            ":now": {"S": now_text()},
         },
     )
 
 
-@task(name="sent-report-weeks", **AWS_TASK_OPTIONS)
-def sent_report_weeks(weeks: list[str]) -> list[str]:
+@task(name="sent-report-weeks", **TASK_OPTIONS)
+def sent_report_weeks(weeks: list[Week]) -> list[Week]:
     """The weeks whose report the summaries ledger records as sent."""
-    return [week for week in weeks if ledger_state(week)[0] == "sent"]
+    return [week for week in weeks if ledger_state(week)[0] == SENT]

@@ -1,4 +1,8 @@
-"""TODO docstring: tasks.dynamodb.ttl."""
+"""DynamoDB TTL of the raw-events table: its status, turning it on, and a projected scan.
+
+The scan reads one parallel segment at a time with only the key and TTL attributes
+projected, and classifies each item with the pure rules of :mod:`tasks.core.ttl`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,14 @@
-"""TODO docstring: tasks.sqs.dlq_pages."""
+"""Triage of the DLQ page by page: classify, archive poison, redrive the rest, then delete.
+
+The DLQ is a FIFO queue and every message of this pipeline is in the one message group
+``analytics``: SQS returns nothing more of a group while any of its messages is in
+flight, so a page must be settled (deleted) before the next can be received. A dry run,
+which deletes nothing, can only see the first page of each group.
+
+Poison is written to S3 (checksum-confirmed) before it is deleted; a redrivable message
+is deleted only once its send to the main queue succeeded. A crash in between
+duplicates, never loses.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from lambdas.processor.settings import get_settings
+from tasks.aws import CACHE_RULE
 from tasks.core.triage import (
     CLASSES,
     REDRIVABLE,
@@ -101,7 +111,7 @@ def settle_page(
             result.redriven_events.append(week)
 
 
-@task(name="triage-round", cache_policy=NO_CACHE)
+@task(name="triage-round", persist_result=False, **CACHE_RULE)
 def triage_round(
     run_id: str,
     first_page: int,

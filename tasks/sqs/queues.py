@@ -4,7 +4,7 @@ Every call moves up to 10 messages (SQS's batch limit), which is what keeps DLQ 
 at about 0.3 requests per message: one ReceiveMessage, one SendMessageBatch and one
 DeleteMessageBatch per page of 10. Plain functions do the work (the triage loop calls
 them page by page without paying a Prefect task run each time); the ``*_task`` wrappers
-carry ``AWS_TASK_OPTIONS`` for the single calls a flow makes directly. Clients are made
+carry ``TASK_OPTIONS`` for the single calls a flow makes directly. Clients are made
 inside each call, never passed in.
 """
 
@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from lambdas.processor.settings import get_settings
-from tasks.aws import AWS_TASK_OPTIONS, aws_client
+from tasks.aws import TASK_OPTIONS, aws_client
 
 BATCH_LIMIT = 10
 #: A page is settled within seconds; 5 minutes leaves room for a slow archive write.
@@ -163,28 +162,28 @@ def redrive(
     return RedriveOutcome(sent=[str(m["MessageId"]) for m in sent], deleted=deleted)
 
 
-@task(name="queue-counts", cache_policy=NO_CACHE, **AWS_TASK_OPTIONS)
+@task(name="queue-counts", **TASK_OPTIONS)
 def queue_counts_task(queue_name: str) -> dict[str, int]:
     return queue_counts(queue_name)
 
 
-@task(name="queue-depth", **AWS_TASK_OPTIONS)
+@task(name="queue-depth", **TASK_OPTIONS)
 def queue_depth_task(queue_name: str) -> int:
     return queue_depth(queue_name)
 
 
-@task(name="queue-total", **AWS_TASK_OPTIONS)
+@task(name="queue-total", **TASK_OPTIONS)
 def queue_total_task(queue_name: str) -> int:
     return queue_total(queue_name)
 
 
-@task(name="release-messages", **AWS_TASK_OPTIONS)
+@task(name="release-messages", **TASK_OPTIONS)
 def release_messages_task(queue_name: str, messages: list[dict[str, Any]]) -> int:
     """Make received messages visible again at once (a dry run leaves the queue as found)."""
     return change_visibility(queue_url(queue_name), messages, 0)
 
 
-@task(name="extend-visibility", **AWS_TASK_OPTIONS)
+@task(name="extend-visibility", **TASK_OPTIONS)
 def extend_visibility_task(queue_name: str, messages: list[dict[str, Any]], seconds: int) -> int:
     """Keep held messages invisible for ``seconds`` more (long dry runs)."""
     return change_visibility(queue_url(queue_name), messages, seconds)
