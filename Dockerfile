@@ -28,8 +28,9 @@ COPY flows/ flows/
 COPY deployments/ deployments/
 COPY prefect.yaml ./
 
-RUN useradd --uid 10001 --user-group --home-dir /home/cv-analytics --create-home \
-        --shell /usr/sbin/nologin cv-analytics
+# A user of its own; it may write the rendered reports under out/ and nothing else.
+RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin cv-analytics \
+    && install -d -o cv-analytics -g cv-analytics out
 USER cv-analytics
 
 # The ECS worker supplies the command (the flow run); this is for a quick check:

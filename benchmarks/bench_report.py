@@ -10,7 +10,7 @@ Measured (setup, i.e. writing the synthetic records, is timed separately):
   archive, artifacts, SES send) after a warm-up run that starts Prefect's server, in a
   process of its own (``report_child``) whose peak RSS (``VmHWM``) is the report's; its seconds are
   split into waiting on AWS HTTP responses (here: moto working) and everything else;
-- ``aggregate_1m``: ``tasks.aggregate.weekly_figures`` alone on a 1,000,000-row table;
+- ``aggregate_1m``: ``tasks.core.aggregate.weekly_figures`` alone on a 1,000,000-row table;
 - ``bench_process_peak_rss_mb_with_moto``: this process, which hosts moto's server and
   every item it stores: the emulator's memory, not the report's.
 

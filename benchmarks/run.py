@@ -20,7 +20,7 @@ from typing import Any
 #: Default sizes: the issue's 10,000 DLQ messages, and a 10,000-request report. The
 #: issue's 100,000-request report (`SIZES=issue make bench`) takes about 35 minutes on
 #: moto, whose GSI `Query` filters and sorts the whole table for every 1 MB page, so it
-#: is not the default; its figures are in the README, split into time spent waiting on
+#: is not the default; its figures are in docs/performance.md, split into time spent waiting on
 #: the emulator and time spent in our own code. Requests per event/message and bytes
 #: read per record, the figures that carry over to AWS, do not depend on size.
 FULL = {

@@ -62,7 +62,7 @@ FAILED_BODY = """\
 Flow run {{ flow_run.name }} of {{ flow.name }} entered {{ flow_run.state.name }}.
 Message: {{ flow_run.state.message }}
 Open it: {{ flow_run|ui_url }}
-Runbook: README.md, 'Runbook' section."""
+Runbook: docs/runbook.md."""
 LONG_RUNNING_BODY = """\
 Flow run {{ flow_run.name }} of {{ flow.name }} has been Running for longer than its
 expected duration ({expected} s). It is still running: look at its logs before its

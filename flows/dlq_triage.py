@@ -5,7 +5,7 @@ The runbook peeked at a few messages, guessed the cause, fixed it and then moved
 
 1. count the messages on the DLQ (the alarm's figure);
 2. page through the DLQ (10 per ReceiveMessage, all attributes) and classify each message
-   with the processor's own contract check (``tasks.triage.classify_dead_letter``);
+   with the processor's own contract check (``tasks.core.triage.classify_dead_letter``);
 3. poison (``invalid_json``, ``invalid_event``, ``exhausted``, ``store_refused``) is
    written to the S3 archive with a SHA-256 that S3 checks and confirms (``put_bytes``),
    and only then deleted from the DLQ;

@@ -75,7 +75,7 @@ def failure_alert(
     ]
     if ui_url:
         lines.append(f"Open the run: {ui_url.rstrip('/')}/runs/flow-run/{run_id}")
-    lines.append("Runbook: README.md, 'Runbook' section (a failed run is retried from the UI).")
+    lines.append("Runbook: docs/runbook.md (a failed run is retried from the UI).")
     return subject, "\n".join(lines)
 
 

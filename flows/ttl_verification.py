@@ -7,7 +7,7 @@ For each table with a TTL policy in the settings (the raw events table: attribut
    enabled (AWS allows one TTL change per table per hour, so a wrong attribute is only
    reported: fixing it needs a disable and an enable an hour apart).
 2. A projected parallel Scan of keys, TTL and event time classifies every item
-   (``tasks.ttl``): missing, not a number, milliseconds, expiring later than the policy
+   (``tasks.core.ttl``): missing, not a number, milliseconds, expiring later than the policy
    allows, expired longer than the grace period yet still present. Any of these fails.
 
 Findings: markdown artifact ``ttl-verification-findings``, one log line per check, and on

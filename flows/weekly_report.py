@@ -6,7 +6,7 @@ names them:
 - ``weekly-aggregation`` (:func:`weekly_aggregation`): the previous week's total (from
   its stored summary), the week's records (DynamoDB ``Query`` on the week's GSI
   partition, or the S3 archive for weeks maintenance moved out), the figures (pure
-  pandas, ``tasks.aggregate``), and the week's summary stored for later weeks.
+  pandas, ``tasks.core.aggregate``), and the week's summary stored for later weeks.
 - ``weekly-report`` (:func:`weekly_report`): runs the aggregation, adds pipeline health
   (orphan responses, DLQ depth now), renders HTML and text, writes them to
   ``report_output_dir/<week>/``, archives ``reports/<week>/report.{html,txt,json}``,

@@ -1,7 +1,7 @@
 """The weekly report as an e-mail: HTML, plain text, markdown and the MIME message. Pure.
 
-Everything shown comes from one :class:`~tasks.aggregate.WeeklyFigures` (plus the
-:class:`~tasks.aggregate.PipelineHealth` beside it), so the e-mail, the artifacts and
+Everything shown comes from one :class:`~tasks.core.aggregate.WeeklyFigures` (plus the
+:class:`~tasks.core.aggregate.PipelineHealth` beside it), so the e-mail, the artifacts and
 ``report.json`` cannot disagree. Queries in the figures are display queries, already
 masked; jinja2's autoescape (on for ``.html`` templates) keeps a ``<script>`` typed by a
 visitor as text. The HTML uses inline CSS and table-based bars only: no JavaScript, no
