@@ -34,6 +34,10 @@ for _name in ("botocore", "boto3"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5)
+#: For a call whose retry could repeat a side effect nobody can undo (an SES send, an SNS
+#: alert): one attempt, no botocore retry. ``max_attempts=1`` would still allow one retry
+#: (botocore counts retries there); ``total_max_attempts`` counts the first attempt too.
+ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5)
 
 #: Error codes AWS documents as throttling or temporary unavailability.
 TRANSIENT_CODES = frozenset(
@@ -113,7 +117,9 @@ def _new_client(service: str, config: Config, region: str, block_name: str) -> A
 
         credentials: Any = AwsCredentials.load(block_name)
         params = credentials.aws_client_parameters.get_params_override()
-        params["config"] = config.merge(params["config"]) if "config" in params else config
+        # ours merged over the block's: the block may add options (proxies, TLS) but never
+        # loosen our limits (ONE_ATTEMPT under the send ledger)
+        params["config"] = params["config"].merge(config) if "config" in params else config
         if credentials.region_name:
             params["region_name"] = credentials.region_name
         return credentials.get_boto3_session().client(service, **params)
@@ -156,6 +162,36 @@ TASK_OPTIONS: dict[str, Any] = {
     "retry_delay_seconds": [1, 4, 16],
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": retry_on_transient,
+}
+
+
+def never_delivered(exc: BaseException | None) -> bool:
+    """True when the failed call provably took no effect and a retry may send it again.
+
+    AWS answered with a transient refusal (throttling, 5xx), or the connection never
+    opened. A read timeout or a dropped connection may have been accepted: not retried.
+    """
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return True
+    return isinstance(exc, ClientError) and is_transient(exc)
+
+
+def retry_when_never_delivered(task: Any, task_run: Any, state: Any) -> bool:
+    """``retry_condition_fn`` of tasks with a side effect: see :func:`never_delivered`."""
+    exc = state.data if isinstance(state.data, BaseException) else None
+    if exc is None:
+        try:
+            state.result(raise_on_failure=True)
+        except BaseException as raised:
+            exc = raised
+    return never_delivered(exc)
+
+
+#: Options of a task whose call is a side effect (an alert, a notice e-mail): its client
+#: makes ONE_ATTEMPT, and Prefect retries only what was never delivered.
+SIDE_EFFECT_TASK_OPTIONS: dict[str, Any] = {
+    **TASK_OPTIONS,
+    "retry_condition_fn": retry_when_never_delivered,
 }
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
@@ -39,8 +38,15 @@ from prefect import task
 
 from lambdas.processor.settings import get_settings
 from lambdas.processor.weeks import Week
-from tasks.aws import CACHE_RULE, TASK_OPTIONS, aws_client, is_transient, run_logger
-from tasks.core.masking import mask_personal_data
+from tasks.aws import (
+    CACHE_RULE,
+    ONE_ATTEMPT,
+    SIDE_EFFECT_TASK_OPTIONS,
+    aws_client,
+    is_transient,
+    run_logger,
+)
+from tasks.core.masking import mask
 from tasks.dynamodb.send_ledger import (
     SENDING,
     SENT,
@@ -51,9 +57,7 @@ from tasks.dynamodb.send_ledger import (
 )
 
 #: No botocore retries for the send itself: a retry after a read timeout could deliver twice.
-#: One attempt, no botocore retry (``max_attempts=1`` would still allow one retry: botocore
-#: counts it as retries, ``total_max_attempts`` counts the first attempt too).
-SEND_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5)
+SEND_CONFIG = ONE_ATTEMPT
 
 
 SendStatus = Literal["sent", "already-sent", "unconfirmed", "claimed-elsewhere"]
@@ -148,20 +152,20 @@ def send_report_task(week: Week, raw_message: bytes, resend: bool = False) -> Se
     return send_report_once(week, raw_message, resend=resend)
 
 
-@task(name="send-summary-email", **TASK_OPTIONS)
+@task(name="send-summary-email", **SIDE_EFFECT_TASK_OPTIONS)
 def send_summary_email(subject: str, text: str, html: str) -> str:
     """Send the maintenance summary to the report recipients (masked); returns the id."""
     settings = get_settings()
     if not settings.report_recipients:
         raise ValueError("no report recipients configured (CV_ANALYTICS_REPORT_RECIPIENTS)")
-    response = aws_client("ses").send_email(
+    response = aws_client("ses", ONE_ATTEMPT).send_email(
         Source=settings.report_sender,
         Destination={"ToAddresses": list(settings.report_recipients)},
         Message={
-            "Subject": {"Data": mask_personal_data(subject)[:200], "Charset": "UTF-8"},
+            "Subject": {"Data": mask(subject)[:200], "Charset": "UTF-8"},
             "Body": {
-                "Text": {"Data": mask_personal_data(text), "Charset": "UTF-8"},
-                "Html": {"Data": mask_personal_data(html), "Charset": "UTF-8"},
+                "Text": {"Data": mask(text), "Charset": "UTF-8"},
+                "Html": {"Data": mask(html), "Charset": "UTF-8"},
             },
         },
     )

@@ -1,12 +1,17 @@
-"""Alerts to the operators' topic (``cv-analytics-alarms``), as a task and a plain function."""
+"""Alerts to the operators' topic (``cv-analytics-alarms``), as a task and a plain function.
+
+A publish is made once (``ONE_ATTEMPT``): SNS has no deduplication on a standard topic, so
+a botocore retry after a read timeout could page the operator twice. The task retries only
+what SNS provably refused.
+"""
 
 from __future__ import annotations
 
 from prefect import task
 
 from lambdas.processor.settings import get_settings
-from tasks.aws import TASK_OPTIONS, aws_client
-from tasks.core.masking import mask_personal_data
+from tasks.aws import ONE_ATTEMPT, SIDE_EFFECT_TASK_OPTIONS, aws_client
+from tasks.core.masking import mask
 
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
 
@@ -24,14 +29,14 @@ def alarms_topic_arn() -> str:
 
 def publish_alert(subject: str, message: str) -> str:
     """Publish to the alarms topic (masked, subject trimmed to SNS's limit); returns the id."""
-    response = aws_client("sns").publish(
+    response = aws_client("sns", ONE_ATTEMPT).publish(
         TopicArn=alarms_topic_arn(),
-        Subject=mask_personal_data(subject)[:SUBJECT_LIMIT],
-        Message=mask_personal_data(message),
+        Subject=mask(subject)[:SUBJECT_LIMIT],
+        Message=mask(message),
     )
     return str(response["MessageId"])
 
 
-@task(name="publish-alert", **TASK_OPTIONS)
+@task(name="publish-alert", **SIDE_EFFECT_TASK_OPTIONS)
 def publish_alert_task(subject: str, message: str) -> str:
     return publish_alert(subject, message)

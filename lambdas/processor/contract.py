@@ -30,6 +30,9 @@ from pydantic import (
 
 #: Lower bound of a plausible event time (a decision of this project, events.md).
 EPOCH_MS_MIN = int(datetime(2020, 1, 1, tzinfo=UTC).timestamp() * 1000)
+#: Epoch *seconds* of a plausible event time (2020-01-01 to 2286-11-20): a value in this
+#: range is named as seconds; a millisecond value before 2020 is not.
+SECONDS_RANGE = range(EPOCH_MS_MIN // 1000, 10_000_000_000)
 #: Events may carry a clock up to this far ahead of the processor's clock.
 FUTURE_TOLERANCE_MS = 24 * 3600 * 1000
 #: DynamoDB keys are at most 2048 bytes; a UUID is 36. Bounding the id keeps an absurd
@@ -67,7 +70,7 @@ def _epoch_ms(value: float) -> int:
         raise ValueError("must be a whole number of milliseconds")
     millis = int(value)
     if millis < EPOCH_MS_MIN:
-        hint = " (looks like seconds, expected milliseconds)" if millis > 1_000_000_000 else ""
+        hint = " (looks like seconds, expected milliseconds)" if millis in SECONDS_RANGE else ""
         raise ValueError(f"must be epoch milliseconds after 2020-01-01{hint}")
     return millis
 

@@ -45,7 +45,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.processor.weeks import Week
-from tasks.core.masking import display_query, mask_personal_data
+from tasks.core.masking import display_query, mask
 
 TOP_LIMIT = 10
 ANONYMOUS_SESSIONS = frozenset({"", "anonymous"})
@@ -285,7 +285,7 @@ def _top_sources(sources: Iterable[Any]) -> list[TopSource]:
     combos = Counter(map(tuple, filter(None, sources)))
     counter: Counter[str] = Counter()
     for combo, requests in combos.items():
-        for name in {mask_personal_data(str(entry)) for entry in combo}:
+        for name in {mask(str(entry)) for entry in combo}:
             counter[name] += requests
     names = np.array(list(counter), dtype=object)
     counts = np.array(list(counter.values()), dtype=np.int64)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from tasks.core.masking import mask_personal_data
+from tasks.core.masking import mask
 
 OK_MARK = "OK"
 FAILED_MARK = "FAILED"
@@ -83,14 +83,14 @@ def _figures_text(figures: Mapping[str, Any]) -> str:
 
 def _cell(text: str) -> str:
     """Markdown table cell: masked, one line, pipes escaped."""
-    return mask_personal_data(text).replace("\n", " ").replace("|", "\\|")
+    return mask(text).replace("\n", " ").replace("|", "\\|")
 
 
 def log_line(check: Check) -> str:
     """The one log line of a check: ``[OK] name: detail (figures)``, masked."""
     figures = _figures_text(check.figures)
     suffix = f" ({figures})" if figures else ""
-    return mask_personal_data(f"[{check.mark}] {check.name}: {check.detail}{suffix}")
+    return mask(f"[{check.mark}] {check.name}: {check.detail}{suffix}")
 
 
 def render_markdown(findings: Findings) -> str:
@@ -99,7 +99,7 @@ def render_markdown(findings: Findings) -> str:
     lines = [
         f"# {findings.flow_name}: {verdict}",
         "",
-        mask_personal_data(findings.headline),
+        mask(findings.headline),
         "",
         "| Status | Check | Detail |",
         "|---|---|---|",
@@ -130,7 +130,7 @@ def failure_message(findings: Findings) -> str:
     if passed:
         lines += ["", "Passed checks:"]
         lines += [f"- {log_line(check)}" for check in passed]
-    return mask_personal_data("\n".join(lines))
+    return mask("\n".join(lines))
 
 
 def alert_subject(findings: Findings) -> str:
@@ -141,17 +141,17 @@ def alert_subject(findings: Findings) -> str:
 def render_text(findings: Findings) -> str:
     """Plain-text summary (e-mail body): the headline and every check's log line."""
     lines = [findings.headline, ""] + [log_line(check) for check in findings.checks]
-    return mask_personal_data("\n".join(lines)) + "\n"
+    return mask("\n".join(lines)) + "\n"
 
 
 def render_html(findings: Findings) -> str:
     """A minimal HTML summary (e-mail body): the headline and a table of the checks."""
     rows = "".join(
-        f"<tr><td>{escape(check.mark)}</td><td>{escape(mask_personal_data(check.name))}</td><td>{escape(mask_personal_data(check.detail))}</td><td>{escape(mask_personal_data(_figures_text(check.figures)))}</td></tr>"
+        f"<tr><td>{escape(check.mark)}</td><td>{escape(mask(check.name))}</td><td>{escape(mask(check.detail))}</td><td>{escape(mask(_figures_text(check.figures)))}</td></tr>"
         for check in findings.checks
     )
     return (
-        f"<html><body><h2>{escape(mask_personal_data(findings.headline))}</h2>"
+        f"<html><body><h2>{escape(mask(findings.headline))}</h2>"
         '<table border="1" cellpadding="4" cellspacing="0">'
         "<tr><th>Status</th><th>Check</th><th>Detail</th><th>Figures</th></tr>"
         f"{rows}</table></body></html>"
