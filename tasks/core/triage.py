@@ -193,16 +193,20 @@ def archive_record(
     }
 
 
-def archive_key(run_id: str, page: int, at: datetime) -> str:
-    """``dlq/<yyyy>/<mm>/<dd>/<run id>-<page>.jsonl.gz``: one object per page of a run.
+def archive_key(run_id: str, page: int, at: datetime, write_id: str) -> str:
+    """``dlq/<yyyy>/<mm>/<dd>/<run id>-<page>-<write id>.jsonl.gz``: one object per write.
+
+    ``write_id`` is fresh for every write: a Prefect retry keeps the flow-run id and starts
+    again at page 1, so run id and page alone would name an object already written.
 
     One object per page, not per run, because a FIFO DLQ hides the rest of a message group
     while any of its messages is in flight: a page must be archived and deleted before the
     next page can be received at all.
     """
-    if not run_id or "/" in run_id:
-        raise ValueError(f"run id must be a non-empty name without '/', got {run_id!r}")
-    return f"dlq/{at:%Y/%m/%d}/{run_id}-{page:05d}.jsonl.gz"
+    for name, value in (("run id", run_id), ("write id", write_id)):
+        if not value or "/" in value:
+            raise ValueError(f"{name} must be a non-empty name without '/', got {value!r}")
+    return f"dlq/{at:%Y/%m/%d}/{run_id}-{page:05d}-{write_id}.jsonl.gz"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,9 @@
-"""The archive bucket: small byte-level helpers every archiving path shares."""
+"""The archive bucket: small byte-level helpers every archiving path shares.
+
+Every write makes a new object (``IfNoneMatch="*"``): an archive object, once written, is
+never replaced. Writing the very same bytes again (a retry whose first attempt landed) is
+a success; different bytes under an existing key are refused (:class:`ArchiveExistsError`).
+"""
 
 from __future__ import annotations
 
@@ -15,13 +20,17 @@ class ArchiveWriteError(RuntimeError):
     """S3 did not confirm the SHA-256 of the bytes we sent: the write is not trusted."""
 
 
+class ArchiveExistsError(ArchiveWriteError):
+    """The key already holds other bytes: archives are never overwritten."""
+
+
 def sha256_base64(data: bytes) -> str:
     """The checksum form S3 uses (``ChecksumSHA256``): base64 of the raw SHA-256 digest."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-    """Write one object to the archive bucket (server-side encrypted), integrity-checked.
+    """Write one new object to the archive bucket (server-side encrypted), integrity-checked.
 
     We send the SHA-256 of ``data``; S3 hashes what it received and refuses a mismatch
     (``BadDigest``), then returns the checksum it stored. A success that confirms our
@@ -29,20 +38,41 @@ def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stre
     callers that delete the originals afterwards rely on, without reading them back.
     """
     checksum = sha256_base64(data)
-    response = aws_client("s3").put_object(
-        Bucket=get_settings().archive_bucket,
-        Key=key,
-        Body=data,
-        ContentType=content_type,
-        ServerSideEncryption="AES256",
-        ChecksumAlgorithm="SHA256",
-        ChecksumSHA256=checksum,
-    )
+    bucket = get_settings().archive_bucket
+    try:
+        response = aws_client("s3").put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            ServerSideEncryption="AES256",
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+            IfNoneMatch="*",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
+            raise
+        stored = stored_checksum(key)
+        if stored == checksum:
+            return  # these very bytes are there already (a retry after a lost response)
+        raise ArchiveExistsError(
+            f"s3://{bucket}/{key} already holds other bytes (SHA-256 {stored!r}): not replaced"
+        ) from exc
     if response.get("ChecksumSHA256") != checksum:
         raise ArchiveWriteError(
             f"s3://{get_settings().archive_bucket}/{key}: S3 confirmed checksum "
             f"{response.get('ChecksumSHA256')!r}, expected {checksum!r}"
         )
+
+
+def stored_checksum(key: str) -> str | None:
+    """The SHA-256 S3 keeps for an object (base64), read now; None if it has none."""
+    response = aws_client("s3").head_object(
+        Bucket=get_settings().archive_bucket, Key=key, ChecksumMode="ENABLED"
+    )
+    value = response.get("ChecksumSHA256")
+    return str(value) if value else None
 
 
 def get_bytes(key: str) -> bytes | None:

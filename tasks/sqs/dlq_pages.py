@@ -13,6 +13,7 @@ duplicates, never loses.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -97,7 +98,7 @@ def settle_page(
     poison = [(m, c) for m, c in classified if c.poison]
     archived = [m for m, _ in poison]
     if poison:
-        key = archive_key(run_id, page, now)
+        key = archive_key(run_id, page, now, uuid.uuid4().hex[:12])
         archive_poison(key, [archive_record(m, c, now) for m, c in poison])
         result.archive_keys.append(key)
         result.archived += len(poison)

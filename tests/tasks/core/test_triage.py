@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from lambdas.processor.weeks import Week
+from tasks.core.archive import decode_records, encode_records
 from tasks.core.triage import (
     EXHAUSTED,
     REDRIVABLE,
@@ -20,8 +22,6 @@ from tasks.core.triage import (
     archive_record,
     classify_dead_letter,
     counts_table,
-    decode_archive,
-    encode_archive,
     event_week,
     redrive_entry,
     summary_markdown,
@@ -165,8 +165,12 @@ def test_archive_record_round_trips_through_the_gzip_jsonl_object() -> None:
     assert record["attributes"]["MessageGroupId"] == "analytics"
     assert record["messageAttributes"]["reason"]["StringValue"] == "invalid_json"
     assert record["archivedAt"] == "2025-11-20T08:30:00+00:00"
-    assert decode_archive(encode_archive([record, record])) == [record, record]
-    assert archive_key("run-1", 3, at) == "dlq/2025/11/20/run-1-00003.jsonl.gz"
+    assert decode_records(encode_records([record, record])) == [record, record]
+    assert archive_key("run-1", 3, at, "w1") == "dlq/2025/11/20/run-1-00003-w1.jsonl.gz"
+    # a retry of the same run and page writes under another id, never over the first
+    assert archive_key("run-1", 3, at, "w2") != archive_key("run-1", 3, at, "w1")
+    with pytest.raises(ValueError, match="write id"):
+        archive_key("run-1", 3, at, "")
 
 
 def test_week_of_a_query_is_its_own_and_of_a_response_the_stored_querys() -> None:
@@ -176,9 +180,9 @@ def test_week_of_a_query_is_its_own_and_of_a_response_the_stored_querys() -> Non
     response = event_week(json.dumps(late))
     assert response is not None
     # The stored record says the query was in W45: the response changes W45's report.
-    assert affected_weeks([response], {"req-2": "2025-W45"}) == ["2025-W45"]
+    assert affected_weeks([response], {"req-2": "2025-W45"}) == [Week(2025, 45)]
     # No stored query yet: the response's own week is the best guess.
-    assert affected_weeks([response], {}) == ["2025-W46"]
+    assert affected_weeks([response], {}) == [Week(2025, 46)]
     assert event_week("{bad") is None
 
 
