@@ -8,7 +8,7 @@ PY := .venv/bin/python
 SRC := lambdas tasks flows deployments benchmarks tests
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install lint imports typecheck cfn-lint security unit test demo report lambda-zip bench soak serve automations clean
+.PHONY: help install lint imports typecheck cfn-lint security unit test demo report lambda-zip bench eval soak serve automations clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ report: install  ## regenerate one week's report on the embedded stack: make rep
 
 bench: install  ## performance figures as JSON (not part of make test); QUICK=1 for small sizes
 	$(PY) -m benchmarks.run $(if $(QUICK),--quick,)
+
+eval: install  ## quality of intents and themes on the labelled questions (held-out and tuning), JSON
+	$(PY) -m benchmarks.eval_insights
 
 soak: install  ## ~100,000 Worker events with a DynamoDB outage mid-run; prints the ledger
 	POWERTOOLS_METRICS_DISABLED=true POWERTOOLS_LOG_LEVEL=ERROR $(PY) -m benchmarks.soak $(if $(REQUESTS),--requests $(REQUESTS),)

@@ -27,6 +27,7 @@ FULL = {
     "processor": ["benchmarks.bench_processor", "--requests", "2000"],
     "weekly_report": ["benchmarks.bench_report", "--requests", "10000"],
     "dlq_triage": ["benchmarks.bench_triage", "--messages", "10000", "--baseline", "200"],
+    "insights": ["benchmarks.bench_insights", "--requests", "100000", "--distinct", "20000"],
 }
 ISSUE_SIZES = {
     **FULL,
@@ -36,6 +37,7 @@ QUICK = {
     "processor": ["benchmarks.bench_processor", "--requests", "200"],
     "weekly_report": ["benchmarks.bench_report", "--requests", "2000"],
     "dlq_triage": ["benchmarks.bench_triage", "--messages", "500"],
+    "insights": ["benchmarks.bench_insights", "--requests", "5000", "--distinct", "2000"],
 }
 
 
