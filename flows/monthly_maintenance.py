@@ -8,7 +8,8 @@ step becomes a failed check and the other steps still run):
 2. Tables (raw events, analytics, weekly summaries): size, item count, billing mode, and
    point-in-time recovery (the runbook's PITR advice) enabled where it is off.
 3. An on-demand backup of the analytics table named ``<table>-monthly-<UTC time>``; once
-   it exists, backups with that prefix beyond the newest ``backups_to_keep`` are deleted.
+   it is AVAILABLE (a bounded wait), backups with that prefix beyond the newest
+   ``backups_to_keep`` AVAILABLE ones are deleted; if it is not, every backup is kept.
    Backups made any other way are never touched.
 4. Archival of analytics weeks that ended more than ``archive_after_days`` ago: one count
    Query per week from the earliest week the contract accepts (``EPOCH_MS_MIN``) to the
@@ -40,6 +41,7 @@ from tasks.conclude import conclude
 from tasks.core.checks import Check, Findings, render_html, render_text
 from tasks.core.health import ALARM_PREFIX
 from tasks.core.maintenance import (
+    AVAILABLE,
     BackupInfo,
     archive_cutoff,
     backup_name,
@@ -135,6 +137,16 @@ def backup_checks(dry_run: bool, now: datetime) -> list[Check]:
             )
         ]
     arn = backups.create_backup(table, name)
+    status = backups.wait_for_backup(arn)
+    if status != AVAILABLE:  # write, confirm, then delete: no confirmation, no deletion
+        return [
+            Check(
+                "backup",
+                False,
+                f"created {name}, but it is {status}, not AVAILABLE: kept every older backup",
+                {"created": name, "status": status, "deleted": []},
+            )
+        ]
     doomed = backups_to_delete(backups.list_backups(table), prefix, keep)
     if arn in {b.arn for b in doomed}:  # never rotate out the backup just made
         raise RuntimeError(f"rotation would delete the new backup {name}: clock skew?")

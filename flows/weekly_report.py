@@ -9,7 +9,7 @@ names them:
   pandas, ``tasks.core.aggregate``), and the week's summary stored for later weeks.
 - ``weekly-report`` (:func:`weekly_report`): runs the aggregation, adds pipeline health
   (orphan responses, DLQ depth now), renders HTML and text, writes them to
-  ``report_output_dir/<week>/``, archives ``reports/<week>/report.{html,txt,json}``,
+  ``report_output_dir/<week>/``, archives a new generation ``reports/<week>/<generated>/report.{html,txt,json}``,
   publishes the Prefect artifacts and sends the e-mail exactly once per week
   (``resend=True`` sends again). It returns the figures: the same object the e-mail,
   the artifacts and ``report.json`` were made from.
@@ -46,12 +46,11 @@ from tasks.core.render import (
 )
 from tasks.dynamodb.summaries import previous_week_total_task, save_summary_task
 from tasks.dynamodb.week_index import query_week_orphans
-from tasks.s3.objects import presigned_url, put_bytes
+from tasks.s3.objects import presigned_url
+from tasks.s3.reports import archive_report
 from tasks.s3.week_archive import read_week
 from tasks.ses import send_report_task
 from tasks.sqs.queues import queue_depth
-
-REPORTS_PREFIX = "reports"
 
 
 def artifact_key(week: Week, what: str = "") -> str:
@@ -103,22 +102,6 @@ def count_orphan_responses(week: Week) -> int:
 def dlq_depth() -> int:
     """Visible messages on the dead-letter queue, now."""
     return queue_depth(get_settings().dlq_name)
-
-
-@task(name="archive-report", **TASK_OPTIONS)
-def archive_report(week: Week, html: str, text: str, report_json: str) -> list[str]:
-    """``reports/<week>/report.html|txt|json`` in the archive bucket (overwritten on re-runs)."""
-    objects = {
-        "report.html": (html, "text/html; charset=utf-8"),
-        "report.txt": (text, "text/plain; charset=utf-8"),
-        "report.json": (report_json, "application/json"),
-    }
-    keys = []
-    for name, (body, content_type) in objects.items():
-        key = f"{REPORTS_PREFIX}/{week.id}/{name}"
-        put_bytes(key, body.encode("utf-8"), content_type)
-        keys.append(key)
-    return keys
 
 
 def write_local_report(week: Week, html: str, text: str, report_json: str) -> Path:
@@ -188,9 +171,12 @@ def weekly_report(week: OptionalWeekParameter = None, resend: bool = False) -> W
     logger.info("Report of %s written to %s", report_week, folder.resolve())
     keys = archive_report(report_week, html, text, report_json)
     logger.info(
-        "Report of %s archived to s3://%s/%s", report_week, settings.archive_bucket, keys[0]
+        "Report of %s archived to s3://%s/%s",
+        report_week,
+        settings.archive_bucket,
+        keys["report.html"],
     )
-    publish_artifacts(report_week, figures, health, keys[0])
+    publish_artifacts(report_week, figures, health, keys["report.html"])
 
     message = build_mime(figures, html, text, settings.report_sender, settings.report_recipients)
     outcome = send_report_task(report_week, message.as_bytes(), resend)

@@ -14,6 +14,7 @@ from typing import Any
 from lambdas.processor.weeks import Week
 
 BACKUP_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+AVAILABLE = "AVAILABLE"
 
 
 def needs_retention(retention_days: int | None, target_days: int) -> bool:
@@ -36,19 +37,21 @@ class BackupInfo:
     name: str
     arn: str
     created: datetime
-    status: str = "AVAILABLE"
+    status: str = AVAILABLE
 
 
 def backups_to_delete(backups: Iterable[BackupInfo], prefix: str, keep: int) -> list[BackupInfo]:
     """Ours (name starts with ``prefix``) beyond the newest ``keep``, oldest last kept first.
 
     Newest is by creation time, then name (names carry the timestamp), so two backups of
-    the same second still order deterministically. Other backups are never touched.
+    the same second still order deterministically. Other backups are never touched, and
+    only AVAILABLE ones count toward ``keep``: one still CREATING (or failed) replaces
+    nothing yet, so nothing is deleted on its account.
     """
     if keep < 1:
         raise ValueError(f"backups to keep must be at least 1, got {keep}")
     ours = sorted(
-        (b for b in backups if b.name.startswith(prefix) and b.status != "DELETED"),
+        (b for b in backups if b.name.startswith(prefix) and b.status == AVAILABLE),
         key=lambda b: (b.created, b.name),
         reverse=True,
     )

@@ -6,6 +6,7 @@ read and change AWS.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +58,29 @@ def create_backup(table: str, name: str) -> str:
     """Start an on-demand backup; returns its ARN (status CREATING, then AVAILABLE)."""
     response = aws_client("dynamodb").create_backup(TableName=table, BackupName=name)
     return str(response["BackupDetails"]["BackupArn"])
+
+
+#: How long monthly maintenance waits for its new backup to become AVAILABLE (on-demand
+#: backups of a table this size take seconds to minutes), and how often it looks.
+BACKUP_WAIT_SECONDS = 600.0
+BACKUP_POLL_SECONDS = 5.0
+
+
+@task(name="wait-for-backup", **TASK_OPTIONS)
+def wait_for_backup(arn: str) -> str:
+    """The backup's status once it is no longer CREATING, or CREATING after the timeout.
+
+    Read fresh on every poll (``DescribeBackup``): older backups are deleted only once the
+    new one is AVAILABLE, so a stuck or failed backup never costs the ones before it.
+    """
+    client = aws_client("dynamodb")
+    deadline = time.monotonic() + BACKUP_WAIT_SECONDS
+    while True:
+        details = client.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]
+        status = str(details["BackupStatus"])
+        if status != "CREATING" or time.monotonic() >= deadline:
+            return status
+        time.sleep(BACKUP_POLL_SECONDS)
 
 
 @task(name="list-backups", **TASK_OPTIONS)

@@ -23,8 +23,10 @@ from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.serve import PREFECT_BIN, WORK_POOL, deploy, prefect_env, run_command, worker_env
 from deployments.worker import SAMPLES_DIR, load_sample, send_all
 from lambdas.processor.handler import handler
+from lambdas.processor.weeks import Week
+from tasks.s3.reports import latest_report
 
-WEEK = "2025-W45"
+WEEK = Week(2025, 45)
 RUN_TIMEOUT = 300.0
 WEEK_PARAM = ("--param", f"week={WEEK}")
 
@@ -86,20 +88,15 @@ def test_report_regeneration_runs_through_a_process_worker(
     [run] = runs
     assert run.state is not None and run.state.is_completed(), run.state
     assert run.name == f"weekly-report-{WEEK}"
-    assert run.parameters == {"week": WEEK}
+    assert run.parameters == {"week": WEEK.id}
     assert "cv-analytics" in run.tags
 
     s3 = boto3.client("s3", region_name="us-east-1")
     bucket = stack.settings.archive_bucket
-    keys = {
-        o["Key"]
-        for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"reports/{WEEK}/").get("Contents", [])
-    }
-    assert keys >= {f"reports/{WEEK}/report.json", f"reports/{WEEK}/report.html"}
-    report = json.loads(
-        s3.get_object(Bucket=bucket, Key=f"reports/{WEEK}/report.json")["Body"].read()
-    )
+    keys = latest_report(WEEK)
+    assert set(keys) == {"report.json", "report.html", "report.txt"}
+    report = json.loads(s3.get_object(Bucket=bucket, Key=keys["report.json"])["Body"].read())
     expected = json.loads((SAMPLES_DIR / f"expected-{WEEK}.json").read_text(encoding="utf-8"))
-    assert report["week"] == WEEK
+    assert report["week"] == WEEK.id
     assert report["total_queries"] == expected["total_queries"]
-    assert (tmp_path / "reports" / WEEK / "report.html").is_file()
+    assert (tmp_path / "reports" / WEEK.id / "report.html").is_file()

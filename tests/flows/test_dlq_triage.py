@@ -6,29 +6,39 @@ outage, triages, processes again, and checks the week's figures count every requ
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import time
+from pathlib import Path
 from typing import Any
-from unittest.mock import MagicMock, patch
+from unittest.mock import patch
 
 import boto3
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses import ses_backends
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample
 from flows.dlq_triage import dlq_triage
+from flows.weekly_report import weekly_report
 from lambdas.processor.contract import Invalid, parse_event
 from lambdas.processor.correlation import analytics_item, fold_events
 from lambdas.processor.handler import handler
-from lambdas.processor.weeks import iso_week_of_ms
+from lambdas.processor.settings import get_settings
+from lambdas.processor.storage import write_items
+from lambdas.processor.weeks import Week, iso_week_of_ms
 from tasks.core.aggregate import weekly_figures
-from tasks.core.triage import decode_archive
+from tasks.core.archive import decode_records as decode_archive
+from tasks.dynamodb.send_ledger import ledger_state
+from tasks.dynamodb.summaries import summary_item
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3 import objects as s3
+from tasks.s3.objects import get_bytes
+from tasks.s3.reports import latest_report
 from tasks.sqs.queues import queue_depth, queue_total
-from tests.conftest import client_error
+from tests.conftest import client_error, query, records_of
 
-WEEK = "2025-W45"
+WEEK = Week(2025, 45)
 
 
 def dynamodb_outage(*_: Any, **__: Any) -> int:
@@ -37,11 +47,26 @@ def dynamodb_outage(*_: Any, **__: Any) -> int:
     )
 
 
-def mark_report_sent(week: str) -> None:
+def mark_report_sent(week: Week) -> None:
     boto3.client("dynamodb", region_name="us-east-1").put_item(
         TableName="cv-analytics-weekly-summaries",
-        Item={"week": {"S": week}, "send_state": {"S": "sent"}},
+        Item={"week": {"S": week.id}, "send_state": {"S": "sent"}},
     )
+
+
+def drain_main_queue(timeout_seconds: float = 60.0) -> None:
+    """Poll the main queue as Lambda's poller does: until it is empty, not until one empty
+    receive. ``EventSourceMapping.drain`` stops at the first empty receive, and moto can
+    answer one while a failed FIFO message still counts as in flight (its visibility reset
+    to 0 read back in the same clock tick keeps it pending, which hides its whole group)."""
+    esm = EventSourceMapping(handler)
+    name = get_settings().queue_name
+    deadline = time.monotonic() + timeout_seconds
+    esm.drain()
+    while queue_total(name):
+        assert time.monotonic() < deadline, f"{queue_total(name)} messages never drained"
+        time.sleep(0.05)
+        esm.drain()
 
 
 def put_dead_letter(stack: StackInfo, body: str, dedup: str) -> None:
@@ -60,7 +85,8 @@ def test_events_stranded_by_an_outage_are_redriven_and_counted_exactly_once(
     sends = [
         s
         for s in load_sample()
-        if s.kind.startswith("invalid") or iso_week_of_ms(json.loads(s.body)["timestamp"]) == WEEK
+        if s.kind.startswith("invalid")
+        or iso_week_of_ms(json.loads(s.body)["timestamp"]) == WEEK.id
     ]
     valid = [e for s in sends if not isinstance(e := parse_event(s.body), Invalid)]
     invalid = len(sends) - len(valid)
@@ -70,7 +96,7 @@ def test_events_stranded_by_an_outage_are_redriven_and_counted_exactly_once(
     with patch("lambdas.processor.storage.write_items", side_effect=dynamodb_outage):
         for send in sends:
             sqs.send_message(**send.as_send_kwargs(stack.queue_url))
-        EventSourceMapping(handler).drain()  # a function error fails the batch, as on Lambda
+        drain_main_queue()  # a function error fails the batch, as on Lambda
     # every message is stranded in the DLQ (valid: after 3 receives; invalid: at once).
     assert queue_total(stack.settings.queue_name) == 0
     assert queue_depth(stack.settings.dlq_name) == len(sends)
@@ -79,14 +105,14 @@ def test_events_stranded_by_an_outage_are_redriven_and_counted_exactly_once(
 
     # When the outage is over and triage runs, then the processor drains the main queue,
     summary = dlq_triage()
-    EventSourceMapping(handler).drain()
+    drain_main_queue()
 
     assert summary.seen == len(sends)
     assert summary.counts["redrivable"] == summary.redriven == len(valid)
     assert summary.counts["invalid_json"] + summary.counts["invalid_event"] == invalid
     assert summary.archived == invalid and summary.counts["exhausted"] == 0
     assert summary.left == 0 and queue_total(stack.settings.dlq_name) == 0
-    assert summary.stale_weeks == [WEEK] and summary.alerted
+    assert summary.stale_weeks == [WEEK.id] and summary.alerted
     archived = [r for key in summary.archive_keys for r in decode_archive(s3.get_bytes(key) or b"")]
     assert len(archived) == invalid and sorted(s3.list_keys("dlq/")) == sorted(summary.archive_keys)
 
@@ -94,7 +120,7 @@ def test_events_stranded_by_an_outage_are_redriven_and_counted_exactly_once(
     clean = [analytics_item(state) for state in fold_events(valid).values()]
     stored = query_week_records(WEEK)
     assert sorted(r["requestId"] for r in stored) == sorted(
-        r["requestId"] for r in clean if r.get("weekKey") == WEEK
+        r["requestId"] for r in clean if r.get("weekKey") == WEEK.index_key
     )
     figures = weekly_figures(WEEK, stored, None)
     assert figures == weekly_figures(WEEK, clean, None)
@@ -131,24 +157,40 @@ def test_bad_parameters_are_refused_with_what_was_expected(aws: StackInfo) -> No
         dlq_triage(dry_run=True, regenerate_reports=True)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("flows.weekly_report") is None,
-    reason="flows.weekly_report is not written yet",
-)
-def test_regenerate_reports_resends_each_stale_week(aws: StackInfo) -> None:
-    query = {
-        "eventType": "query",
-        "requestId": "late-1",
-        "timestamp": 1_762_769_279_371,  # 2025-W46
-        "query": "Go?",
-    }
-    put_dead_letter(aws, json.dumps(query), "d1")
-    mark_report_sent("2025-W46")
-    report = MagicMock(name="weekly_report")
-    with (
-        patch("flows.weekly_report.weekly_report", report),
-        patch("flows.dlq_triage.wait_for_main_queue", return_value=True),
-    ):
+def test_regenerate_reports_resends_each_stale_week_with_the_redriven_events_counted(
+    aws: StackInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CV_ANALYTICS_REPORT_OUTPUT_DIR", str(tmp_path / "reports"))
+    get_settings.cache_clear()
+    stale_week = Week(2025, 46)
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    # Given W46's report sent with the one query stored then
+    [early] = records_of(query("early-1", "2025-11-11T10:00:00"))
+    write_items(boto3.client("dynamodb"), [(aws.settings.analytics_table, early)])
+    assert weekly_report(stale_week.id).total_queries == 1
+    mails_before = len(sent)
+    # and a W46 query that was stranded in the DLQ meanwhile
+    late = query("late-1", "2025-11-12T09:30:00", "does he know Go?")
+    put_dead_letter(aws, json.dumps(late), "d1")
+
+    # When triage redrives it with regenerate_reports, while the processor drains the queue
+    def processor_drains(*_: Any, **__: Any) -> bool:
+        drain_main_queue()
+        return queue_total(aws.settings.queue_name) == 0
+
+    with patch("flows.dlq_triage.wait_for_main_queue", side_effect=processor_drains):
         summary = dlq_triage(regenerate_reports=True)
-    assert summary.stale_weeks == summary.regenerated_weeks == ["2025-W46"]
-    report.assert_called_once_with(week="2025-W46", resend=True)
+
+    # Then W46 is stale and regenerated: re-computed with the late query, re-sent once
+    assert summary.redriven == 1
+    assert summary.stale_weeks == summary.regenerated_weeks == [stale_week.id]
+    assert len(sent) == mails_before + 1
+    report = json.loads(get_bytes(latest_report(stale_week)["report.json"]) or b"{}")
+    assert report["week"] == stale_week.id and report["total_queries"] == 2
+    assert [t["query"] for t in report["top_queries"]] == [
+        "does he know go?",
+        "does he know python?",
+    ]
+    item = summary_item(stale_week)
+    assert item is not None and item["total_queries"]["N"] == "2"
+    assert ledger_state(stale_week)[0] == "sent"

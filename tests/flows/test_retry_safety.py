@@ -124,3 +124,59 @@ def test_retry_keeps_the_flow_run_id(aws: StackInfo) -> None:
     assert json.dumps(str(retried.state_details.flow_run_id)) == json.dumps(
         str(first.state_details.flow_run_id)
     )
+
+
+# --- monthly maintenance: write, confirm, then delete ------------------------------------
+
+
+def backup_names(table: str) -> list[str]:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    summaries = client.list_backups(TableName=table, BackupType="USER")["BackupSummaries"]
+    return sorted(s["BackupName"] for s in summaries)
+
+
+def seed_monthly_backups(table: str, count: int) -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    for month in range(1, count + 1):
+        client.create_backup(TableName=table, BackupName=f"{table}-monthly-2025{month:02d}01T000000Z")
+
+
+def backups_stay_creating(parsed: dict[str, Any], **_: Any) -> None:
+    """botocore hook: DescribeBackup answers CREATING, as a slow backup would."""
+    parsed["BackupDescription"]["BackupDetails"]["BackupStatus"] = "CREATING"
+
+
+def test_old_backups_are_deleted_only_once_the_new_one_is_available(aws: StackInfo) -> None:
+    from datetime import UTC, datetime
+
+    from flows.monthly_maintenance import backup_checks
+    from tasks.aws import aws_client
+    from tasks.dynamodb import backups
+
+    table = get_settings().analytics_table
+    keep = get_settings().backups_to_keep
+    seed_monthly_backups(table, keep)
+    before = backup_names(table)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    # Given a new backup that stays CREATING past the bounded wait,
+    events = aws_client("dynamodb").meta.events
+    events.register("after-call.dynamodb.DescribeBackup", backups_stay_creating)
+    try:
+        with (
+            patch.object(backups, "BACKUP_WAIT_SECONDS", 0.3),
+            patch.object(backups, "BACKUP_POLL_SECONDS", 0.05),
+        ):
+            (check,) = backup_checks(dry_run=False, now=now)
+    finally:
+        events.unregister("after-call.dynamodb.DescribeBackup", backups_stay_creating)
+    # then nothing older is deleted, and the check says why.
+    assert not check.ok and "CREATING" in check.detail
+    assert set(before) < set(backup_names(table))
+
+    # When it is AVAILABLE (moto's own answer), the rotation keeps the newest ``keep``.
+    (check,) = backup_checks(dry_run=False, now=now.replace(month=2))
+    after = backup_names(table)
+    assert check.ok, check.detail
+    assert f"{table}-monthly-20260201T000000Z" in after
+    assert len([n for n in after if n.startswith(f"{table}-monthly-")]) == keep
