@@ -1,10 +1,14 @@
 """The S3 archive format: one codec and one verification for weeks and DLQ poison. Pure.
 
-Layout (bucket ``archive_bucket``):
-``analytics/<week>/records.jsonl.gz``: one analytics record (plain JSON) per line, gzip;
-``analytics/<week>/manifest.json``: ``{"week", "record_count", "sha256", "key"}`` where
-``sha256`` is of the uncompressed JSON-lines bytes. The manifest is written last: its
-presence means the week's archive is complete and verified.
+Layout (bucket ``archive_bucket``); no object is ever replaced:
+``analytics/<week>/records-<sha256 prefix>.jsonl.gz``: one analytics record (plain JSON)
+per line, gzip, named by the SHA-256 of its uncompressed JSON lines (the same records give
+the same name and bytes, so a retried write is harmless);
+``analytics/<week>/manifest-<seq>.json``: ``{"week", "record_count", "sha256", "key",
+"seq"}``. The manifest with the highest ``seq`` is the week's archive; it is written
+last, so its presence means that archive is complete and verified. A record that arrives
+after its week was archived is merged into a new records object and a new manifest
+(``seq`` + 1); the older ones stay as they were.
 ``dlq/<yyyy>/<mm>/<dd>/...jsonl.gz``: DLQ poison, the same gzip JSON lines.
 """
 
@@ -22,12 +26,27 @@ from lambdas.processor.weeks import Week
 ARCHIVE_PREFIX = "analytics"
 
 
-def records_key(week: Week) -> str:
-    return f"{ARCHIVE_PREFIX}/{week.id}/records.jsonl.gz"
+def records_key(week: Week, sha256_hex: str) -> str:
+    return f"{ARCHIVE_PREFIX}/{week.id}/records-{sha256_hex[:16]}.jsonl.gz"
 
 
-def manifest_key(week: Week) -> str:
-    return f"{ARCHIVE_PREFIX}/{week.id}/manifest.json"
+def manifest_prefix(week: Week) -> str:
+    return f"{ARCHIVE_PREFIX}/{week.id}/manifest-"
+
+
+def manifest_key(week: Week, seq: int) -> str:
+    return f"{manifest_prefix(week)}{seq:04d}.json"
+
+
+def latest_manifest_key(week: Week, keys: Iterable[str]) -> str | None:
+    """The key of the week's newest manifest among ``keys`` (a listing of its prefix)."""
+    prefix = manifest_prefix(week)
+    seqs = [
+        int(key[len(prefix) : -len(".json")])
+        for key in keys
+        if key.startswith(prefix) and key.endswith(".json") and key[len(prefix) : -5].isdigit()
+    ]
+    return manifest_key(week, max(seqs)) if seqs else None
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,7 @@ class Manifest:
     record_count: int
     sha256: str
     key: str
+    seq: int = 1
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -79,11 +99,14 @@ def verify_encoded(blob: bytes, records: Sequence[Mapping[str, Any]], id_field: 
         )
 
 
-def encode_week(week: Week, records: Sequence[Mapping[str, Any]]) -> tuple[bytes, Manifest]:
-    """The week's archive object (records sorted by request id) and its manifest."""
+def encode_week(
+    week: Week, records: Sequence[Mapping[str, Any]], seq: int = 1
+) -> tuple[bytes, Manifest]:
+    """The week's archive object (records sorted by request id) and its ``seq``-th manifest."""
     ordered = sorted(records, key=lambda r: r["requestId"])
     raw = _jsonl(ordered)
-    manifest = Manifest(week.id, len(ordered), hashlib.sha256(raw).hexdigest(), records_key(week))
+    digest = hashlib.sha256(raw).hexdigest()
+    manifest = Manifest(week.id, len(ordered), digest, records_key(week, digest), seq)
     blob = gzip.compress(raw, mtime=0)
     verify_encoded(blob, ordered, "requestId")
     return blob, manifest

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lambdas.processor.correlation import analytics_item, merge, state_from_item
 from lambdas.processor.weeks import Week
 
 BACKUP_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -80,13 +81,33 @@ def first_possible_week(earliest_event_ms: int) -> Week:
     return Week.of_ms(earliest_event_ms)
 
 
+def merge_late_records(
+    archived: Sequence[Mapping[str, Any]], late: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The archive with records that arrived after it merged in, one record per request.
+
+    A late record of a request the archive already holds is joined with it the way the
+    processor joins events (``correlation.merge``: order never matters), so a query
+    redriven after its week was archived and the archived response make one record.
+    """
+    by_id: dict[str, dict[str, Any]] = {r["requestId"]: dict(r) for r in archived}
+    for record in late:
+        rid = record["requestId"]
+        if rid in by_id:
+            joined = merge(state_from_item(by_id[rid]), state_from_item(dict(record)))
+            by_id[rid] = analytics_item(joined)
+        else:
+            by_id[rid] = dict(record)
+    return [by_id[rid] for rid in sorted(by_id)]
+
+
 def split_against_archive(
     stored: Sequence[Mapping[str, Any]], archived: Sequence[Mapping[str, Any]]
 ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
     """Stored records the archive already holds verbatim, and those it does not.
 
     After an interrupted deletion the first kind is safe to delete; the second kind (a late
-    event stored after the week was archived) must stay until someone merges it.
+    event stored after the week was archived) is merged in first (:func:`merge_late_records`).
     """
     by_id = {record["requestId"]: record for record in archived}
     held = [record for record in stored if by_id.get(record["requestId"]) == record]

@@ -2,8 +2,8 @@
 
 :func:`mask` is the rule: NFKC first (so an address typed in full-width letters
 is an address), then every e-mail address becomes ``[email]`` and every phone number
-``[phone]`` (a run of whitespace counts as one separator, so ``+1 (555)  123-4567`` is
-a number). Every surface goes through it:
+``[phone]`` (two blanks count as one separator, so ``+1 (555)  123-4567`` is a
+number). Every surface goes through it:
 
 - :func:`display_query`: the report's grouping key (report-metrics.md, "Display query"):
   NFKC, casefold, strip, whitespace collapsed, then :func:`mask`;
@@ -22,8 +22,9 @@ from typing import Any
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 #: Nine or more digits, at most two separators (space, dot, dash, parentheses) between two
-#: digits; a run of horizontal whitespace is one separator.
-PHONE_PATTERN = re.compile(r"\+?\(?\d(?:(?:[^\S\r\n]+|[.\-()]){0,2}\d){8,}")
+#: digits; one or two blanks in a row count as one separator (``(555)  123``), a longer
+#: run does not (the columns of a text table are not a phone number).
+PHONE_PATTERN = re.compile(r"\+?\(?\d(?:(?:[^\S\r\n]{1,2}|[.\-()]){0,2}\d){8,}")
 _WHITESPACE = re.compile(r"\s+")
 #: JSON string escapes, for text that is JSON-ish but does not parse.
 _JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|([\"\\/bfnrt]))")

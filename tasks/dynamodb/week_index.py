@@ -7,16 +7,16 @@ archival read exactly the weeks they name, page by page.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+from botocore.exceptions import ClientError
 from prefect import task
 
 from lambdas.processor.settings import get_settings
 from lambdas.processor.storage import (
     batch_get_items,
-    batch_write,
     deserialize,
     deserialize_value,
 )
@@ -86,13 +86,38 @@ def count_week(week: Week) -> int:
     return sum(int(page.get("Count", 0)) for page in pages)
 
 
-def delete_records(request_ids: Sequence[str]) -> int:
-    """Delete analytics records by request id (BatchWriteItem); returns how many."""
+def delete_unchanged(records: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """Delete each analytics record only if it is unchanged since it was read.
+
+    One conditional ``DeleteItem`` per record (BatchWriteItem takes no conditions): the
+    record's state is its two event attributes, so the condition is that both still hold
+    what was read (or are still absent). A record the processor changed in between stays,
+    and the next archival merges it. Returns (deleted, kept).
+    """
+    client = aws_client("dynamodb")
     table = get_settings().analytics_table
-    ids = list(dict.fromkeys(request_ids))
-    requests = [(table, {"DeleteRequest": {"Key": {"requestId": {"S": rid}}}}) for rid in ids]
-    batch_write(aws_client("dynamodb"), requests)
-    return len(ids)
+    deleted = kept = 0
+    for record in records:
+        conditions, values = [], {}
+        for name, placeholder in (("queryEvent", ":q"), ("responseEvent", ":r")):
+            if record.get(name) is None:
+                conditions.append(f"attribute_not_exists({name})")
+            else:
+                conditions.append(f"{name} = {placeholder}")
+                values[placeholder] = {"S": str(record[name])}
+        try:
+            client.delete_item(
+                TableName=table,
+                Key={"requestId": {"S": record["requestId"]}},
+                ConditionExpression=" AND ".join(conditions),
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+            deleted += 1
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            kept += 1
+    return deleted, kept
 
 
 @task(name="read-recent-records", persist_result=False, **TASK_OPTIONS)

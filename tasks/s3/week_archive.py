@@ -1,17 +1,18 @@
 """A week's records in the S3 archive: the monthly archival and the one week reader.
 
 Archival order is the point (:func:`archive_week`): read the week with the report's own
-Query, upload the gzip JSON lines, read the object back and check count and checksum
-against the manifest, write the manifest, read the week back through the one reader
-(:func:`read_week`), and only then delete the records from DynamoDB. Any failure before
-the last step leaves DynamoDB untouched; a deletion that stopped half-way is resumed next
-month (records identical to the archived ones are deleted, any other is kept and
-reported). Weekly summaries and orphan responses stay in DynamoDB: the report of an
-archived week is rebuilt from the archive plus the orphans it still counts there.
+Query, write the records object (S3 confirms its SHA-256), read it back and decode it,
+write the next manifest (a new object, never a replaced one), read the week back through the one reader
+(:func:`read_week`), and only then delete each record from DynamoDB, on the condition that
+it is unchanged since it was read. Any failure before the deletes leaves DynamoDB as it
+was; a record the processor changed meanwhile stays and is archived next month. A
+record that arrives after its week was archived is merged into a new archive (new
+records object, verified, new manifest) before it is deleted, so regenerating that
+week's report counts it. Weekly summaries and orphan responses stay in DynamoDB.
 
-A manifest means "the archive is complete and authoritative"; its absence means "read
-DynamoDB". Report regeneration and maintenance both read through :func:`read_week`, so
-an archived week gives the same figures.
+The newest manifest means "this archive is complete and authoritative"; none means
+"read DynamoDB". Report regeneration and maintenance both read through :func:`read_week`,
+so an archived week gives the same figures.
 """
 
 from __future__ import annotations
@@ -31,16 +32,18 @@ from tasks.core.archive import (
     Manifest,
     decode_week,
     encode_week,
+    latest_manifest_key,
     manifest_key,
+    manifest_prefix,
 )
-from tasks.core.maintenance import split_against_archive
+from tasks.core.maintenance import merge_late_records, split_against_archive
 from tasks.dynamodb.week_index import (
     count_week,
-    delete_records,
+    delete_unchanged,
     query_week_records,
     query_week_table,
 )
-from tasks.s3.objects import get_bytes, put_bytes
+from tasks.s3.objects import get_bytes, list_keys, put_bytes
 
 
 @task(name="find-archivable-weeks", **TASK_OPTIONS)
@@ -57,7 +60,11 @@ def find_archivable_weeks(weeks: Sequence[Week]) -> dict[Week, int]:
 
 @dataclass(frozen=True)
 class ArchiveOutcome:
-    """What happened to one week: ``action`` is a short verb phrase for the findings."""
+    """What happened to one week: ``action`` is a short verb phrase for the findings.
+
+    ``kept``: records the processor changed between our read and our delete; they stay in
+    DynamoDB and the next archival merges them.
+    """
 
     week: str
     found: int
@@ -68,39 +75,49 @@ class ArchiveOutcome:
 
 
 def archive_week(week: Week, dry_run: bool = False) -> ArchiveOutcome:
-    """Archive one week to S3, verify it, then delete its records from DynamoDB.
+    """Archive one week to S3 (or merge late records into its archive), confirm, then delete.
 
-    Raises (deleting nothing) when the upload, the read-back or the verification fails.
+    Raises, deleting nothing, when a write is refused or the archive does not read back as
+    the records it was made from.
     """
     stored = query_week_records(week)
     if not stored:
         return ArchiveOutcome(week.id, 0, 0, 0, 0, "nothing to archive")
-    existing = read_archived_week(week)
-    if existing is not None:
-        held, late = split_against_archive(stored, existing)
-        if dry_run:
-            action = f"would delete {len(held)} already archived records"
-            return ArchiveOutcome(week.id, len(stored), len(existing), 0, len(late), action)
-        deleted = delete_records([r["requestId"] for r in held])
-        return ArchiveOutcome(
-            week.id, len(stored), len(existing), deleted, len(late), "resumed deletion"
-        )
-    blob, manifest = encode_week(week, stored)
+    current = latest_archive(week)
+    if current is None:
+        records, seq, verb = stored, 1, "archived"
+        planned = f"would archive {len(stored)} records"
+    else:
+        archived, manifest = current
+        held, late = split_against_archive(stored, archived)
+        if not late:  # an earlier archival stopped before it had deleted everything
+            if dry_run:
+                action = f"would delete {len(held)} already archived records"
+                return ArchiveOutcome(week.id, len(stored), len(archived), 0, 0, action)
+            deleted, kept = delete_unchanged(held)
+            action = "resumed deletion"
+            return ArchiveOutcome(week.id, len(stored), len(archived), deleted, kept, action)
+        records = merge_late_records(archived, late)
+        seq, verb = manifest.seq + 1, f"merged {len(late)} late records into the archive"
+        planned = f"would merge {len(late)} late records into the archive"
+    blob, new_manifest = encode_week(week, records, seq)
     if dry_run:
-        return ArchiveOutcome(week.id, len(stored), 0, 0, 0, f"would archive {len(stored)} records")
-    put_bytes(manifest.key, blob, "application/gzip")
-    readback = get_bytes(manifest.key)
+        return ArchiveOutcome(week.id, len(stored), 0, 0, 0, planned)
+    put_bytes(new_manifest.key, blob, "application/gzip")  # S3 confirms the SHA-256
+    readback = get_bytes(new_manifest.key)  # and it decodes to these records: else no manifest
     if readback is None:
-        raise ArchiveMismatchError(f"{manifest.key} is missing right after it was written")
-    decoded = decode_week(readback, manifest)
-    if sorted(r["requestId"] for r in decoded) != sorted(r["requestId"] for r in stored):
-        raise ArchiveMismatchError(f"{manifest.key} does not hold the records that were read")
-    put_bytes(manifest_key(week), manifest.to_json(), "application/json")
+        raise ArchiveMismatchError(f"{new_manifest.key} is missing right after it was written")
+    if [r["requestId"] for r in decode_week(readback, new_manifest)] != sorted(
+        r["requestId"] for r in records
+    ):
+        raise ArchiveMismatchError(f"{new_manifest.key} does not hold the records that were read")
+    put_bytes(manifest_key(week, seq), new_manifest.to_json(), "application/json")
     confirmed = read_archived_week(week)  # the reader every report uses now sees the archive
-    if confirmed is None or len(confirmed) != len(stored):
+    expected = sorted(r["requestId"] for r in records)
+    if confirmed is None or sorted(r["requestId"] for r in confirmed) != expected:
         raise ArchiveMismatchError(f"the archive of {week} does not read back through its manifest")
-    deleted = delete_records([r["requestId"] for r in stored])
-    return ArchiveOutcome(week.id, len(stored), len(confirmed), deleted, 0, "archived")
+    deleted, kept = delete_unchanged(stored)
+    return ArchiveOutcome(week.id, len(stored), len(confirmed), deleted, kept, verb)
 
 
 @task(name="archive-week", **TASK_OPTIONS)
@@ -117,16 +134,25 @@ class WeekRecords:
     table: pd.DataFrame
 
 
-def read_archived_week(week: Week) -> list[dict[str, Any]] | None:
-    """The archived records of a week, verified against the manifest; None if not archived."""
-    manifest_blob = get_bytes(manifest_key(week))
-    if manifest_blob is None:
+def latest_archive(week: Week) -> tuple[list[dict[str, Any]], Manifest] | None:
+    """The week's newest archive, verified against its manifest; None if never archived."""
+    key = latest_manifest_key(week, list_keys(manifest_prefix(week)))
+    if key is None:
         return None
+    manifest_blob = get_bytes(key)
+    if manifest_blob is None:
+        raise FileNotFoundError(f"{key} was listed but cannot be read")
     manifest = Manifest.from_json(manifest_blob)
     blob = get_bytes(manifest.key)
     if blob is None:
-        raise FileNotFoundError(f"manifest of {week} names {manifest.key}, which is missing")
-    return decode_week(blob, manifest)
+        raise FileNotFoundError(f"{key} names {manifest.key}, which is missing")
+    return decode_week(blob, manifest), manifest
+
+
+def read_archived_week(week: Week) -> list[dict[str, Any]] | None:
+    """The archived records of a week, verified against the manifest; None if not archived."""
+    current = latest_archive(week)
+    return None if current is None else current[0]
 
 
 def read_week(week: Week) -> WeekRecords:
