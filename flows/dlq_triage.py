@@ -79,6 +79,7 @@ def _run_id() -> str:
 
 @flow(
     name="dlq-triage",
+    persist_result=False,  # masked samples are still visitors' words: never in result storage
     flow_run_name=dated_run_name("dlq-triage"),
     timeout_seconds=timeout_seconds("dlq-triage"),
     **FLOW_HOOKS,

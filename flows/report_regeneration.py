@@ -24,6 +24,7 @@ from tasks.core.aggregate import WeeklyFigures
 @flow(
     name="weekly-report",
     flow_run_name=weekly_report_run_name,
+    persist_result=False,  # the figures hold display queries: never in result storage
     timeout_seconds=timeout_seconds("weekly-report"),
     **FLOW_HOOKS,
 )

@@ -138,7 +138,9 @@ def backup_names(table: str) -> list[str]:
 def seed_monthly_backups(table: str, count: int) -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
     for month in range(1, count + 1):
-        client.create_backup(TableName=table, BackupName=f"{table}-monthly-2025{month:02d}01T000000Z")
+        client.create_backup(
+            TableName=table, BackupName=f"{table}-monthly-2025{month:02d}01T000000Z"
+        )
 
 
 def backups_stay_creating(parsed: dict[str, Any], **_: Any) -> None:
@@ -180,3 +182,97 @@ def test_old_backups_are_deleted_only_once_the_new_one_is_available(aws: StackIn
     assert check.ok, check.detail
     assert f"{table}-monthly-20260201T000000Z" in after
     assert len([n for n in after if n.startswith(f"{table}-monthly-")]) == keep
+
+
+# --- weekly report: the e-mail goes out once, every archived generation stays whole -----
+
+
+def emails_sent() -> int:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses import ses_backends
+
+    return len(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+
+
+def report_generations(week: str) -> dict[str, list[str]]:
+    """Generation -> its file names, from the archive bucket (every version of every key)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    pages = s3.get_paginator("list_object_versions").paginate(
+        Bucket=get_settings().archive_bucket, Prefix=f"reports/{week}/"
+    )
+    generations: dict[str, list[str]] = {}
+    for page in pages:
+        for version in page.get("Versions", []):
+            generation, name = version["Key"].split("/")[2:4]
+            generations.setdefault(generation, []).append(name)
+    return generations
+
+
+def test_a_report_retried_after_a_crash_past_its_archive_sends_once(aws: StackInfo) -> None:
+    from flows import weekly_report as report_flow
+    from tests.conftest import store_sample
+
+    store_sample(aws)
+    before = emails_sent()
+    # Given a run that archived the report and crashed before the e-mail,
+    with patch.object(report_flow, "build_mime", side_effect=ConnectionError("crash")):
+        first = report_flow.weekly_report("2025-W45", return_state=True)
+    assert first.is_failed() and emails_sent() == before
+    # when the operator retries that run, and later someone re-runs the week,
+    assert retry_from_ui(report_flow.weekly_report, first).is_completed()
+    assert report_flow.weekly_report("2025-W45", return_state=True).is_completed()
+    # then the e-mail went out once, and each run left its own whole generation.
+    assert emails_sent() == before + 1
+    generations = report_generations("2025-W45")
+    assert len(generations) == 3
+    assert all(
+        sorted(names) == ["report.html", "report.json", "report.txt"]
+        for names in generations.values()
+    )
+
+
+def test_a_crash_after_ses_accepted_the_mail_never_sends_it_twice(aws: StackInfo) -> None:
+    from flows import weekly_report as report_flow
+    from lambdas.processor.weeks import Week
+    from tasks import ses
+    from tasks.dynamodb.send_ledger import ledger_state
+    from tests.conftest import store_sample
+
+    store_sample(aws)
+    before = emails_sent()
+    # Given SES accepted the e-mail and the run died before recording it,
+    with patch.object(ses, "record_sent", side_effect=ConnectionError("crash after send")):
+        first = report_flow.weekly_report("2025-W45", return_state=True)
+    assert first.is_failed() and emails_sent() == before + 1
+    assert ledger_state(Week(2025, 45))[0] == "sending"
+    # a retry and a fresh run both refuse to send again (the ledger's "unconfirmed"),
+    assert retry_from_ui(report_flow.weekly_report, first).is_completed()
+    assert report_flow.weekly_report("2025-W45", return_state=True).is_completed()
+    assert emails_sent() == before + 1
+    # and only an explicit resend sends it again.
+    report_flow.weekly_report("2025-W45", resend=True)
+    assert emails_sent() == before + 2
+
+
+# --- DLQ triage: a redriven message lands on the main queue once ------------------------
+
+
+def test_a_crash_between_redrive_and_delete_duplicates_nothing_on_the_main_queue(
+    aws: StackInfo,
+) -> None:
+    from tasks.sqs import queues
+
+    body = json.dumps(
+        {"eventType": "query", "requestId": "r-1", "timestamp": 1762819200000, "query": "hi"}
+    )
+    put_dead_letter(aws, body, "r1")
+    # Given the redrive send succeeded and the delete from the DLQ crashed,
+    with patch.object(queues, "delete_batch", side_effect=ConnectionError("crash")):
+        first = dlq_triage(return_state=True)
+    assert first.is_failed()
+    assert queue_total(get_settings().queue_name) == 1
+    # when the run is retried, the message is sent again under the same deduplication id
+    assert retry_from_ui(dlq_triage, first).is_completed()
+    # so the main queue holds it once, and the DLQ is empty.
+    assert queue_total(get_settings().queue_name) == 1
+    assert queue_total(get_settings().dlq_name) == 0
