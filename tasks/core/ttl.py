@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -103,13 +104,23 @@ def classify(
 
 
 def _key_text(item: Mapping[str, Any]) -> str:
-    """``requestId/eventKey`` of a raw item (ids are UUIDs and event keys: no personal data)."""
-    parts = []
-    for name in ("requestId", "eventKey"):
+    """``requestId/eventType@<UTC time>`` of a raw item, for examples in the findings.
+
+    The event key's epoch milliseconds are shown as a time: as a bare 13-digit number
+    they would read (and be masked) as a phone number.
+    """
+
+    def text(name: str) -> str | None:
         value = item.get(name)
-        if isinstance(value, Mapping) and value:
-            parts.append(str(next(iter(value.values()))))
-    return "/".join(parts) or "?"
+        return str(next(iter(value.values()))) if isinstance(value, Mapping) and value else None
+
+    request_id, event_key = text("requestId"), text("eventKey")
+    if event_key is not None:
+        kind, _, stamp = event_key.partition("#")
+        if stamp.isdigit():
+            moment = datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
+            event_key = f"{kind}@{moment:%Y-%m-%dT%H:%M:%S}.{int(stamp) % 1000:03d}Z"
+    return "/".join(part for part in (request_id, event_key) if part) or "?"
 
 
 @dataclass

@@ -15,12 +15,19 @@ from tasks.core.ttl import (
     item_checks,
     merge_all,
     status_check,
-    summarise,
 )
 
 NOW = 1_762_000_000  # 2025-11-01, epoch seconds
 DAY = 86_400
 POLICY = TtlPolicy(attribute="ttl", ttl_days=7, grace_hours=48)
+
+
+def summarise(items: list[dict[str, Any]], now_s: int, policy: TtlPolicy) -> TtlSummary:
+    """Every item classified into one summary, as one scan segment does (``TtlSummary.add``)."""
+    summary = TtlSummary()
+    for raw in items:
+        summary.add(raw, now_s, policy)
+    return summary
 
 
 def item(ttl: Any = None, ts_ms: int | None = None, rid: str = "r-1") -> dict[str, Any]:
@@ -94,7 +101,7 @@ def test_summary_counts_each_anomaly_and_the_oldest_overdue_age() -> None:
         "overdue": 2,
     }
     assert summary.oldest_overdue_seconds == 5 * DAY
-    assert summary.samples["milliseconds"] == ["ms/query#0000000000001"]
+    assert summary.samples["milliseconds"] == ["ms/query@1970-01-01T00:00:00.001Z"]
 
 
 def test_segment_summaries_merge_to_the_whole() -> None:
