@@ -11,13 +11,12 @@ import boto3
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample, send_all
 from lambdas.processor import handler as processor
+from lambdas.processor.weeks import Week
 from tasks.dynamodb.week_index import query_week_orphans, query_week_records
 from tests.conftest import REPO_ROOT
 
 EXPECTED = {
-    week: json.loads(
-        (REPO_ROOT / "samples" / f"expected-{week}.json").read_text()
-    )
+    week: json.loads((REPO_ROOT / "samples" / f"expected-{week}.json").read_text())
     for week in ("2025-W45", "2025-W46")
 }
 
@@ -52,9 +51,9 @@ def test_sample_traffic_lands_where_it_should_within_the_request_budget(stack: S
 
     # then each week's population is the spec's, orphans are filed apart
     for week, expected in EXPECTED.items():
-        assert len(query_week_records(week)) == expected["total_queries"]
+        assert len(query_week_records(Week.parse(week))) == expected["total_queries"]
     assert (
-        len(query_week_orphans("2025-W46")) + len(query_week_orphans("2025-W45"))
+        len(query_week_orphans(Week(2025, 46))) + len(query_week_orphans(Week(2025, 45)))
         == Counter(s.kind for s in sends)["orphan"]
     )
 
@@ -69,7 +68,7 @@ def test_sample_traffic_lands_where_it_should_within_the_request_budget(stack: S
     assert len(dynamodb_requests) / valid_events <= 0.5
 
     # when the whole sample is replayed (dedup window passed) the stored records are unchanged
-    before = {w: sorted(query_week_records(w), key=str) for w in EXPECTED}
+    before = {w: sorted(query_week_records(Week.parse(w)), key=str) for w in EXPECTED}
     replay = [s.__class__(s.body, s.group_id, s.dedup_id + "-replay", s.kind) for s in sends]
     send_all(replay, stack.queue_url, between_chunks=esm.drain)
-    assert {w: sorted(query_week_records(w), key=str) for w in EXPECTED} == before
+    assert {w: sorted(query_week_records(Week.parse(w)), key=str) for w in EXPECTED} == before

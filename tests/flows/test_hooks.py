@@ -6,17 +6,20 @@ reads what arrived. The flows are tiny ones declared here with ``FLOW_HOOKS``.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 from unittest.mock import patch
 
 import pytest
 from prefect import flow
 from prefect.runtime import flow_run as runtime_flow_run
+from prefect.states import Failed
 
 from deployments.local_stack import StackInfo
 from flows import hooks
 from flows.hooks import FLOW_HOOKS, alert_on_failure, failure_alert
-from lambdas.processor.weeks import last_complete_week
 from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox
 
 
@@ -89,9 +92,42 @@ def test_alert_text_links_to_the_run_and_truncates_the_message() -> None:
     assert len(message_line) <= len("Message: ") + hooks.STATE_MESSAGE_LIMIT
 
 
-def test_alert_on_failure_never_raises_on_a_broken_input() -> None:
-    # a hook given objects without the expected attributes logs and returns
-    alert_on_failure(object(), object(), object())
+def test_alert_on_failure_publishes_the_run_it_is_given_masked(aws: StackInfo) -> None:
+    # Given a subscriber and a failed run described by plain objects (no API context)
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
+    flow_ = SimpleNamespace(name="weekly-report")
+    run = SimpleNamespace(name="weekly-report-2025-W45", id="run-1")
+    # When the hook is called with it
+    alert_on_failure(flow_, run, Failed(message="query of jane.doe@example.com failed"))
+    # Then exactly that run's alert arrived, masked
+    [notice] = alerts_received(inbox)
+    assert notice["Subject"] == "cv-analytics flow failed: weekly-report-2025-W45"
+    lines = notice["Message"].splitlines()
+    assert lines[:5] == [
+        "Flow: weekly-report",
+        "Run: weekly-report-2025-W45",
+        "Run id: run-1",
+        "State: Failed",
+        "Message: query of [email] failed",
+    ]
+    assert "jane.doe" not in notice["Message"]
+
+
+def test_alert_on_failure_logs_and_publishes_nothing_on_a_broken_input(
+    aws: StackInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
+    logger = logging.getLogger("tests.hooks")
+    # a hook given objects without the expected attributes logs the error and returns
+    with (
+        patch.object(hooks, "get_logger", return_value=logger),
+        caplog.at_level(logging.INFO, logger="tests.hooks"),
+    ):
+        alert_on_failure(object(), object(), object())
+    assert alerts_received(inbox) == []
+    [record] = [r for r in caplog.records if r.name == "tests.hooks"]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage().startswith("Could not publish the failure alert: AttributeError")
 
 
 @flow(flow_run_name=hooks.weekly_report_run_name)
@@ -104,10 +140,50 @@ def named_by_date() -> str:
     return str(runtime_flow_run.name)
 
 
+def frozen_now(moment: datetime) -> type[datetime]:
+    """``datetime`` whose ``now()`` is ``moment`` (patched into the weeks module)."""
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Frozen:
+            return cls.fromtimestamp(moment.timestamp(), tz)
+
+    return Frozen
+
+
+@pytest.mark.parametrize(
+    ("now", "name"),
+    [
+        (datetime(2025, 11, 12, 10, tzinfo=UTC), "weekly-report-2025-W45"),  # mid-W46
+        (datetime(2025, 11, 16, 23, 59, 59, tzinfo=UTC), "weekly-report-2025-W45"),  # W46 open
+        (datetime(2025, 11, 17, tzinfo=UTC), "weekly-report-2025-W46"),  # W46 just ended
+        (datetime(2021, 1, 5, tzinfo=UTC), "weekly-report-2020-W53"),  # across the year end
+    ],
+)
+def test_a_run_without_a_week_is_named_after_the_last_complete_one(
+    now: datetime, name: str
+) -> None:
+    # the run-name callable itself, as Prefect calls it, with the run's parameters
+    runtime = SimpleNamespace(parameters={"week": None})
+    with (
+        patch("lambdas.processor.weeks.datetime", frozen_now(now)),
+        patch.object(hooks, "runtime_flow_run", runtime),
+    ):
+        assert hooks.weekly_report_run_name() == name
+        runtime.parameters = {}
+        assert hooks.weekly_report_run_name() == name
+
+
+def test_a_flow_run_without_a_week_is_named_by_the_hook_at_run_time() -> None:
+    with patch("lambdas.processor.weeks.datetime", frozen_now(datetime(2025, 11, 12, tzinfo=UTC))):
+        assert named_by_week() == "weekly-report-2025-W45"
+
+
 def test_runs_are_named_after_their_week_or_day() -> None:
     assert named_by_week("2025-W45") == "weekly-report-2025-W45"
-    assert named_by_week() == f"weekly-report-{last_complete_week()}"
+    assert named_by_week("2020-W53") == "weekly-report-2020-W53"
     assert named_by_week("2025-45") == "weekly-report-invalid-week"
+    assert named_by_week("\uff12\uff10\uff12\uff15-W45") == "weekly-report-invalid-week"
     assert named_by_date() == f"health-check-{datetime.now(UTC):%Y-%m-%d}"
 
 

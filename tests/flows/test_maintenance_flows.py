@@ -23,13 +23,13 @@ from flows.monthly_maintenance import monthly_maintenance
 from flows.ttl_verification import ttl_verification
 from lambdas.processor.contract import parse_event
 from lambdas.processor.storage import store_events
-from lambdas.processor.weeks import week_bounds_ms
+from lambdas.processor.weeks import Week
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3.week_archive import read_week
 from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox
 
 REGION = "us-east-1"
-OLD_WEEK = "2025-W10"
+OLD_WEEK = Week(2025, 10)
 
 
 def client(service: str) -> Any:
@@ -37,7 +37,7 @@ def client(service: str) -> Any:
 
 
 def seed_old_week(stack: StackInfo, count: int) -> None:
-    start, _ = week_bounds_ms(OLD_WEEK)
+    start = OLD_WEEK.start_ms
     events = [
         parse_event(
             json.dumps(

@@ -11,7 +11,7 @@ from prefect.exceptions import ParameterTypeError
 from flows.dlq_triage import dlq_triage
 from flows.report_regeneration import report_regeneration
 from flows.weekly_report import weekly_report
-from lambdas.processor.weeks import InvalidWeekError, parse_week
+from lambdas.processor.weeks import InvalidWeekError, Week
 
 near_weeks = st.builds(
     lambda y, w, sep: f"{y}{sep}{w}",
@@ -25,7 +25,7 @@ near_weeks = st.builds(
 @given(st.one_of(st.text(max_size=12), near_weeks, st.none()))
 def test_a_week_is_accepted_exactly_when_it_exists(week: str | None) -> None:
     try:
-        exists = week is None or bool(parse_week(week))
+        exists = week is None or bool(Week.parse(week))
     except InvalidWeekError:
         exists = False
     for flow_ in (weekly_report, report_regeneration):
@@ -37,7 +37,7 @@ def test_a_week_is_accepted_exactly_when_it_exists(week: str | None) -> None:
             assert not exists
             assert "YYYY-Www" in str(refused) or "string" in str(refused).lower()
         else:
-            assert exists and (week is None or re.fullmatch(r"\d{4}-W\d{2}", week.strip()))
+            assert exists and (week is None or re.fullmatch(r"[0-9]{4}-W[0-9]{2}", week))
 
 
 @settings(max_examples=100, deadline=None)

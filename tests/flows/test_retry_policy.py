@@ -7,10 +7,10 @@ from typing import Any
 
 from prefect import flow, task
 
-from tasks.aws import AWS_TASK_OPTIONS
+from tasks.aws import TASK_OPTIONS
 from tests.conftest import client_error
 
-OPTIONS = {**AWS_TASK_OPTIONS, "retry_delay_seconds": 0, "retry_jitter_factor": None}
+OPTIONS = {**TASK_OPTIONS, "retry_delay_seconds": 0, "retry_jitter_factor": None}
 attempts: Counter[str] = Counter()
 
 

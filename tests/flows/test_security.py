@@ -33,9 +33,9 @@ from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import WorkerSend, send_all
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
-from lambdas.processor.weeks import week_bounds_ms
+from lambdas.processor.weeks import Week
 
-WEEK = "2025-W45"
+WEEK = Week(2025, 45)
 SECRETS = ["Jane.Doe@Example.COM", "jane.doe@example.com", "+44 20 7946 0958", "07700 900123"]
 DIGITS = ["442079460958", "07700900123"]
 QUERIES = [
@@ -46,7 +46,7 @@ QUERIES = [
 
 
 def _traffic() -> list[WorkerSend]:
-    start, _ = week_bounds_ms(WEEK)
+    start = WEEK.start_ms
     sends = []
     for number, text in enumerate(QUERIES * 2):
         rid = str(uuid.UUID(int=number + 1))
@@ -114,7 +114,7 @@ def test_no_personal_data_or_markup_escapes_into_mail_archive_artifacts_or_logs(
     send_all(_traffic(), stack.queue_url, between_chunks=EventSourceMapping(handler).drain)
 
     # When the week's report is produced
-    figures = weekly_report(WEEK)
+    figures = weekly_report(WEEK.id)
     assert figures.total_queries == 6
 
     # Then the e-mail (every decoded part) carries masked text only

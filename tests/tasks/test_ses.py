@@ -1,4 +1,5 @@
-"""Exactly-once sending and the weekly summaries, against in-process moto (``aws``)."""
+"""The report e-mail sent exactly once (the ledger as the guard) and the summary e-mail,
+against in-process moto (``aws``)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,12 @@ from prefect.states import Failed
 
 from deployments.local_stack import StackInfo
 from lambdas.processor.settings import get_settings
-from lambdas.processor.storage import write_items
+from lambdas.processor.weeks import Week
 from tasks import ses
-from tasks.core.aggregate import WeeklyFigures, weekly_figures
-from tasks.dynamodb import send_ledger, summaries
+from tasks.dynamodb import send_ledger
 from tests.conftest import client_error
-from tests.tasks.test_aggregate import query, records_of, response
 
-WEEK = "2025-W45"
+WEEK = Week(2025, 45)
 RAW = b"Subject: CV Analytics Weekly Report - Week 2025-W45\r\n\r\nhello\r\n"
 
 
@@ -71,11 +70,6 @@ def test_unfinished_send_on_record_warns_and_does_not_send(
     assert sent_count() == 1
 
 
-def test_a_second_claim_of_the_same_state_loses(aws: StackInfo) -> None:
-    assert send_ledger.claim_send(WEEK, None) is True
-    assert send_ledger.claim_send(WEEK, None) is False  # a concurrent run read "no state" too
-
-
 def test_transient_ses_failure_is_retryable_and_not_marked_sent(aws: StackInfo) -> None:
     patcher, client = failing_ses(client_error("Throttling", "SendRawEmail", status=400))
     with (
@@ -118,30 +112,12 @@ def test_ambiguous_timeout_keeps_the_claim_and_is_not_retried(aws: StackInfo) ->
     assert ses.send_report_once(WEEK, RAW).status == "unconfirmed"
 
 
-def test_summary_round_trips_without_touching_the_ledger(aws: StackInfo) -> None:
-    records = records_of(query("a", "2025-11-05T10:00:00"), response("a", "2025-11-05T10:00:01"))
-    figures = weekly_figures(WEEK, records, 0)
-    ses.send_report_once(WEEK, RAW)
-    summaries.save_summary(figures, "dynamodb")
-    item = summaries.summary_item(WEEK)
-    assert item is not None
-    assert WeeklyFigures.model_validate_json(item["figures"]["S"]) == figures
-    assert send_ledger.ledger_state(WEEK)[0] == "sent"
-    # The next week's previous total comes from the summary, reading no records
-    with patch.object(summaries, "read_week", side_effect=AssertionError("records re-read")):
-        assert summaries.previous_week_total("2025-W46") == 1
+def test_summary_email_goes_to_the_recipients_masked(aws: StackInfo) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
 
-
-def test_missing_previous_summary_is_computed_once_from_records(aws: StackInfo) -> None:
-    records = records_of(
-        query("a", "2025-11-05T10:00:00"),
-        query("b", "2025-11-06T10:00:00"),
-        query("c", "2025-11-10T10:00:00"),  # 2025-W46: not W45's
-    )
-    settings = get_settings()
-    write_items(boto3.client("dynamodb"), [(settings.analytics_table, r) for r in records])
-    assert summaries.previous_week_total("2025-W46") == 2
-    item = summaries.summary_item(WEEK)
-    assert item is not None and item["total_queries"]["N"] == "2"
-    with patch.object(summaries, "read_week", side_effect=AssertionError("records re-read")):
-        assert summaries.previous_week_total("2025-W46") == 2
+    leak = "visitor wrote jane@example.org"
+    ses.send_summary_email.fn("subject", leak, f"<p>{leak}</p>")  # moto keeps the HTML
+    (message,) = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    assert message.destinations["ToAddresses"] == aws.settings.report_recipients
+    assert "jane@example.org" not in message.body and "[email]" in message.body

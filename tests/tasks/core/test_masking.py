@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.core.masking import display_query, mask_personal_data, mask_sample
+from tasks.core.masking import display_query, mask, mask_sample
 
 
 @pytest.mark.parametrize(
@@ -19,7 +19,7 @@ from tasks.core.masking import display_query, mask_personal_data, mask_sample
     ],
 )
 def test_email_pattern(text: str, masked: str) -> None:
-    assert mask_personal_data(text) == masked
+    assert mask(text) == masked
 
 
 @pytest.mark.parametrize(
@@ -37,11 +37,11 @@ def test_email_pattern(text: str, masked: str) -> None:
     ],
 )
 def test_phone_pattern(text: str, masked: str) -> None:
-    assert mask_personal_data(text) == masked
+    assert mask(text) == masked
 
 
 def test_email_is_masked_before_phone_so_digits_in_an_address_do_not_leak() -> None:
-    assert mask_personal_data("reach 0123456789@example.com") == "reach [email]"
+    assert mask("reach 0123456789@example.com") == "reach [email]"
 
 
 def test_display_query_normalises_then_masks() -> None:

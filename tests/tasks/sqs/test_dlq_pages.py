@@ -1,4 +1,4 @@
-"""SQS tasks and the triage loop (``triage_round.fn``) against in-process moto.
+"""The triage loop over DLQ pages (``triage_round.fn``) against in-process moto.
 
 Faults are injected at our own boundaries (``tasks.s3.put_bytes``, ``tasks.sqs.delete_batch``)
 with real ``botocore`` ``ClientError``s; everything else is moto's real SQS/S3/DynamoDB.
@@ -7,69 +7,23 @@ with real ``botocore`` ``ClientError``s; everything else is moto's real SQS/S3/D
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from unittest.mock import patch
 
-import boto3
-
 from deployments.local_stack import EventSourceMapping, StackInfo
 from lambdas.processor.handler import handler
+from lambdas.processor.weeks import Week
 from tasks.aws import aws_client
-from tasks.core.triage import decode_archive
+from tasks.core.archive import decode_records as decode_archive
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3 import objects as s3
 from tasks.sqs.dlq_pages import triage_round
-from tasks.sqs.queues import (
-    change_visibility,
-    queue_depth,
-    queue_total,
-    receive_page,
-    release_messages_task,
-)
+from tasks.sqs.queues import queue_depth, queue_total, release_messages_task
 from tests.conftest import client_error, s3_confirms_another_checksum
+from tests.tasks.sqs.conftest import QUERY, load_mixed, put_dead_letter, sqs
 
-QUERY = {
-    "eventType": "query",
-    "requestId": "req-stranded",
-    "timestamp": 1_762_769_279_371,  # 2025-W46
-    "query": "PostgreSQL experience?",
-}
-WEEK = "2025-W46"
-
-
-def sqs() -> Any:
-    return boto3.client("sqs", region_name="us-east-1")
-
-
-def put_dead_letter(
-    stack: StackInfo,
-    body: str,
-    *,
-    dedup: str,
-    group: str = "analytics",
-    attributes: dict[str, Any] | None = None,
-) -> str:
-    kwargs: dict[str, Any] = {
-        "QueueUrl": stack.dlq_url,
-        "MessageBody": body,
-        "MessageGroupId": group,
-        "MessageDeduplicationId": dedup,
-    }
-    if attributes:
-        kwargs["MessageAttributes"] = attributes
-    return str(sqs().send_message(**kwargs)["MessageId"])
-
-
-def load_mixed(stack: StackInfo) -> None:
-    """One of each class: invalid_json, invalid_event, exhausted, redrivable."""
-    reason = {"reason": {"DataType": "String", "StringValue": "invalid_json"}}
-    put_dead_letter(stack, "{not json", dedup="d1", attributes=reason)
-    put_dead_letter(stack, json.dumps({**QUERY, "requestId": ""}), dedup="d2")
-    exhausted = {"redriveCount": {"DataType": "Number", "StringValue": "3"}}
-    put_dead_letter(
-        stack, json.dumps({**QUERY, "requestId": "req-x"}), dedup="d3", attributes=exhausted
-    )
-    put_dead_letter(stack, json.dumps(QUERY), dedup="d4")
+WEEK = Week(2025, 46)  # the week of QUERY
 
 
 def s3_failure(*_: Any, **__: Any) -> None:
@@ -80,22 +34,6 @@ def sqs_delete_failure(*_: Any, **__: Any) -> None:
     raise client_error(
         "ServiceUnavailable", "DeleteMessageBatch", status=503, message="injected crash"
     )
-
-
-def test_receive_page_reads_every_attribute_and_depth_counts_visible_messages(
-    aws: StackInfo,
-) -> None:
-    load_mixed(aws)
-    assert queue_depth(aws.settings.dlq_name) == 4
-    page = receive_page(aws.dlq_url, wait_seconds=0)
-    assert len(page) == 4
-    assert page[0]["Attributes"]["MessageGroupId"] == "analytics"
-    assert page[0]["MessageAttributes"]["reason"]["StringValue"] == "invalid_json"
-    # Received = in flight: invisible, but still on the queue.
-    assert queue_depth(aws.settings.dlq_name) == 0
-    assert queue_total(aws.settings.dlq_name) == 4
-    assert change_visibility(aws.dlq_url, page, 0) == 4
-    assert queue_depth(aws.settings.dlq_name) == 4
 
 
 def test_given_a_dry_run_when_released_then_queues_and_bucket_are_untouched(
@@ -159,7 +97,7 @@ def test_poison_is_archived_then_deleted_and_redrivable_goes_back(aws: StackInfo
     assert (result.archived, result.redriven) == (3, 1)
     assert queue_total(aws.settings.dlq_name) == 0
     (key,) = s3.list_keys("dlq/")
-    assert key.endswith("/run-1-00001.jsonl.gz") and key.startswith("dlq/20")
+    assert re.fullmatch(r"dlq/20\d\d/\d\d/\d\d/run-1-00001-[0-9a-z]+\.jsonl\.gz", key), key
     data = s3.get_bytes(key)
     assert data is not None
     records = decode_archive(data)

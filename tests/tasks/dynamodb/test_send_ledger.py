@@ -1,0 +1,37 @@
+"""The send ledger in the summaries table: one conditional claim per observed state."""
+
+from __future__ import annotations
+
+from deployments.local_stack import StackInfo
+from lambdas.processor.weeks import Week
+from tasks.dynamodb import send_ledger
+
+WEEK = Week(2025, 45)
+
+
+def test_a_week_without_an_entry_has_no_state(aws: StackInfo) -> None:
+    assert send_ledger.ledger_state(WEEK) == (None, None)
+
+
+def test_a_second_claim_of_the_same_state_loses(aws: StackInfo) -> None:
+    assert send_ledger.claim_send(WEEK, None) is True
+    assert send_ledger.claim_send(WEEK, None) is False  # a concurrent run read "no state" too
+
+
+def test_sent_is_recorded_with_the_message_id_and_listed_among_sent_weeks(aws: StackInfo) -> None:
+    assert send_ledger.claim_send(WEEK, None)
+    assert send_ledger.ledger_state(WEEK)[0] == "sending"
+    send_ledger.record_sent(WEEK, "msg-1")
+    assert send_ledger.ledger_state(WEEK) == ("sent", "msg-1")
+    other = Week(2025, 46)
+    assert send_ledger.sent_report_weeks.fn([WEEK, other]) == [WEEK]
+    # a claim from the state observed now wins; one from a stale observation loses
+    assert send_ledger.claim_send(WEEK, None) is False
+    assert send_ledger.claim_send(WEEK, "sent") is True
+
+
+def test_a_released_claim_is_failed_and_can_be_claimed_again(aws: StackInfo) -> None:
+    assert send_ledger.claim_send(WEEK, None)
+    send_ledger.release_claim(WEEK, "Throttling")
+    assert send_ledger.ledger_state(WEEK)[0] == "failed"
+    assert send_ledger.claim_send(WEEK, "failed") is True

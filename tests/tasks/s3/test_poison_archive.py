@@ -1,0 +1,52 @@
+"""DLQ poison into the archive bucket: checked in memory, confirmed by S3, one PUT, no GET."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+
+from deployments.local_stack import StackInfo
+from tasks.aws import aws_client
+from tasks.core.archive import ArchiveMismatchError, decode_records, encode_records
+from tasks.s3 import objects
+from tasks.s3.poison_archive import archive_poison
+from tests.conftest import s3_confirms_another_checksum
+
+RECORDS = [
+    {"messageId": "m-1", "body": "{not json", "classification": "invalid_json"},
+    {"messageId": "m-2", "body": '{"eventType": "query"}', "classification": "invalid_event"},
+]
+KEY = "dlq/2025/11/20/run-1-00001.jsonl.gz"
+
+
+def s3_calls() -> tuple[list[str], Any]:
+    calls: list[str] = []
+    events = aws_client("s3").meta.events
+    events.register("before-call.s3", lambda model, **_: calls.append(model.name), "count-s3")
+    return calls, events
+
+
+def test_poison_is_written_once_and_decodes_to_the_records(aws: StackInfo) -> None:
+    calls, events = s3_calls()
+    try:
+        archive_poison(KEY, RECORDS)
+    finally:
+        events.unregister("before-call.s3", unique_id="count-s3")
+    assert calls == ["PutObject"]  # S3's checksum confirmation stands in for a read-back
+    assert decode_records(objects.get_bytes(KEY) or b"") == RECORDS
+
+
+def test_an_encoder_that_loses_a_record_writes_nothing(aws: StackInfo) -> None:
+    with (
+        patch("tasks.s3.poison_archive.encode_records", return_value=encode_records(RECORDS[:1])),
+        pytest.raises(ArchiveMismatchError, match="expected 2"),
+    ):
+        archive_poison(KEY, RECORDS)
+    assert objects.get_bytes(KEY) is None
+
+
+def test_an_unconfirmed_checksum_raises(aws: StackInfo) -> None:
+    with s3_confirms_another_checksum(), pytest.raises(objects.ArchiveWriteError):
+        archive_poison(KEY, RECORDS)
