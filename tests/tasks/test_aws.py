@@ -77,3 +77,29 @@ def test_a_credentials_block_keeps_its_endpoint_and_our_retry_policy(
 
     # the report e-mail is sent once by botocore too: no hidden retry under the ledger
     assert aws_client("ses", SEND_CONFIG).meta.config.retries["total_max_attempts"] == 1
+
+
+def test_a_credentials_block_asking_for_retries_cannot_loosen_one_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect_aws import AwsClientParameters, AwsCredentials
+
+    from lambdas.processor.settings import get_settings
+    from tasks.aws import ONE_ATTEMPT, aws_client
+
+    block = AwsCredentials(
+        aws_access_key_id="testing",
+        aws_secret_access_key=SecretStr("testing"),
+        region_name="us-east-1",
+        aws_client_parameters=AwsClientParameters(
+            config={"retries": {"max_attempts": 5}, "read_timeout": 7}
+        ),
+    )
+    monkeypatch.setenv("CV_ANALYTICS_AWS_CREDENTIALS_BLOCK", "cv-analytics")
+    get_settings.cache_clear()
+    monkeypatch.setattr(AwsCredentials, "load", classmethod(lambda cls, name: block))
+
+    for service in ("ses", "sns"):
+        config = aws_client(service, ONE_ATTEMPT).meta.config
+        assert config.retries["total_max_attempts"] == 1, service  # ours, not the block's 5
+        assert config.read_timeout == 7  # the block's other options still apply
