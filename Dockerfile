@@ -1,4 +1,4 @@
-# The flows image: what the ECS work pool (`cv-analytics-ecs`, prefect.yaml) runs.
+# The flows image: what the ECS work pool (`cv-analytics-ecs`, prefect.ecs.yaml) runs.
 #   docker build -t cv-analytics-flows:<tag> .
 # The code lives in /opt/cv-analytics, where the ECS deployments' pull step goes
 # (`set_working_directory`); dependencies come from uv.lock exactly (no dev tools).
@@ -26,12 +26,13 @@ COPY lambdas/ lambdas/
 COPY tasks/ tasks/
 COPY flows/ flows/
 COPY deployments/ deployments/
-COPY prefect.yaml ./
 
 # A user of its own; it may write the rendered reports under out/ and nothing else.
-RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin cv-analytics \
+RUN groupadd --gid 10001 cv-analytics \
+    && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin cv-analytics \
     && install -d -o cv-analytics -g cv-analytics out
-USER cv-analytics
+# Numeric, so that the runtime needs no passwd lookup to know it is not root.
+USER 10001:10001
 
 # The ECS worker supplies the command (the flow run); this is for a quick check:
 #   docker run --rm cv-analytics-flows:<tag>

@@ -3,7 +3,8 @@
 Starts the embedded AWS (moto, provisioned, the sample loaded as the last two complete
 weeks), a Prefect server with its UI on http://127.0.0.1:4200 (state in
 ``out/prefect-home``), the process work pool ``cv-analytics-local``, the six deployments
-of ``prefect.yaml`` and a worker pointed at the embedded AWS. Ctrl-C stops everything.
+of ``prefect.yaml`` (``prefect deploy --all``, as the README says) and a worker pointed at
+the embedded AWS. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ STOP_TIMEOUT = 15.0
 def prefect_env(api_url: str, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a Prefect command talking to ``api_url`` from this checkout."""
     env = dict(os.environ if base is None else base)
+    # prefect.yaml's pull step needs no variable: it goes where `prefect deploy` ran
+    # (run_command runs everything from the repository root).
     env.update(
         PREFECT_API_URL=api_url,
-        CV_ANALYTICS_HOME=str(REPO_ROOT),  # prefect.yaml's pull step: {{ $CV_ANALYTICS_HOME }}
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
     )
     return env
@@ -103,10 +105,13 @@ def create_work_pool(env: dict[str, str], name: str = WORK_POOL) -> None:
 
 
 def deploy(names: Sequence[str], env: dict[str, str]) -> str:
-    """``prefect deploy --name <n>...`` from ``prefect.yaml``; returns the CLI's output."""
+    """``prefect deploy --name <n>...`` from ``prefect.yaml``, or ``prefect deploy --all``
+    (the local set, the whole file) when no name is given; returns the CLI's output."""
     args = [PREFECT_BIN, "--no-prompt", "deploy"]
     for name in names:
         args += ["--name", name]
+    if not names:
+        args.append("--all")
     return run_command(args, env).stdout
 
 
@@ -224,7 +229,7 @@ def serve(port: int = PORT) -> int:
 
             create_work_pool(env)
             print(f"work pool {WORK_POOL} (process) ready; deploying prefect.yaml")
-            deploy(LOCAL_DEPLOYMENTS, env)
+            deploy((), env)  # prefect.yaml is the local set: `prefect deploy --all`
             print("deployed: " + ", ".join(LOCAL_DEPLOYMENTS))
 
             wenv = worker_env(api_url, str(stack.endpoint_url), report_dir)

@@ -1,8 +1,10 @@
-"""``prefect.yaml`` against the operator's table, without a server.
+"""``prefect.yaml`` (local set) and ``prefect.ecs.yaml`` (production set) against the
+operator's table, without a server.
 
-Every entrypoint is imported and must be the named Prefect flow; schedules, parameters
-and shared settings are read as ``prefect deploy`` reads them (``yaml.safe_load``, then
-Prefect's own model of the file).
+Every entrypoint is imported and must be the named Prefect flow; schedules, parameters,
+concurrency and shared settings are read as ``prefect deploy`` reads them
+(``yaml.safe_load``, then Prefect's own model of the file). The two files hold the same
+six deployments under the same names, with the same flow parts, on different pools.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import pytest
 import yaml
 from prefect import Flow
 from prefect.cli.deploy._models import PrefectYamlModel
+from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.utilities.callables import parameter_schema
 
 from lambdas.processor.weeks import WEEK_SCHEMA_PATTERN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
+PREFECT_ECS_YAML = REPO_ROOT / "prefect.ecs.yaml"
 
 #: deployment -> (flow name, cron or None, parameters the deployment sets)
 TABLE: dict[str, tuple[str, str | None, dict[str, Any]]] = {
@@ -32,21 +36,48 @@ TABLE: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "health-check": ("health-check", "0 7 * * *", {}),
     "monthly-maintenance": ("monthly-maintenance", "0 3 1 * *", {"test_alarms": True}),
 }
-ECS_SUFFIX = "-ecs"
+#: deployment -> collision strategy (limit 1 each); why: docs/flows.md
+COLLISIONS = {
+    "weekly-report": "ENQUEUE",
+    "report-regeneration": "ENQUEUE",
+    "dlq-triage": "CANCEL_NEW",
+    "ttl-verification": "ENQUEUE",
+    "health-check": "ENQUEUE",
+    "monthly-maintenance": "CANCEL_NEW",
+}
+SET_STEP = "prefect.deployments.steps.set_working_directory"
 
 
-@pytest.fixture(scope="module")
-def config() -> dict[str, Any]:
-    loaded = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))
+def read(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(loaded, dict)
     return loaded
 
 
 @pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return read(PREFECT_YAML)
+
+
+@pytest.fixture(scope="module")
+def ecs_config() -> dict[str, Any]:
+    return read(PREFECT_ECS_YAML)
+
+
+def by_name(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    named = {d["name"]: d for d in config["deployments"]}
+    assert len(named) == len(config["deployments"]), "deployment names must be unique"
+    return named
+
+
+@pytest.fixture(scope="module")
 def deployments(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    by_name = {d["name"]: d for d in config["deployments"]}
-    assert len(by_name) == len(config["deployments"]), "deployment names must be unique"
-    return by_name
+    return by_name(config)
+
+
+@pytest.fixture(scope="module")
+def ecs_deployments(ecs_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return by_name(ecs_config)
 
 
 def load_entrypoint(entrypoint: str) -> Any:
@@ -63,17 +94,52 @@ def load_entrypoint(entrypoint: str) -> Any:
     return getattr(module, attribute)
 
 
-def test_prefect_reads_every_deployment(config: dict[str, Any]) -> None:
-    # Given the file, when Prefect's own model validates it, nothing is dropped
-    model = PrefectYamlModel.model_validate(config)
-    names = {d.name for d in model.deployments}
-    assert names == set(TABLE) | {name + ECS_SUFFIX for name in TABLE}
+def test_prefect_reads_every_deployment(config: dict[str, Any], ecs_config: dict[str, Any]) -> None:
+    # Given each file, when Prefect's own model validates it, nothing is dropped
+    for loaded in (config, ecs_config):
+        model = PrefectYamlModel.model_validate(loaded)
+        assert {d.name for d in model.deployments} == set(TABLE)
+
+
+def test_each_file_deploys_one_pool(config: dict[str, Any], ecs_config: dict[str, Any]) -> None:
+    # `prefect deploy --all` takes every deployment of one file: one target each
+    assert {d["work_pool"]["name"] for d in config["deployments"]} == {"cv-analytics-local"}
+    assert {d["work_pool"]["name"] for d in ecs_config["deployments"]} == {"cv-analytics-ecs"}
+
+
+def test_both_files_share_the_flow_parts(
+    config: dict[str, Any], ecs_config: dict[str, Any]
+) -> None:
+    # the flows, schedules and concurrency cannot drift between the two targets
+    for key in ("flows", "schedules", "concurrency", "tags"):
+        assert config["definitions"][key] == ecs_config["definitions"][key], key
+    local, ecs = by_name(config), by_name(ecs_config)
+    for name in TABLE:
+        for key in ("entrypoint", "description", "parameters", "schedules", "concurrency_limit"):
+            assert local[name].get(key) == ecs[name].get(key), (name, key)
 
 
 @pytest.mark.parametrize("name", sorted(TABLE))
-def test_entrypoint_is_the_named_flow(name: str, deployments: dict[str, dict[str, Any]]) -> None:
+def test_one_run_at_a_time(
+    name: str,
+    deployments: dict[str, dict[str, Any]],
+    ecs_deployments: dict[str, dict[str, Any]],
+) -> None:
+    for deployment in (deployments[name], ecs_deployments[name]):
+        limit = deployment["concurrency_limit"]
+        assert limit == {"limit": 1, "collision_strategy": COLLISIONS[name]}
+        # a value Prefect's server accepts
+        assert ConcurrencyLimitStrategy(limit["collision_strategy"])
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_entrypoint_is_the_named_flow(
+    name: str,
+    deployments: dict[str, dict[str, Any]],
+    ecs_deployments: dict[str, dict[str, Any]],
+) -> None:
     flow_name, _, _ = TABLE[name]
-    for deployment in (deployments[name], deployments[name + ECS_SUFFIX]):
+    for deployment in (deployments[name], ecs_deployments[name]):
         entrypoint = deployment["entrypoint"]
         assert entrypoint.count(":") == 1 and entrypoint.split(":")[0].endswith(".py")
         flow = load_entrypoint(entrypoint)
@@ -83,10 +149,12 @@ def test_entrypoint_is_the_named_flow(name: str, deployments: dict[str, dict[str
 
 @pytest.mark.parametrize("name", sorted(TABLE))
 def test_schedule_and_parameters_as_in_the_table(
-    name: str, deployments: dict[str, dict[str, Any]]
+    name: str,
+    deployments: dict[str, dict[str, Any]],
+    ecs_deployments: dict[str, dict[str, Any]],
 ) -> None:
     _, cron, parameters = TABLE[name]
-    for deployment in (deployments[name], deployments[name + ECS_SUFFIX]):
+    for deployment in (deployments[name], ecs_deployments[name]):
         schedules = deployment.get("schedules") or []
         if cron is None:
             assert schedules == []
@@ -122,38 +190,56 @@ def test_report_regeneration_requires_a_well_formed_week(
         assert not re.match(WEEK_SCHEMA_PATTERN, bad), bad
 
 
-def test_shared_settings_come_from_definitions(config: dict[str, Any]) -> None:
+def test_shared_settings_come_from_definitions(
+    config: dict[str, Any], ecs_config: dict[str, Any]
+) -> None:
     # YAML anchors are resolved by the loader: shared objects are the *same* objects
-    definitions = config["definitions"]
-    local = [d for d in config["deployments"] if not d["name"].endswith(ECS_SUFFIX)]
-    ecs = [d for d in config["deployments"] if d["name"].endswith(ECS_SUFFIX)]
-    assert {id(d["work_pool"]) for d in local} == {id(definitions["work_pools"]["local"])}
-    assert {id(d["work_pool"]) for d in ecs} == {id(definitions["work_pools"]["ecs"])}
-    assert {id(d["tags"]) for d in config["deployments"]} == {id(definitions["tags"])}
-    assert {id(d["pull"]) for d in local} == {id(definitions["pulls"]["local"])}
-    assert {id(d["pull"]) for d in ecs} == {id(definitions["pulls"]["image"])}
+    for loaded, pool in ((config, "local"), (ecs_config, "ecs")):
+        definitions = loaded["definitions"]
+        assert {id(d["work_pool"]) for d in loaded["deployments"]} == {
+            id(definitions["work_pools"][pool])
+        }
+        assert {id(d["tags"]) for d in loaded["deployments"]} == {id(definitions["tags"])}
 
 
-def test_pull_steps_set_the_working_directory(config: dict[str, Any]) -> None:
-    pulls = config["definitions"]["pulls"]
-    step = "prefect.deployments.steps.set_working_directory"
-    assert pulls["local"] == [{step: {"directory": "{{ $CV_ANALYTICS_HOME }}"}}]
-    assert pulls["image"] == [{step: {"directory": "/opt/cv-analytics"}}]
+def test_local_pull_step_goes_to_where_prefect_deploy_ran(config: dict[str, Any]) -> None:
+    # No variable: the build step records the folder of `prefect deploy` (the repository
+    # root), the pull step goes there. No deployment overrides either.
+    [build] = config["build"]
+    shell = build["prefect.deployments.steps.run_shell_script"]
+    assert shell["script"] == "pwd"
+    assert config["pull"] == [{SET_STEP: {"directory": "{{ " + shell["id"] + ".stdout }}"}}]
+    assert "$" not in yaml.safe_dump(config["pull"])
+    for deployment in config["deployments"]:
+        assert "pull" not in deployment and "build" not in deployment, deployment["name"]
+
+
+def test_ecs_pull_step_goes_to_the_image_code(ecs_config: dict[str, Any]) -> None:
+    assert ecs_config["pull"] == [{SET_STEP: {"directory": "/opt/cv-analytics"}}]
+    assert ecs_config.get("build") is None
+    for deployment in ecs_config["deployments"]:
+        # explicit: no "build a Docker image?" question from an interactive deploy
+        assert "build" in deployment and deployment["build"] is None, deployment["name"]
     dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "WORKDIR /opt/cv-analytics" in dockerfile
 
 
-def test_work_pools_and_ecs_job_variables(config: dict[str, Any]) -> None:
-    pools = config["definitions"]["work_pools"]
-    assert pools["local"]["name"] == "cv-analytics-local"
-    ecs = pools["ecs"]
+def test_work_pools_and_ecs_job_variables(
+    config: dict[str, Any], ecs_config: dict[str, Any]
+) -> None:
+    assert config["definitions"]["work_pools"]["local"]["name"] == "cv-analytics-local"
+    ecs = ecs_config["definitions"]["work_pools"]["ecs"]
     assert ecs["name"] == "cv-analytics-ecs"
     variables = ecs["job_variables"]
-    for key in ("image", "cluster", "task_role_arn", "cpu", "memory"):
+    for key in ("image", "cluster", "task_role_arn", "cpu", "memory", "vpc_id"):
         assert variables.get(key), key
-    # placeholders only: no account ids, ARNs or secrets in the repository
-    for key in ("image", "cluster", "task_role_arn", "execution_role_arn"):
+    # placeholders only: no account ids, ARNs, network ids or secrets in the repository
+    for key in ("image", "cluster", "task_role_arn", "execution_role_arn", "vpc_id"):
         assert variables[key].startswith("{{ $"), key
+    network = variables["network_configuration"]
+    assert network["subnets"] == ["{{ $CV_ANALYTICS_SUBNET_ID }}"]
+    assert network["securityGroups"] == ["{{ $CV_ANALYTICS_SECURITY_GROUP_ID }}"]
+    assert network["assignPublicIp"] == "DISABLED"
     env = variables["env"]
     assert env["PREFECT_RESULTS_PERSIST_BY_DEFAULT"] == "true"
     assert env["PREFECT_DEFAULT_RESULT_STORAGE_BLOCK"] == "s3-bucket/cv-analytics-results"
@@ -165,8 +251,10 @@ def test_work_pools_and_ecs_job_variables(config: dict[str, Any]) -> None:
     assert not unknown, f"not ECS worker job variables: {unknown}"
 
 
-def test_aws_sdk_warnings_reach_the_run_log_in_every_pool(config: dict[str, Any]) -> None:
-    for deployment in config["deployments"]:
+def test_aws_sdk_warnings_reach_the_run_log_in_every_pool(
+    config: dict[str, Any], ecs_config: dict[str, Any]
+) -> None:
+    for deployment in [*config["deployments"], *ecs_config["deployments"]]:
         env = deployment["work_pool"]["job_variables"]["env"]
         assert "botocore" in env["PREFECT_LOGGING_EXTRA_LOGGERS"].split(","), deployment["name"]
 
