@@ -1,16 +1,28 @@
-"""The embedded local AWS: moto's server, provisioned like the real account.
+"""The embedded local AWS: moto's server, provisioned from ``deployments/template.yaml``.
 
-``provision()`` creates every resource of ``deployments/template.yaml`` on whatever
-endpoint the environment points at (idempotent: existing resources are left alone, their
-settings re-applied), including what an emulator's CloudFormation ignores: TTL, PITR,
-alarms, log retention, the SES sender identity. ``local_stack()`` runs a
-``ThreadedMotoServer`` on 127.0.0.1 for the demo and integration tests.
-``EventSourceMapping`` stands in for Lambda's SQS poller, which moto cannot run without
-Docker: receive up to 10, call the handler, delete what it did not report as failed.
+``provision()`` reads the template (``deployments/template.py``) and creates what it declares
+on whatever endpoint the environment points at, idempotently (existing resources are left
+alone, their settings re-applied). Each resource type goes the way that honours its properties:
+
+* moto's CloudFormation (``create_stack`` with the template's own resources, intrinsics
+  resolved): the queues, tables, log group, topic and bucket;
+* the service API, for what moto's CloudFormation ignores: TTL and point-in-time recovery of
+  the tables (``moto/dynamodb/models/table.py`` reads neither), the bucket's public access
+  block, versioning, ownership controls and lifecycle (``moto/s3/models.py`` applies only
+  ``BucketEncryption``), and the alarms (moto has no ``AWS::CloudWatch::Alarm`` model);
+  also the SES sender identity, a template parameter rather than a resource;
+* not emulated (see ``NOT_EMULATED``): the Lambda function, IAM, KMS and resource policies.
+
+Resources are named after the settings (``SETTINGS_NAMES``), as the deployed function's
+environment names them for the processor; with default settings these are the template's
+default names. ``local_stack()`` runs a ``ThreadedMotoServer`` on 127.0.0.1 for the demo and
+integration tests. ``EventSourceMapping`` stands in for Lambda's SQS poller, which moto cannot
+run without Docker: receive a batch, call the handler, delete what it did not report as failed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -25,19 +37,74 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from deployments.template import DEFAULT_ACCOUNT_ID, Template
 from lambdas.processor.settings import Settings, get_settings
 
-FUNCTION_TIMEOUT_SECONDS = 30
-#: AWS asks for a visibility timeout of at least 6x the function timeout.
-VISIBILITY_TIMEOUT_SECONDS = 6 * FUNCTION_TIMEOUT_SECONDS
-MAX_RECEIVE_COUNT = 3
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
-ALARM_NAMES = (
-    "cv-analytics-dlq-depth",
-    "cv-analytics-processor-errors",
-    "cv-analytics-processor-throttles",
-    "cv-analytics-queue-age",
+#: The template with its default parameters, for the figures below.
+TEMPLATE = Template()
+_MAPPING = TEMPLATE.event_source_mapping()
+_QUEUE = TEMPLATE.queue(_MAPPING.queue)
+_FUNCTION = TEMPLATE.function(_MAPPING.function)
+if _QUEUE.dead_letter_queue is None or _QUEUE.max_receive_count is None:
+    raise ValueError("the template's event source queue has no redrive policy")
+_DLQ = TEMPLATE.queue(_QUEUE.dead_letter_queue)
+
+FUNCTION_TIMEOUT_SECONDS = _FUNCTION.timeout
+#: The main queue's (AWS asks for at least 6x the function timeout; tests check the template).
+VISIBILITY_TIMEOUT_SECONDS = _QUEUE.visibility_timeout
+MAX_RECEIVE_COUNT: int = _QUEUE.max_receive_count
+DLQ_RETENTION_SECONDS = _DLQ.retention_seconds
+BATCH_SIZE = _MAPPING.batch_size
+ALARM_NAMES = tuple(alarm.name for alarm in TEMPLATE.alarms())
+
+#: The Settings field that names each template resource (logical id -> field).
+SETTINGS_NAMES = {
+    "Queue": "queue_name",
+    "DeadLetterQueue": "dlq_name",
+    "QueryEventsTable": "query_events_table",
+    "AnalyticsTable": "analytics_table",
+    "WeeklySummariesTable": "summaries_table",
+    "AlarmTopic": "alarms_topic",
+    "ProcessorFunction": "processor_function",
+}
+#: The Settings field that gives each template parameter (parameter -> field).
+SETTINGS_PARAMETERS = {"ArchiveBucketName": "archive_bucket", "SenderIdentity": "report_sender"}
+
+#: Created through moto's CloudFormation, whose models honour these types' properties
+#: (except those in API_PROPERTIES).
+CLOUDFORMATION_TYPES = (
+    "AWS::SQS::Queue",
+    "AWS::DynamoDB::Table",
+    "AWS::Logs::LogGroup",
+    "AWS::SNS::Topic",
+    "AWS::S3::Bucket",
 )
+#: Properties moto's CloudFormation ignores; provision() applies them through the API.
+API_PROPERTIES = {
+    "AWS::DynamoDB::Table": ("TimeToLiveSpecification", "PointInTimeRecoverySpecification"),
+    "AWS::S3::Bucket": (
+        "PublicAccessBlockConfiguration",
+        "VersioningConfiguration",
+        "OwnershipControls",
+        "LifecycleConfiguration",
+    ),
+}
+#: Created through the service API: moto's CloudFormation has no model for the type.
+API_TYPES = ("AWS::CloudWatch::Alarm",)
+#: Properties not handed to moto: they refer to resources that are not emulated.
+OMITTED_PROPERTIES = {"AWS::SNS::Topic": ("KmsMasterKeyId",)}
+#: Declared by the template, not emulated locally, and why.
+NOT_EMULATED = {
+    "AWS::Lambda::Function": "moto runs functions only in Docker; the handler runs in-process",
+    "AWS::Lambda::EventSourceMapping": "EventSourceMapping below stands in for the poller",
+    "AWS::IAM::Role": "moto does not enforce IAM unless asked to",
+    "AWS::IAM::ManagedPolicy": "moto does not enforce IAM unless asked to",
+    "AWS::KMS::Key": "moto's SNS does not encrypt; the topic is created without the key",
+    "AWS::KMS::Alias": "the key is not emulated",
+    "AWS::SNS::TopicPolicy": "moto does not enforce resource policies",
+    "AWS::SNS::Subscription": "an e-mail subscription cannot be confirmed locally",
+    "AWS::S3::BucketPolicy": "its Deny of non-TLS requests would refuse the plain-HTTP endpoint",
+}
 
 
 @dataclass(frozen=True)
@@ -55,200 +122,228 @@ def _client(service: str, settings: Settings) -> Any:
     return boto3.client(service, region_name=settings.region)  # type: ignore[call-overload]
 
 
-def _provision_queues(settings: Settings) -> tuple[str, str]:
-    sqs = _client("sqs", settings)
-    dlq_url = sqs.create_queue(
-        QueueName=settings.dlq_name,
-        Attributes={
-            "FifoQueue": "true",
-            "ContentBasedDeduplication": "true",
-            "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
-            "VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS),
-        },
-    )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    redrive = f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}'
-    attributes = {
-        "FifoQueue": "true",
-        "ContentBasedDeduplication": "true",
-        "VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS),
-        "MessageRetentionPeriod": str(4 * 24 * 3600),
-        "RedrivePolicy": redrive,
-    }
-    queue_url = sqs.create_queue(QueueName=settings.queue_name, Attributes=attributes)["QueueUrl"]
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url, Attributes={k: v for k, v in attributes.items() if k != "FifoQueue"}
+class _Clients:
+    """One client per service for the length of a provision() (creating one costs ~10 ms)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._clients: dict[str, Any] = {}
+
+    def __call__(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = _client(service, self.settings)
+        return self._clients[service]
+
+
+def local_template(settings: Settings, account_id: str = DEFAULT_ACCOUNT_ID) -> Template:
+    """The template as the local stack deploys it: resources named after the settings."""
+    return Template(
+        parameters={name: getattr(settings, f) for name, f in SETTINGS_PARAMETERS.items()},
+        names={logical_id: getattr(settings, f) for logical_id, f in SETTINGS_NAMES.items()},
+        region=settings.region,
+        account_id=account_id,
     )
-    return queue_url, dlq_url
 
 
-def _create_table(dynamodb: Any, **kwargs: Any) -> None:
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _exists(template: Template, logical_id: str, aws: _Clients) -> bool:
+    """Whether the resource is already there (then CloudFormation must not create it)."""
+    kind = template.type_of(logical_id)
+    name = template.physical_name(logical_id)
     try:
-        dynamodb.create_table(BillingMode="PAY_PER_REQUEST", **kwargs)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceInUseException":
-            raise
-    dynamodb.get_waiter("table_exists").wait(
-        TableName=kwargs["TableName"], WaiterConfig={"Delay": 1}
-    )
-
-
-def _provision_tables(settings: Settings) -> None:
-    dynamodb = _client("dynamodb", settings)
-    _create_table(
-        dynamodb,
-        TableName=settings.query_events_table,
-        KeySchema=[
-            {"AttributeName": "requestId", "KeyType": "HASH"},
-            {"AttributeName": "eventKey", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "requestId", "AttributeType": "S"},
-            {"AttributeName": "eventKey", "AttributeType": "S"},
-        ],
-    )
-    _create_table(
-        dynamodb,
-        TableName=settings.analytics_table,
-        KeySchema=[{"AttributeName": "requestId", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "requestId", "AttributeType": "S"},
-            {"AttributeName": "weekKey", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "week-index",
-                "KeySchema": [
-                    {"AttributeName": "weekKey", "KeyType": "HASH"},
-                    {"AttributeName": "requestId", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    _create_table(
-        dynamodb,
-        TableName=settings.summaries_table,
-        KeySchema=[{"AttributeName": "week", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "week", "AttributeType": "S"}],
-    )
-    ttl = dynamodb.describe_time_to_live(TableName=settings.query_events_table)
-    if ttl["TimeToLiveDescription"].get("TimeToLiveStatus") != "ENABLED":
-        dynamodb.update_time_to_live(
-            TableName=settings.query_events_table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": settings.ttl_attribute},
-        )
-    for table in (settings.query_events_table, settings.analytics_table, settings.summaries_table):
-        dynamodb.update_continuous_backups(
-            TableName=table,
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-        )
-
-
-def _provision_monitoring(settings: Settings, queue_url: str, dlq_url: str) -> str:
-    topic_arn: str = _client("sns", settings).create_topic(Name=settings.alarms_topic)["TopicArn"]
-    logs = _client("logs", settings)
-    group = f"/aws/lambda/{settings.processor_function}"
-    try:
-        logs.create_log_group(logGroupName=group)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
-            raise
-    logs.put_retention_policy(logGroupName=group, retentionInDays=settings.log_retention_days)
-
-    cloudwatch = _client("cloudwatch", settings)
-    common = {
-        "AlarmActions": [topic_arn],
-        "OKActions": [topic_arn],
-        "TreatMissingData": "notBreaching",
-        "EvaluationPeriods": 1,
-        "Period": 300,
-    }
-    function = [{"Name": "FunctionName", "Value": settings.processor_function}]
-    alarms: list[dict[str, Any]] = [
-        {
-            "AlarmName": "cv-analytics-dlq-depth",
-            "Namespace": "AWS/SQS",
-            "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Dimensions": [{"Name": "QueueName", "Value": settings.dlq_name}],
-            "Statistic": "Maximum",
-            "Threshold": float(settings.dlq_alarm_threshold),
-            "ComparisonOperator": "GreaterThanThreshold",
-        },
-        {
-            "AlarmName": "cv-analytics-processor-errors",
-            "Namespace": "AWS/Lambda",
-            "MetricName": "Errors",
-            "Dimensions": function,
-            "Statistic": "Sum",
-            "Threshold": 5.0,
-            "ComparisonOperator": "GreaterThanThreshold",
-        },
-        {
-            "AlarmName": "cv-analytics-processor-throttles",
-            "Namespace": "AWS/Lambda",
-            "MetricName": "Throttles",
-            "Dimensions": function,
-            "Statistic": "Sum",
-            "Threshold": 0.0,
-            "ComparisonOperator": "GreaterThanThreshold",
-        },
-        {
-            "AlarmName": "cv-analytics-queue-age",
-            "Namespace": "AWS/SQS",
-            "MetricName": "ApproximateAgeOfOldestMessage",
-            "Dimensions": [{"Name": "QueueName", "Value": settings.queue_name}],
-            "Statistic": "Maximum",
-            "Threshold": float(settings.max_queue_age_seconds),
-            "ComparisonOperator": "GreaterThanThreshold",
-        },
-    ]
-    for alarm in alarms:
-        cloudwatch.put_metric_alarm(**common, **alarm)
-    return topic_arn
-
-
-def _provision_storage_and_mail(settings: Settings) -> None:
-    s3 = _client("s3", settings)
-    try:
-        if settings.region == "us-east-1":
-            s3.create_bucket(Bucket=settings.archive_bucket)
+        if kind == "AWS::SQS::Queue":
+            aws("sqs").get_queue_url(QueueName=name)
+        elif kind == "AWS::DynamoDB::Table":
+            aws("dynamodb").describe_table(TableName=name)
+        elif kind == "AWS::SNS::Topic":
+            arn = template.get_att(logical_id, "TopicArn")
+            aws("sns").get_topic_attributes(TopicArn=arn)
+        elif kind == "AWS::S3::Bucket":
+            aws("s3").head_bucket(Bucket=name)
+        elif kind == "AWS::Logs::LogGroup":
+            groups = aws("logs").describe_log_groups(logGroupNamePrefix=name)
+            return any(g["logGroupName"] == name for g in groups["logGroups"])
         else:
-            s3.create_bucket(
-                Bucket=settings.archive_bucket,
-                CreateBucketConfiguration={"LocationConstraint": settings.region},
-            )
+            raise ValueError(f"no existence check for {kind}")
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+        missing = {
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "QueueDoesNotExist",
+            "ResourceNotFoundException",
+            "NotFound",
+            "404",
+            "NoSuchBucket",
+        }
+        if _error_code(exc) in missing:
+            return False
+        raise
+    return True
+
+
+def cloudformation_template(template: Template, logical_ids: list[str]) -> dict[str, Any]:
+    """The template's own definitions of these resources, intrinsics resolved.
+
+    Resolved here rather than by moto so that the settings' names apply, and so that a
+    resource referring to one that already exists (hence left out) still resolves.
+    """
+    resources: dict[str, Any] = {}
+    for logical_id in logical_ids:
+        kind = template.type_of(logical_id)
+        definition: dict[str, Any] = {
+            "Type": kind,
+            "Properties": template.resource_properties_lenient(
+                logical_id, OMITTED_PROPERTIES.get(kind, ())
+            ),
+        }
+        depends_on = sorted(template.references(logical_id) & set(logical_ids))
+        if depends_on:
+            definition["DependsOn"] = depends_on
+        resources[logical_id] = definition
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "The parts of deployments/template.yaml moto's CloudFormation creates.",
+        "Resources": resources,
+    }
+
+
+def _deploy(template: Template, logical_ids: list[str], aws: _Clients) -> None:
+    cloudformation = aws("cloudformation")
+    name = f"{template.parameters['NamePrefix']}-local"
+    try:
+        cloudformation.describe_stacks(StackName=name)
+        name = f"{name}-{uuid.uuid4().hex[:8]}"  # a later deployment of missing resources
+    except ClientError as exc:
+        if _error_code(exc) != "ValidationError":
             raise
-    s3.put_public_access_block(
-        Bucket=settings.archive_bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
-    s3.put_bucket_encryption(
-        Bucket=settings.archive_bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-        },
-    )
-    _client("ses", settings).verify_email_identity(EmailAddress=settings.report_sender)
+    body = json.dumps(cloudformation_template(template, logical_ids))
+    cloudformation.create_stack(StackName=name, TemplateBody=body)
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        reason = stack.get("StackStatusReason", "")
+        raise RuntimeError(f"stack {name} is {stack['StackStatus']}: {reason}")
+
+
+def _reapply(template: Template, logical_id: str, aws: _Clients) -> None:
+    """Set again, on a resource that already existed, what CloudFormation sets on creation."""
+    kind = template.type_of(logical_id)
+    if kind == "AWS::SQS::Queue":
+        sqs = aws("sqs")
+        queue = template.queue(logical_id)
+        url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
+        attributes = queue.api_attributes()
+        attributes.pop("FifoQueue", None)  # fixed at creation
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    elif kind == "AWS::Logs::LogGroup":
+        (group,) = (g for g in template.log_groups() if g.logical_id == logical_id)
+        if group.retention_days is not None:
+            aws("logs").put_retention_policy(
+                logGroupName=group.name, retentionInDays=group.retention_days
+            )
+    elif kind == "AWS::S3::Bucket":
+        (bucket,) = (b for b in template.buckets() if b.logical_id == logical_id)
+        encryption = bucket.encryption()
+        if encryption is not None:
+            aws("s3").put_bucket_encryption(
+                Bucket=bucket.name, ServerSideEncryptionConfiguration=encryption
+            )
+    # tables (keys, indexes) and topics have nothing CloudFormation sets that can change
+
+
+def _apply_tables(template: Template, aws: _Clients) -> None:
+    dynamodb = aws("dynamodb")
+    for table in template.tables():
+        dynamodb.get_waiter("table_exists").wait(TableName=table.name, WaiterConfig={"Delay": 1})
+        if table.ttl_attribute is not None:
+            ttl = dynamodb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
+            if ttl.get("TimeToLiveStatus") != "ENABLED":
+                dynamodb.update_time_to_live(
+                    TableName=table.name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+                )
+        if table.point_in_time_recovery:
+            dynamodb.update_continuous_backups(
+                TableName=table.name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
+
+
+def _apply_buckets(template: Template, aws: _Clients) -> None:
+    s3 = aws("s3")
+    for bucket in template.buckets():
+        properties = bucket.properties
+        if "PublicAccessBlockConfiguration" in properties:
+            s3.put_public_access_block(
+                Bucket=bucket.name,
+                PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"],
+            )
+        if "VersioningConfiguration" in properties:
+            s3.put_bucket_versioning(
+                Bucket=bucket.name, VersioningConfiguration=properties["VersioningConfiguration"]
+            )
+        if "OwnershipControls" in properties:
+            s3.put_bucket_ownership_controls(
+                Bucket=bucket.name, OwnershipControls=properties["OwnershipControls"]
+            )
+        lifecycle = bucket.lifecycle()
+        if lifecycle is not None:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=bucket.name, LifecycleConfiguration=lifecycle
+            )
+
+
+def _apply_alarms(template: Template, aws: _Clients) -> None:
+    cloudwatch = aws("cloudwatch")
+    for alarm in template.alarms():
+        cloudwatch.put_metric_alarm(**alarm.properties)
+
+
+def _verify_sender(template: Template, aws: _Clients) -> None:
+    identity = str(template.parameters["SenderIdentity"])
+    ses = aws("ses")
+    if "@" in identity:
+        ses.verify_email_identity(EmailAddress=identity)
+    else:
+        ses.verify_domain_identity(Domain=identity)
 
 
 def provision(settings: Settings | None = None) -> StackInfo:
-    """Create (or re-apply) every resource of the pipeline on the configured endpoint."""
+    """Create (or re-apply) every emulated resource of the template on the configured endpoint."""
     settings = settings or get_settings()
-    queue_url, dlq_url = _provision_queues(settings)
-    _provision_tables(settings)
-    topic_arn = _provision_monitoring(settings, queue_url, dlq_url)
-    _provision_storage_and_mail(settings)
-    return StackInfo(os.environ.get("AWS_ENDPOINT_URL"), queue_url, dlq_url, topic_arn, settings)
+    aws = _Clients(settings)
+    account_id = aws("sts").get_caller_identity()["Account"]
+    template = local_template(settings, account_id)
+    # in template order, so a queue's dead-letter queue comes before it
+    by_cloudformation = [
+        i for i in template.logical_ids() if template.type_of(i) in CLOUDFORMATION_TYPES
+    ]
+    existing = [i for i in by_cloudformation if _exists(template, i, aws)]
+    missing = [i for i in by_cloudformation if i not in existing]
+    if missing:
+        _deploy(template, missing, aws)
+    for logical_id in existing:
+        _reapply(template, logical_id, aws)
+    _apply_tables(template, aws)
+    _apply_buckets(template, aws)
+    _apply_alarms(template, aws)
+    _verify_sender(template, aws)
+
+    sqs = aws("sqs")
+    mapping = template.event_source_mapping()
+    queue = template.queue(mapping.queue)
+    if queue.dead_letter_queue is None:
+        raise ValueError("the template's event source queue has no redrive policy")
+    dlq = template.queue(queue.dead_letter_queue)
+    (topic,) = template.topics()
+    return StackInfo(
+        os.environ.get("AWS_ENDPOINT_URL"),
+        sqs.get_queue_url(QueueName=queue.name)["QueueUrl"],
+        sqs.get_queue_url(QueueName=dlq.name)["QueueUrl"],
+        topic.arn,
+        settings,
+    )
 
 
 def free_port() -> int:
@@ -330,11 +425,9 @@ def local_stack(port: int | None = None) -> Iterator[StackInfo]:
 class LocalContext:
     """The parts of a Lambda context object that Powertools reads."""
 
-    function_name: str = "cv-analytics-processor"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:cv-analytics-processor"
-    )
+    function_name: str = _FUNCTION.name
+    memory_limit_in_mb: int = _FUNCTION.memory_size
+    invoked_function_arn: str = TEMPLATE.get_att(_FUNCTION.logical_id, "Arn")
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     deadline: float = field(default_factory=lambda: time.time() + FUNCTION_TIMEOUT_SECONDS)
 
@@ -377,10 +470,11 @@ class DrainResult:
 
 
 class EventSourceMapping:
-    """Local stand-in for Lambda's SQS FIFO poller (batch size 10, partial batch responses).
+    """Local stand-in for Lambda's SQS FIFO poller (the template's batch size, partial batch
+    responses).
 
     Failed messages are left on the queue for SQS's redrive policy. Because waiting out
-    a 180 s visibility timeout is pointless locally, ``fast_retry`` makes them visible
+    the visibility timeout is pointless locally, ``fast_retry`` makes them visible
     again at once, which is what the passage of the timeout would do.
     """
 
@@ -389,7 +483,7 @@ class EventSourceMapping:
         handler: Handler,
         settings: Settings | None = None,
         *,
-        batch_size: int = 10,
+        batch_size: int = BATCH_SIZE,
         fast_retry: bool = True,
     ) -> None:
         self.handler = handler

@@ -7,7 +7,16 @@ import time
 
 import boto3
 
-from deployments.local_stack import ALARM_NAMES, StackInfo, expire_ttl_items, provision
+from deployments.local_stack import (
+    ALARM_NAMES,
+    FUNCTION_TIMEOUT_SECONDS,
+    MAX_RECEIVE_COUNT,
+    StackInfo,
+    expire_ttl_items,
+    local_template,
+    provision,
+)
+from lambdas.processor.settings import Settings
 
 
 def test_provision_twice_changes_nothing_and_keeps_data(aws: StackInfo) -> None:
@@ -27,14 +36,62 @@ def test_provision_twice_changes_nothing_and_keeps_data(aws: StackInfo) -> None:
     assert all(a["AlarmActions"] == [aws.topic_arn] for a in alarms)
 
 
+def test_provision_again_restores_drifted_settings(aws: StackInfo) -> None:
+    # given settings changed behind the template's back
+    template = local_template(aws.settings)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.set_queue_attributes(QueueUrl=aws.queue_url, Attributes={"VisibilityTimeout": "5"})
+    (group,) = template.log_groups()
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.put_retention_policy(logGroupName=group.name, retentionInDays=1)
+    (bucket,) = template.buckets()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.delete_bucket_lifecycle(Bucket=bucket.name)
+    # when provisioning again
+    provision()
+    # then the template's settings are back
+    attributes = sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["All"])
+    queue = template.queue(template.event_source_mapping().queue)
+    assert int(attributes["Attributes"]["VisibilityTimeout"]) == queue.visibility_timeout
+    (found,) = logs.describe_log_groups(logGroupNamePrefix=group.name)["logGroups"]
+    assert found["retentionInDays"] == group.retention_days
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket.name)["Rules"]
+    assert rules == (bucket.lifecycle() or {})["Rules"]
+
+
+def test_resources_are_named_after_the_settings(aws: StackInfo) -> None:
+    # given settings naming the queues and the function otherwise (as CV_ANALYTICS_* would)
+    settings = Settings(
+        queue_name="other-queue.fifo",
+        dlq_name="other-dlq.fifo",
+        processor_function="other-processor",
+    )
+    # when provisioning with them
+    info = provision(settings)
+    # then the queues have those names, and the alarms watch them
+    assert info.queue_url.endswith("/other-queue.fifo")
+    assert info.dlq_url.endswith("/other-dlq.fifo")
+    attributes = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
+        QueueUrl=info.queue_url, AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
+    assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].endswith(
+        ":other-dlq.fifo"
+    )
+    alarms = boto3.client("cloudwatch", region_name="us-east-1").describe_alarms(
+        AlarmNamePrefix="cv-analytics-"
+    )["MetricAlarms"]
+    watched = {d["Value"] for a in alarms for d in a["Dimensions"]}
+    assert {"other-queue.fifo", "other-dlq.fifo", "other-processor"} <= watched
+
+
 def test_queue_redrive_and_visibility_follow_the_aws_rules(aws: StackInfo) -> None:
     attributes = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
         QueueUrl=aws.queue_url, AttributeNames=["All"]
     )["Attributes"]
     assert attributes["FifoQueue"] == "true"
-    assert int(attributes["VisibilityTimeout"]) >= 6 * 30
+    assert int(attributes["VisibilityTimeout"]) >= 6 * FUNCTION_TIMEOUT_SECONDS
     redrive = json.loads(attributes["RedrivePolicy"])
-    assert int(redrive["maxReceiveCount"]) == 3
+    assert int(redrive["maxReceiveCount"]) == MAX_RECEIVE_COUNT
     assert redrive["deadLetterTargetArn"].endswith(":cv-analytics-dlq.fifo")
 
 
@@ -74,7 +131,7 @@ def test_poller_treats_a_function_error_as_a_failed_batch(aws: StackInfo) -> Non
     poller = EventSourceMapping(broken)
     first = poller.poll_once()
     assert (first.invocations, first.processed, first.failed) == (1, 0, 1)
-    # after maxReceiveCount (3) receives, SQS's redrive policy moves it to the DLQ
+    # after maxReceiveCount receives, SQS's redrive policy moves it to the DLQ
     poller.drain()
     dlq = sqs.get_queue_attributes(
         QueueUrl=aws.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]

@@ -1,22 +1,24 @@
-"""Static checks of the CloudFormation template: lint, least privilege, and the runbook's figures.
+"""Static checks of the CloudFormation template: lint, least privilege, and the rules it must keep.
 
-The template is parsed with cfn-lint's own YAML loader, which turns the short intrinsic tags
-(!Ref, !Sub, !GetAtt) into their long JSON forms; no AWS call is made.
+The template is read with ``deployments/template.py`` (the reader the local stack provisions
+from); no AWS call is made. The checks state relations (the queue's visibility timeout covers
+six function timeouts, every alarm notifies the alarm topic, the TTL attribute is the one the
+processor writes...) rather than copies of the template's literals; resources are found by
+their role in the template (the queue the event source mapping reads, its redrive target...).
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
+from fnmatch import fnmatchcase
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode.cfn_yaml import load
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "deployments" / "template.yaml"
+from deployments.template import TEMPLATE_PATH, Template, Unresolvable, load_document, referenced_id
+from lambdas.processor.settings import Settings
 
 # Actions that support no resource-level permissions, so AWS requires Resource "*".
 STAR_RESOURCE_ACTIONS = frozenset(
@@ -29,80 +31,44 @@ STAR_RESOURCE_ACTIONS = frozenset(
     }
 )
 
-# Values of the pseudo parameters used when resolving !Sub strings in the tests.
-PSEUDO_PARAMETERS = {
-    "AWS::Partition": "aws",
-    "AWS::Region": "us-east-1",
-    "AWS::AccountId": "123456789012",
-}
-
-NAME_PROPERTY = {
-    "AWS::SQS::Queue": "QueueName",
-    "AWS::DynamoDB::Table": "TableName",
-    "AWS::Lambda::Function": "FunctionName",
-    "AWS::Logs::LogGroup": "LogGroupName",
-    "AWS::SNS::Topic": "TopicName",
-    "AWS::CloudWatch::Alarm": "AlarmName",
-    "AWS::S3::Bucket": "BucketName",
-    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
-}
-
 
 @cache
-def _template() -> dict[str, Any]:
-    return load(str(TEMPLATE))
+def _template() -> Template:
+    return Template()
 
 
 def _resources() -> dict[str, Any]:
-    return _template()["Resources"]
-
-
-def _resolve(value: Any) -> Any:
-    """Resolve Ref/Sub against parameter defaults, so names can be compared as strings."""
-    if isinstance(value, dict) and len(value) == 1:
-        parameters = _template()["Parameters"]
-        if "Ref" in value and value["Ref"] in parameters:
-            return parameters[value["Ref"]].get("Default")
-        if "Ref" in value and value["Ref"] in PSEUDO_PARAMETERS:
-            return PSEUDO_PARAMETERS[value["Ref"]]
-        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-
-            def substitute(match: re.Match[str]) -> str:
-                name = match.group(1)
-                if name in PSEUDO_PARAMETERS:
-                    return PSEUDO_PARAMETERS[name]
-                if name in parameters:
-                    return str(parameters[name]["Default"])
-                return match.group(0)
-
-            return re.sub(r"\$\{([^}!]+)\}", substitute, value["Fn::Sub"])
-    return value
-
-
-def _named(resource_type: str, name: str) -> tuple[str, dict[str, Any]]:
-    """Return (logical id, properties) of the one resource of this type with this name."""
-    found = [
-        (logical_id, resource.get("Properties", {}))
-        for logical_id, resource in _resources().items()
-        if resource["Type"] == resource_type
-        and _resolve(resource.get("Properties", {}).get(NAME_PROPERTY[resource_type])) == name
-    ]
-    assert len(found) == 1, f"expected one {resource_type} named {name!r}, found {found}"
-    return found[0]
-
-
-def _of_type(resource_type: str) -> dict[str, dict[str, Any]]:
-    return {
-        logical_id: resource
-        for logical_id, resource in _resources().items()
-        if resource["Type"] == resource_type
-    }
+    return dict(_template().document["Resources"])
 
 
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
+
+
+def _mapping() -> Any:
+    return _template().event_source_mapping()
+
+
+def _queue() -> Any:
+    return _template().queue(_mapping().queue)
+
+
+def _dlq() -> Any:
+    dlq = _queue().dead_letter_queue
+    assert dlq is not None, "the event source queue has no redrive policy"
+    return _template().queue(dlq)
+
+
+def _function() -> Any:
+    return _template().function(_mapping().function)
+
+
+def _env_resource(variable: str) -> str:
+    """Logical id of the resource a CV_ANALYTICS_* variable of the function names."""
+    raw = _template().raw_properties(_function().logical_id)["Environment"]["Variables"]
+    return referenced_id(raw[variable])
 
 
 def _statements_in(node: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
@@ -166,21 +132,35 @@ def _least_privilege_violations(statements: list[tuple[str, dict[str, Any]]]) ->
     return violations
 
 
-def _grants(logical_id: str) -> dict[str, list[Any]]:
-    """Map each action an identity policy allows to the resources it is allowed on."""
-    grants: dict[str, list[Any]] = {}
+def _grants(logical_id: str) -> dict[str, list[str]]:
+    """Map each action an identity policy allows to the (resolved) resources it is allowed on."""
+    grants: dict[str, list[str]] = {}
     for _, statement in _identity_statements({logical_id: _resources()[logical_id]}):
         if statement["Effect"] == "Allow":
             for action in _as_list(statement["Action"]):
-                grants.setdefault(action, []).extend(_as_list(statement["Resource"]))
+                grants.setdefault(action, []).extend(
+                    map(_resolved, _as_list(statement["Resource"]))
+                )
     return grants
 
 
-def _arn(logical_id: str) -> dict[str, Any]:
-    return {"Fn::GetAtt": [logical_id, "Arn"]}
+def _resolved(value: Any) -> Any:
+    """The value, or itself where only a deployment knows it (the KMS key's ARN)."""
+    try:
+        return _template().resolve(value)
+    except Unresolvable:
+        return value
 
 
-# ---------------------------------------------------------------------------- lint
+def _covers(patterns: list[str], arn: str) -> bool:
+    return any(fnmatchcase(arn, pattern) for pattern in patterns)
+
+
+def _arn(logical_id: str) -> str:
+    return str(_template().get_att(logical_id, "Arn"))
+
+
+# ---------------------------------------------------------------------------- lint and reader
 
 
 def test_cfn_lint_passes() -> None:
@@ -190,7 +170,7 @@ def test_cfn_lint_passes() -> None:
             sys.executable,
             "-c",
             "import sys; from cfnlint.runner import main; sys.exit(main())",
-            str(TEMPLATE),
+            str(TEMPLATE_PATH),
         ],
         capture_output=True,
         text=True,
@@ -199,13 +179,130 @@ def test_cfn_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_reader_agrees_with_cfn_lints_loader() -> None:
+    """The short-form tags become the same long forms cfn-lint (CloudFormation's spec) reads."""
+    from cfnlint.decode.cfn_yaml import load
+
+    def plain(node: Any) -> Any:  # cfn-lint's nodes carry positions; compare the values
+        if isinstance(node, dict):
+            return {str(k): plain(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [plain(v) for v in node]
+        return node if isinstance(node, bool | int | float) else str(node)
+
+    assert plain(load_document()) == plain(load(str(TEMPLATE_PATH)))
+
+
+def test_reader_refuses_what_only_a_deployment_knows() -> None:
+    template = _template()
+    with pytest.raises(Unresolvable):
+        template.ref(_queue().logical_id)  # a queue's Ref is its URL
+    (topic,) = template.topics()
+    key_ref = template.raw_properties(topic.logical_id)["KmsMasterKeyId"]
+    with pytest.raises(Unresolvable):
+        template.resolve(key_ref)  # a generated key id
+    with pytest.raises(ValueError, match="no parameters"):
+        Template(parameters={"NoSuchParameter": "x"})
+
+
+def test_every_name_derives_from_the_name_prefix() -> None:
+    """A second environment in the same account collides with no resource of the first."""
+    other = Template(parameters={"NamePrefix": "cv-analytics-staging", "ArchiveBucketName": "b"})
+    checked = 0
+    for logical_id in _template().logical_ids():
+        try:
+            default = _template().physical_name(logical_id)
+        except Unresolvable:
+            continue  # a name CloudFormation generates (role, key, mapping) is unique anyway
+        assert default != other.physical_name(logical_id), logical_id
+        checked += 1
+    assert checked >= len(_template().queues()) + len(_template().tables())
+
+
+# ---------------------------------------------------------------------------- the settings
+
+
+def test_default_names_are_the_settings_defaults() -> None:
+    """The processor and flows find resources by Settings; the template's defaults must match."""
+    from deployments.local_stack import SETTINGS_NAMES, SETTINGS_PARAMETERS
+
+    defaults = Settings()
+    for logical_id, field in SETTINGS_NAMES.items():
+        assert _template().physical_name(logical_id) == getattr(defaults, field), logical_id
+    for parameter, field in SETTINGS_PARAMETERS.items():
+        assert _template().parameters[parameter] == getattr(defaults, field), parameter
+
+
+def test_function_environment_names_settings_fields_and_the_local_stack_agrees() -> None:
+    from deployments.local_stack import SETTINGS_NAMES
+
+    environment = _function().environment
+    wired = {
+        variable: variable.removeprefix("CV_ANALYTICS_").lower()
+        for variable in environment
+        if variable.startswith("CV_ANALYTICS_")
+    }
+    assert wired
+    for variable, field in wired.items():
+        assert field in Settings.model_fields, variable
+        if field == "region":
+            continue
+        logical_id = _env_resource(variable)
+        assert SETTINGS_NAMES[logical_id] == field, variable
+        assert environment[variable] == getattr(Settings(), field), variable
+
+
+def test_the_events_ttl_attribute_is_the_one_the_processor_writes() -> None:
+    events = _template().table(_env_resource("CV_ANALYTICS_QUERY_EVENTS_TABLE"))
+    assert events.ttl_attribute == Settings().ttl_attribute
+    others = [t for t in _template().tables() if t.logical_id != events.logical_id]
+    assert all(t.ttl_attribute is None for t in others)
+
+
+def test_alarm_thresholds_are_the_runbooks_figures_in_settings() -> None:
+    def alarm_on(queue_id: str, metric: str) -> Any:
+        (alarm,) = (
+            a
+            for a in _template().alarms()
+            if a.properties["MetricName"] == metric
+            and a.properties["Dimensions"] == [{"Name": "QueueName", "Value": queue_id}]
+        )
+        return alarm
+
+    settings = Settings()
+    depth = alarm_on(_dlq().name, "ApproximateNumberOfMessagesVisible")
+    assert depth.properties["Threshold"] == settings.dlq_alarm_threshold
+    age = alarm_on(_queue().name, "ApproximateAgeOfOldestMessage")
+    assert age.properties["Threshold"] == settings.max_queue_age_seconds
+
+
+def test_log_group_is_the_functions_and_keeps_the_maintained_retention() -> None:
+    """Lambda writes to /aws/lambda/<name>; monthly maintenance enforces log_retention_days."""
+    logging_config = _template().raw_properties(_function().logical_id)["LoggingConfig"]
+    (group,) = (
+        g
+        for g in _template().log_groups()
+        if g.logical_id == referenced_id(logging_config["LogGroup"])
+    )
+    assert group.name == f"/aws/lambda/{_function().name}"
+    assert group.name.startswith(Settings().log_group_prefix)
+    assert group.retention_days == Settings().log_retention_days
+
+
+def test_maintenance_test_alarm_is_declared() -> None:
+    from flows.monthly_maintenance import TEST_ALARM
+
+    assert TEST_ALARM in {a.name for a in _template().alarms()}
+
+
 # ---------------------------------------------------------------------------- IAM
 
 
 def test_identity_policies_are_least_privilege() -> None:
     statements = _identity_statements(_resources())
     owners = {where.split(".")[0] for where, _ in statements}
-    assert {"ProcessorRole", "FlowsPolicy"} <= owners
+    assert {referenced_id(_template().raw_properties(_function().logical_id)["Role"])} <= owners
+    assert _template().logical_ids("AWS::IAM::ManagedPolicy")[0] in owners
     assert _least_privilege_violations(statements) == []
 
 
@@ -249,12 +346,21 @@ def test_least_privilege_check_catches_bad_statements() -> None:
     assert any("BadRole" in v and "'*'" in v for v in violations)
 
 
-def test_put_metric_data_is_scoped_to_the_project_namespace() -> None:
+def test_put_metric_data_is_scoped_to_the_namespace_the_processor_uses() -> None:
     """PutMetricData must be on "*", so the namespace condition is the only scope it has."""
-    for where, statement in _identity_statements(_resources()):
-        if "cloudwatch:PutMetricData" in _as_list(statement.get("Action")):
-            condition = statement.get("Condition", {}).get("StringEquals", {})
-            assert condition.get("cloudwatch:namespace") == "CVAnalytics", where
+    from lambdas.processor.handler import metrics
+
+    namespace = _function().environment["POWERTOOLS_METRICS_NAMESPACE"]
+    assert namespace == metrics.namespace
+    scoped = [
+        statement
+        for _, statement in _identity_statements(_resources())
+        if "cloudwatch:PutMetricData" in _as_list(statement.get("Action"))
+    ]
+    assert scoped
+    for statement in scoped:
+        condition = statement.get("Condition", {}).get("StringEquals", {})
+        assert condition.get("cloudwatch:namespace") == namespace
 
 
 def test_resource_policies_grant_no_wildcards_to_anyone() -> None:
@@ -270,17 +376,20 @@ def test_resource_policies_grant_no_wildcards_to_anyone() -> None:
         principal = statement["Principal"]
         assert principal not in ("*", {"AWS": "*"}), where
         if any("*" in action for action in _as_list(statement["Action"])):
-            root = _resolve(principal["AWS"])
-            assert root == "arn:aws:iam::123456789012:root", where
+            root = _template().resolve(principal["AWS"])
+            assert root == f"arn:aws:iam::{_template().account_id}:root", where
             assert _resources()[where.split(".")[0]]["Type"] == "AWS::KMS::Key", where
 
 
-def test_processor_role_grants_what_the_handler_uses() -> None:
-    queue_id, _ = _named("AWS::SQS::Queue", "cv-analytics-queue.fifo")
-    dlq_id, _ = _named("AWS::SQS::Queue", "cv-analytics-dlq.fifo")
-    events_id, _ = _named("AWS::DynamoDB::Table", "cv-analytics-query-events")
-    analytics_id, _ = _named("AWS::DynamoDB::Table", "cv-analytics-analytics")
-    grants = _grants("ProcessorRole")
+def test_processor_role_grants_what_the_handler_uses_and_no_more() -> None:
+    function = _template().raw_properties(_function().logical_id)
+    grants = _grants(referenced_id(function["Role"]))
+    queue, dlq = _arn(_queue().logical_id), _arn(_dlq().logical_id)
+    tables = [
+        _arn(_env_resource("CV_ANALYTICS_QUERY_EVENTS_TABLE")),
+        _arn(_env_resource("CV_ANALYTICS_ANALYTICS_TABLE")),
+    ]
+    log_group = _arn(referenced_id(function["LoggingConfig"]["LogGroup"]))
 
     for action in (
         "sqs:ReceiveMessage",
@@ -289,273 +398,244 @@ def test_processor_role_grants_what_the_handler_uses() -> None:
         "sqs:ChangeMessageVisibility",
         "sqs:GetQueueUrl",
     ):
-        assert _arn(queue_id) in grants[action], action
+        assert queue in grants[action], action
     for action in ("sqs:SendMessage", "sqs:GetQueueUrl"):
-        assert _arn(dlq_id) in grants[action], action
-    assert _arn(queue_id) not in grants["sqs:SendMessage"]
+        assert dlq in grants[action], action
+    assert queue not in grants["sqs:SendMessage"]
     for action in (
         "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
     ):
-        assert grants[action] == [_arn(events_id), _arn(analytics_id)], action
-    log_group_id, _ = _named("AWS::Logs::LogGroup", "/aws/lambda/cv-analytics-processor")
+        assert sorted(grants[action]) == sorted(tables), action
     for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
-        assert grants[action] == [_arn(log_group_id)], action
-    role = _resources()["ProcessorRole"]["Properties"]
-    assert "ManagedPolicyArns" not in role
+        assert grants[action] == [log_group], action
+    assert "ManagedPolicyArns" not in _template().raw_properties(referenced_id(function["Role"]))
 
 
-def test_flows_policy_scopes() -> None:
-    _, properties = _named("AWS::IAM::ManagedPolicy", "cv-analytics-flows")
-    assert properties["PolicyDocument"]
-    events_id, _ = _named("AWS::DynamoDB::Table", "cv-analytics-query-events")
-    grants = _grants("FlowsPolicy")
+def test_flows_policy_covers_the_stacks_resources_only() -> None:
+    (policy_id,) = _template().logical_ids("AWS::IAM::ManagedPolicy")
+    grants = _grants(policy_id)
+    tables = [_arn(t.logical_id) for t in _template().tables()]
+    events = _arn(_env_resource("CV_ANALYTICS_QUERY_EVENTS_TABLE"))
 
-    assert grants["dynamodb:Scan"] == [_arn(events_id)]
+    assert grants["dynamodb:Scan"] == [events]
     assert grants["dynamodb:ListBackups"] == ["*"]
-    assert [_resolve(r) for r in grants["dynamodb:DeleteBackup"]] == [
-        f"${{{table}.Arn}}/backup/*"
-        for table in ("QueryEventsTable", "AnalyticsTable", "WeeklySummariesTable")
-    ]
-    assert _resolve(grants["cloudwatch:SetAlarmState"][0]) == (
-        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:cv-analytics-*"
-    )
-    assert _resolve(grants["logs:PutRetentionPolicy"][0]) == (
-        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/cv-analytics-*"
-    )
-    assert _resolve(grants["ses:SendRawEmail"][0]) == (
-        "arn:aws:ses:us-east-1:123456789012:identity/contact@example.dev"
-    )
-    assert grants["s3:ListBucket"] == [_arn("ArchiveBucket")]
-    assert grants["s3:GetObject"] == [{"Fn::Sub": "${ArchiveBucket.Arn}/*"}]
+    assert sorted(grants["dynamodb:DeleteBackup"]) == sorted(f"{t}/backup/*" for t in tables)
+    for action in ("dynamodb:UpdateTimeToLive", "dynamodb:CreateBackup", "dynamodb:PutItem"):
+        assert sorted(grants[action]) == sorted(tables), action
+    for alarm in _template().alarms():
+        arn = _arn(alarm.logical_id)
+        assert _covers(grants["cloudwatch:SetAlarmState"], arn), alarm.name
+    for group in _template().log_groups():
+        arn = _arn(group.logical_id).removesuffix(":*")
+        assert _covers(grants["logs:PutRetentionPolicy"], arn), group.name
+    sender = _template().parameters["SenderIdentity"]
+    assert [r.rsplit("/", 1)[1] for r in grants["ses:SendRawEmail"]] == [sender]
+    (bucket,) = _template().buckets()
+    assert grants["s3:ListBucket"] == [_arn(bucket.logical_id)]
+    assert grants["s3:GetObject"] == [f"{_arn(bucket.logical_id)}/*"]
+    (topic,) = _template().topics()
+    assert grants["sns:Publish"] == [topic.arn]
+
+
+def test_flows_policy_is_attached_only_to_a_named_role() -> None:
+    (policy_id,) = _template().logical_ids("AWS::IAM::ManagedPolicy")
+    document = ("PolicyDocument",)  # refers to the KMS key, whose ARN only AWS knows
+    assert "Roles" not in _template().resource_properties_lenient(policy_id, document)
+    named = Template(parameters={"FlowsRoleName": "flows-task-role"})
+    assert named.resource_properties_lenient(policy_id, document)["Roles"] == ["flows-task-role"]
 
 
 # ---------------------------------------------------------------------------- queues and Lambda
 
 
-def test_main_queue() -> None:
-    _, queue = _named("AWS::SQS::Queue", "cv-analytics-queue.fifo")
-    dlq_id, _ = _named("AWS::SQS::Queue", "cv-analytics-dlq.fifo")
-    _, function = _named("AWS::Lambda::Function", "cv-analytics-processor")
-
-    assert queue["FifoQueue"] is True
-    assert queue["ContentBasedDeduplication"] is True
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == 3
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == _arn(dlq_id)
-    assert queue["MessageRetentionPeriod"] == 4 * 24 * 3600
-    # AWS's guidance for SQS event sources: visibility timeout >= 6x the function timeout.
-    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+def test_every_queue_is_fifo_and_deduplicates_by_content() -> None:
+    queues = _template().queues()
+    assert {q.logical_id for q in queues} == {_queue().logical_id, _dlq().logical_id}
+    for queue in queues:
+        assert queue.fifo, queue.name
+        assert queue.name.endswith(".fifo"), queue.name
+        assert queue.properties["ContentBasedDeduplication"] is True, queue.name
+        assert queue.properties["SqsManagedSseEnabled"] is True, queue.name
 
 
-def test_dead_letter_queue() -> None:
-    _, dlq = _named("AWS::SQS::Queue", "cv-analytics-dlq.fifo")
-    assert dlq["FifoQueue"] is True
-    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
-    allow = dlq["RedriveAllowPolicy"]
+def test_main_queue_redrives_to_the_dlq_after_a_few_receives() -> None:
+    queue, dlq = _queue(), _dlq()
+    assert queue.properties["RedrivePolicy"]["deadLetterTargetArn"] == _arn(dlq.logical_id)
+    assert queue.max_receive_count is not None and 1 < queue.max_receive_count <= 10
+    assert dlq.dead_letter_queue is None
+    # the DLQ keeps what it receives longer than the queue (time to triage), at most SQS's cap
+    assert queue.retention_seconds < dlq.retention_seconds <= 14 * 24 * 3600
+
+
+def test_dlq_accepts_redrives_from_the_main_queue_only() -> None:
+    """The ARN is built by hand (a GetAtt would be circular), so check it is the queue's."""
+    allow = _dlq().properties["RedriveAllowPolicy"]
     assert allow["redrivePermission"] == "byQueue"
-    assert [_resolve(arn) for arn in allow["sourceQueueArns"]] == [
-        "arn:aws:sqs:us-east-1:123456789012:cv-analytics-queue.fifo"
-    ]
+    assert allow["sourceQueueArns"] == [_arn(_queue().logical_id)]
 
 
-def test_event_source_mapping() -> None:
-    queue_id, _ = _named("AWS::SQS::Queue", "cv-analytics-queue.fifo")
-    function_id, _ = _named("AWS::Lambda::Function", "cv-analytics-processor")
-    (mapping,) = _of_type("AWS::Lambda::EventSourceMapping").values()
-    properties = mapping["Properties"]
-
-    assert properties["EventSourceArn"] == _arn(queue_id)
-    assert properties["FunctionName"] == {"Ref": function_id}
-    assert properties["BatchSize"] == 10
-    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert "MaximumBatchingWindowInSeconds" not in properties
+def test_visibility_timeout_is_at_least_six_function_timeouts() -> None:
+    """AWS's guidance for SQS event sources, so retries do not overlap a batch in flight."""
+    assert _queue().visibility_timeout >= 6 * _function().timeout
 
 
-def test_processor_function() -> None:
-    _, function = _named("AWS::Lambda::Function", "cv-analytics-processor")
-    log_group_id, _ = _named("AWS::Logs::LogGroup", "/aws/lambda/cv-analytics-processor")
-    parameters = _template()["Parameters"]
+def test_event_source_mapping_reports_partial_failures_in_fifo_sized_batches() -> None:
+    mapping = _mapping()
+    assert _template().type_of(mapping.queue) == "AWS::SQS::Queue"
+    assert _template().type_of(mapping.function) == "AWS::Lambda::Function"
+    assert 1 <= mapping.batch_size <= 10  # the FIFO maximum
+    assert mapping.reports_batch_item_failures
+    assert "MaximumBatchingWindowInSeconds" not in mapping.properties  # not for FIFO sources
 
-    assert function["Runtime"] == "python3.11"
-    assert function["Handler"] == "lambdas.processor.handler.handler"
-    assert function["Timeout"] == 30
-    assert function["MemorySize"] == 512
-    assert function["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
-    assert function["Layers"] == [{"Ref": "PowertoolsLayerArn"}]
-    layer_default = parameters["PowertoolsLayerArn"]["Default"]
-    assert "AWSLambdaPowertoolsPythonV3-python311-x86_64" in layer_default
-    assert function["LoggingConfig"]["LogGroup"] == {"Ref": log_group_id}
 
-    variables = function["Environment"]["Variables"]
-    assert {
-        "CV_ANALYTICS_QUEUE_NAME",
-        "CV_ANALYTICS_DLQ_NAME",
-        "CV_ANALYTICS_QUERY_EVENTS_TABLE",
-        "CV_ANALYTICS_ANALYTICS_TABLE",
-    } <= set(variables)
-    assert _resolve(variables["POWERTOOLS_SERVICE_NAME"]) == "cv-analytics-processor"
-    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "CVAnalytics"
-    assert variables["LOG_LEVEL"] == "INFO"
+def test_processor_function_runs_the_handler_on_this_python() -> None:
+    import importlib
+
+    function = _function()
+    assert function.properties["Runtime"] == f"python3.{sys.version_info.minor}"
+    module, _, attribute = function.properties["Handler"].rpartition(".")
+    assert callable(getattr(importlib.import_module(module), attribute))
+    layers = function.properties["Layers"]
+    assert all(f"python3{sys.version_info.minor}" in layer for layer in layers)
+    code = _template().raw_properties(function.logical_id)["Code"]
+    assert set(code) == {"S3Bucket", "S3Key"}  # a package from parameters, not inline code
+    assert all(referenced_id(v) in _template().document["Parameters"] for v in code.values())
+
+
+def test_processor_environment_sets_no_reserved_variables() -> None:
+    variables = _function().environment
+    assert variables["POWERTOOLS_SERVICE_NAME"] == _function().name
     reserved = {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert not reserved & set(variables)
     assert not any(name.startswith("AWS_LAMBDA_") for name in variables)
 
 
-def test_log_group_retention() -> None:
-    _, log_group = _named("AWS::Logs::LogGroup", "/aws/lambda/cv-analytics-processor")
-    assert log_group["RetentionInDays"] == 14
-
-
 # ---------------------------------------------------------------------------- tables
 
 
-def _key_schema(properties: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(key["AttributeName"], key["KeyType"]) for key in properties["KeySchema"]]
+def _names(keys: list[dict[str, str]]) -> list[str]:
+    return [key["AttributeName"] for key in keys]
 
 
-def _attribute_types(properties: dict[str, Any]) -> dict[str, str]:
-    return {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
+def test_tables_are_on_demand_recoverable_and_encrypted() -> None:
+    tables = _template().tables()
+    assert tables
+    for table in tables:
+        assert table.properties["BillingMode"] == "PAY_PER_REQUEST", table.name
+        assert table.point_in_time_recovery, table.name
+        assert table.properties["SSESpecification"]["SSEEnabled"] is True, table.name
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["cv-analytics-query-events", "cv-analytics-analytics", "cv-analytics-weekly-summaries"],
-)
-def test_tables_are_on_demand_recoverable_and_encrypted(name: str) -> None:
-    _, table = _named("AWS::DynamoDB::Table", name)
-    assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-    assert table["SSESpecification"]["SSEEnabled"] is True
+def test_table_attributes_are_exactly_the_key_attributes() -> None:
+    """DynamoDB rejects attribute definitions no key or index uses, and keys must be defined."""
+    for table in _template().tables():
+        keys = set(_names(table.key_schema))
+        for index in table.global_secondary_indexes:
+            keys |= set(_names(index["KeySchema"]))
+        defined = _names(table.properties["AttributeDefinitions"])
+        assert sorted(defined) == sorted(keys), table.name
 
 
-def test_query_events_table() -> None:
-    _, table = _named("AWS::DynamoDB::Table", "cv-analytics-query-events")
-    assert _key_schema(table) == [("requestId", "HASH"), ("eventKey", "RANGE")]
-    assert _attribute_types(table) == {"requestId": "S", "eventKey": "S"}
-    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+def test_the_week_index_the_flows_query_exists() -> None:
+    from tasks.dynamodb.week_index import WEEK_INDEX
 
-
-def test_analytics_table_and_week_index() -> None:
-    _, table = _named("AWS::DynamoDB::Table", "cv-analytics-analytics")
-    assert _key_schema(table) == [("requestId", "HASH")]
-    assert _attribute_types(table) == {"requestId": "S", "weekKey": "S"}
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "week-index"
-    assert _key_schema(index) == [("weekKey", "HASH"), ("requestId", "RANGE")]
+    analytics = _template().table(_env_resource("CV_ANALYTICS_ANALYTICS_TABLE"))
+    (index,) = (i for i in analytics.global_secondary_indexes if i["IndexName"] == WEEK_INDEX)
     assert index["Projection"] == {"ProjectionType": "ALL"}
-
-
-def test_weekly_summaries_table() -> None:
-    _, table = _named("AWS::DynamoDB::Table", "cv-analytics-weekly-summaries")
-    assert _key_schema(table) == [("week", "HASH")]
-    assert _attribute_types(table) == {"week": "S"}
+    # partitioned by week, and the table's own key keeps the entries of a week distinct
+    assert _names(index["KeySchema"])[1:] == _names(analytics.key_schema)
 
 
 # ---------------------------------------------------------------------------- alarms
 
 
-@pytest.mark.parametrize(
-    ("name", "namespace", "metric", "statistic", "threshold", "evaluation_periods", "target"),
-    [
-        (
-            "cv-analytics-dlq-depth",
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            "Maximum",
-            10,
-            1,
-            {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]},
-        ),
-        ("cv-analytics-processor-errors", "AWS/Lambda", "Errors", "Sum", 5, 1, None),
-        ("cv-analytics-processor-throttles", "AWS/Lambda", "Throttles", "Sum", 0, 1, None),
-        (
-            "cv-analytics-queue-age",
-            "AWS/SQS",
-            "ApproximateAgeOfOldestMessage",
-            "Maximum",
-            900,
-            2,
-            {"Fn::GetAtt": ["Queue", "QueueName"]},
-        ),
-    ],
-)
-def test_alarms(
-    name: str,
-    namespace: str,
-    metric: str,
-    statistic: str,
-    threshold: int,
-    evaluation_periods: int,
-    target: dict[str, Any] | None,
-) -> None:
-    _, alarm = _named("AWS::CloudWatch::Alarm", name)
-    topic_id, _ = _named("AWS::SNS::Topic", "cv-analytics-alarms")
-    function_id, _ = _named("AWS::Lambda::Function", "cv-analytics-processor")
+def test_every_alarm_notifies_the_alarm_topic_both_ways() -> None:
+    (topic,) = _template().topics()
+    alarms = _template().alarms()
+    assert alarms
+    for alarm in alarms:
+        assert alarm.properties["AlarmActions"] == [topic.arn], alarm.name
+        assert alarm.properties["OKActions"] == [topic.arn], alarm.name
+        assert alarm.properties["TreatMissingData"] == "notBreaching", alarm.name
+        assert alarm.name.startswith(f"{_template().parameters['NamePrefix']}-"), alarm.name
 
-    assert alarm["Namespace"] == namespace
-    assert alarm["MetricName"] == metric
-    assert alarm["Statistic"] == statistic
-    assert alarm["Threshold"] == threshold
-    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-    assert alarm["Period"] == 300
-    assert alarm["EvaluationPeriods"] == evaluation_periods
-    assert alarm["TreatMissingData"] == "notBreaching"
-    assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-    assert alarm["OKActions"] == [{"Ref": topic_id}]
-    (dimension,) = alarm["Dimensions"]
-    expected = target if target is not None else {"Ref": function_id}
-    assert dimension["Value"] == expected
+
+def test_every_alarm_watches_a_resource_of_this_stack() -> None:
+    dimension_targets = {"QueueName": "AWS::SQS::Queue", "FunctionName": "AWS::Lambda::Function"}
+    watched = set()
+    for alarm in _template().alarms():
+        raw = _template().raw_properties(alarm.logical_id)
+        (dimension,) = raw["Dimensions"]
+        target = referenced_id(dimension["Value"])
+        assert _template().type_of(target) == dimension_targets[dimension["Name"]], alarm.name
+        namespace = {"AWS::SQS::Queue": "AWS/SQS", "AWS::Lambda::Function": "AWS/Lambda"}
+        assert alarm.properties["Namespace"] == namespace[_template().type_of(target)]
+        watched.add(target)
+    assert {_queue().logical_id, _dlq().logical_id, _function().logical_id} <= watched
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_can_use() -> None:
     """Alarms cannot publish to a topic encrypted with alias/aws/sns; the key must allow them."""
-    _, topic = _named("AWS::SNS::Topic", "cv-analytics-alarms")
-    key_ref = topic["KmsMasterKeyId"]
-    assert set(key_ref) == {"Ref"}
-    key = _resources()[key_ref["Ref"]]
-    assert key["Type"] == "AWS::KMS::Key"
-    assert key["Properties"]["EnableKeyRotation"] is True
+    (topic,) = _template().topics()
+    key_id = referenced_id(_template().raw_properties(topic.logical_id)["KmsMasterKeyId"])
+    key = _template().resource(key_id)
+    assert key.type == "AWS::KMS::Key"
+    assert key.properties["EnableKeyRotation"] is True
     cloudwatch = [
         s
-        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        for s in key.properties["KeyPolicy"]["Statement"]
         if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
     ]
     assert cloudwatch
     assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(_as_list(cloudwatch[0]["Action"]))
 
 
-def test_alarm_email_subscription_is_optional() -> None:
-    (subscription,) = _of_type("AWS::SNS::Subscription").values()
-    assert subscription["Condition"] == "HasAlarmEmail"
-    assert _template()["Parameters"]["AlarmEmail"]["Default"] == ""
-    assert _template()["Conditions"]["HasAlarmEmail"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+def test_alarm_email_subscription_only_when_an_address_is_given() -> None:
+    assert _template().logical_ids("AWS::SNS::Subscription") == []
+    with_email = Template(parameters={"AlarmEmail": "ops@example.dev"})
+    (subscription_id,) = with_email.logical_ids("AWS::SNS::Subscription")
+    subscription = with_email.resource(subscription_id).properties
+    (topic,) = with_email.topics()
+    assert subscription == {
+        "TopicArn": topic.arn,
+        "Protocol": "email",
+        "Endpoint": "ops@example.dev",
     }
 
 
 # ---------------------------------------------------------------------------- archive bucket
 
 
-def test_archive_bucket_is_private_and_encrypted() -> None:
-    bucket_id, bucket = _named("AWS::S3::Bucket", "cv-analytics-archive")
-    assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
+def test_archive_bucket_is_private_encrypted_and_versioned_with_expiry() -> None:
+    (bucket,) = _template().buckets()
+    properties = bucket.properties
+    assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(properties["PublicAccessBlockConfiguration"]) == 4
+    encryption = bucket.encryption()
+    assert encryption is not None
+    (rule,) = encryption["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert properties["OwnershipControls"] == {
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]
     }
-    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
-    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    # versioning keeps overwritten archives; the lifecycle must then expire the old copies
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    lifecycle = bucket.lifecycle()
+    assert lifecycle is not None
+    enabled = [r for r in lifecycle["Rules"] if r["Status"] == "Enabled"]
+    assert any("NoncurrentVersionExpiration" in r for r in enabled)
+    assert any("AbortIncompleteMultipartUpload" in r for r in enabled)
 
-    (policy,) = (
-        p["Properties"]
-        for p in _of_type("AWS::S3::BucketPolicy").values()
-        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
-    )
+
+def test_archive_bucket_denies_insecure_transport_on_bucket_and_objects() -> None:
+    (bucket,) = _template().buckets()
+    policies = [
+        _template().resource(i).properties for i in _template().logical_ids("AWS::S3::BucketPolicy")
+    ]
+    (policy,) = (p for p in policies if p["Bucket"] == bucket.name)
     deny_tls = [
         s
         for s in policy["PolicyDocument"]["Statement"]
@@ -564,21 +644,15 @@ def test_archive_bucket_is_private_and_encrypted() -> None:
     ]
     assert deny_tls
     assert deny_tls[0]["Principal"] == "*"
+    arn = _arn(bucket.logical_id)
+    assert sorted(deny_tls[0]["Resource"]) == sorted([arn, f"{arn}/*"])
 
 
 # ---------------------------------------------------------------------------- outputs
 
 
-def test_outputs() -> None:
-    outputs = _template()["Outputs"]
-    assert {
-        "QueueUrl",
-        "DeadLetterQueueUrl",
-        "QueryEventsTableName",
-        "AnalyticsTableName",
-        "WeeklySummariesTableName",
-        "AlarmTopicArn",
-        "ArchiveBucketName",
-        "ProcessorFunctionArn",
-    } <= set(outputs)
-    assert outputs["ProcessorFunctionArn"]["Value"] == _arn("ProcessorFunction")
+def test_outputs_refer_to_declared_resources() -> None:
+    outputs = _template().document["Outputs"]
+    assert outputs
+    for name, output in outputs.items():
+        assert referenced_id(output["Value"]) in _resources(), name
