@@ -538,15 +538,38 @@ class EventSourceMapping:
         result.failed += len(failed)
         return result
 
-    def drain(self, max_invocations: int = 100_000) -> DrainResult:
-        """Poll until the queue gives nothing (or the invocation budget is spent)."""
+    def drain(self, max_invocations: int = 100_000, settle_seconds: float = 2.0) -> DrainResult:
+        """Poll until the queue is empty (or the invocation budget is spent).
+
+        An empty receive alone does not mean empty: a failed FIFO message made visible
+        again can still count as in flight for an instant (moto compares microsecond
+        clocks), and while it does SQS hides its whole message group. With
+        ``fast_retry`` the drain looks at the queue's counts and polls again for up to
+        ``settle_seconds`` of no progress; without it, in-flight messages wait out their
+        visibility timeout, as on AWS, and the drain stops.
+        """
         result = DrainResult()
+        idle_since: float | None = None
         while result.invocations < max_invocations:
             before = result.invocations
             self.poll_once(result)
-            if result.invocations == before:
+            if result.invocations != before:
+                idle_since = None
+                continue
+            if not self.fast_retry or self._remaining() == 0:
                 break
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > settle_seconds:
+                break
+            time.sleep(0.005)
         return result
+
+    def _remaining(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
 
 
 def expire_ttl_items(settings: Settings | None = None, now: float | None = None) -> int:
