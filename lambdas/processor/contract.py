@@ -1,32 +1,50 @@
 """The wire contract of the chatbot Worker's events (``docs/spec/events.md``), as code.
 
 One parser, :func:`parse_event`, decides for the processor and for DLQ triage alike, so
-the two can never disagree about what is valid. Models are strict (no coercion: a string
-timestamp is a wrong type, not a number) and keep unknown keys, because the Worker's
-TypeScript types have index signatures and newer Workers may add fields.
+the two can never disagree about what is valid. The event models (pydantic, strict,
+unknown keys kept) live in :mod:`lambdas.processor.event_models` and are imported from
+there on first use, so importing this module (and the Lambda handler) costs no pydantic;
+``from lambdas.processor.contract import QueryEvent`` still works.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-)
+if TYPE_CHECKING:
+    from lambdas.processor.event_models import (
+        Event,
+        Performance,
+        QueryEvent,
+        QueryMetadata,
+        ResponseEvent,
+        ResponseMetadata,
+        ValidationError,
+    )
+
+__all__ = [
+    "EPOCH_MS_MIN",
+    "FUTURE_TOLERANCE_MS",
+    "INVALID_EVENT",
+    "INVALID_JSON",
+    "MAX_REQUEST_ID_LENGTH",
+    "SECONDS_RANGE",
+    "STORE_REFUSED",
+    "Event",
+    "Invalid",
+    "Performance",
+    "QueryEvent",
+    "QueryMetadata",
+    "ResponseEvent",
+    "ResponseMetadata",
+    "parse_event",
+]
 
 #: Lower bound of a plausible event time (a decision of this project, events.md).
 EPOCH_MS_MIN = int(datetime(2020, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -45,90 +63,27 @@ INVALID_EVENT = "invalid_event"
 #: correlated record over the 400 KB item limit). Kept here with the other reason codes.
 STORE_REFUSED = "store_refused"
 
-Number = StrictInt | StrictFloat
+#: The names :mod:`lambdas.processor.event_models` defines, served from there on first use.
+_MODELS = frozenset(
+    {"Event", "Performance", "QueryEvent", "QueryMetadata", "ResponseEvent", "ResponseMetadata"}
+)
 
 
-def _number(value: Any) -> Any:
-    # One clear message for a wrong type instead of one per member of ``int | float``.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a JSON number, not {type(value).__name__}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("must be a finite number")
+@cache
+def _models() -> ModuleType:
+    """The models module: pydantic imported and the models built here, on first use."""
+    from lambdas.processor import event_models  # deferred on purpose: see its docstring
+
+    return event_models
+
+
+def __getattr__(name: str) -> Any:
+    """``contract.QueryEvent`` and the other models: imported (and built) when first asked."""
+    if name not in _MODELS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_models(), name)
+    globals()[name] = value
     return value
-
-
-def _request_id(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-def _epoch_ms(value: float) -> int:
-    # Only the bounds here: the "not in the future" check needs the processing time,
-    # which :func:`parse_event` applies so that tests can pin the clock.
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError("must be a whole number of milliseconds")
-    millis = int(value)
-    if millis < EPOCH_MS_MIN:
-        hint = " (looks like seconds, expected milliseconds)" if millis in SECONDS_RANGE else ""
-        raise ValueError(f"must be epoch milliseconds after 2020-01-01{hint}")
-    return millis
-
-
-FiniteNumber = Annotated[Number, BeforeValidator(_number)]
-NonNegative = Annotated[FiniteNumber, Field(ge=0)]
-RequestId = Annotated[
-    StrictStr, Field(max_length=MAX_REQUEST_ID_LENGTH), AfterValidator(_request_id)
-]
-EpochMillis = Annotated[FiniteNumber, AfterValidator(_epoch_ms)]
-
-
-class _Open(BaseModel):
-    """Strict and open: wrong types are refused, unknown keys are kept."""
-
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
-
-
-class QueryMetadata(_Open):
-    userAgent: StrictStr | None = None
-    referer: StrictStr | None = None
-
-
-class Performance(_Open):
-    totalTime: NonNegative | None = None
-    llmTime: NonNegative | None = None
-    retrievalTime: NonNegative | None = None
-    cacheHit: StrictBool | None = None
-
-
-class ResponseMetadata(_Open):
-    matchQuality: Annotated[FiniteNumber, Field(ge=0, le=1)] | None = None
-    sourcesUsed: list[StrictStr] | None = None
-
-
-class QueryEvent(_Open):
-    eventType: Literal["query"]
-    requestId: RequestId
-    timestamp: EpochMillis
-    query: StrictStr
-    sessionId: StrictStr | None = None
-    metadata: QueryMetadata | None = None
-
-
-class ResponseEvent(_Open):
-    eventType: Literal["response"]
-    requestId: RequestId
-    timestamp: EpochMillis
-    matchType: Literal["full", "partial", "none"]
-    matchScore: Annotated[FiniteNumber, Field(ge=0, le=100)]
-    reasoning: StrictStr
-    vectorMatches: Annotated[StrictInt, Field(ge=0)] | None = None
-    sessionId: StrictStr | None = None
-    performance: Performance | None = None
-    metadata: ResponseMetadata | None = None
-
-
-Event = QueryEvent | ResponseEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,16 +115,17 @@ def parse_event(body: str, now_ms: int | None = None) -> Event | Invalid:
     if not isinstance(data, dict):
         return Invalid(INVALID_EVENT, f"body is a JSON {type(data).__name__}, expected an object")
     event_type = data.get("eventType")
+    models = _models()
     model: type[QueryEvent] | type[ResponseEvent]
     if event_type == "query":
-        model = QueryEvent
+        model = models.QueryEvent
     elif event_type == "response":
-        model = ResponseEvent
+        model = models.ResponseEvent
     else:
         return Invalid(INVALID_EVENT, "eventType: expected 'query' or 'response'")
     try:
         event = model.model_validate(data)
-    except ValidationError as exc:
+    except models.ValidationError as exc:
         return Invalid(INVALID_EVENT, _describe(exc))
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if event.timestamp > now + FUTURE_TOLERANCE_MS:

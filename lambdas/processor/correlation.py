@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lambdas.processor.contract import Event, QueryEvent
 from lambdas.processor.weeks import ORPHAN_PREFIX, iso_week_of_ms
+
+if TYPE_CHECKING:
+    from lambdas.processor.contract import Event
 
 SECONDS_PER_DAY = 86_400
 
@@ -53,7 +55,7 @@ def merge(a: RequestState, b: RequestState) -> RequestState:
 
 def state_of(event: Event) -> RequestState:
     text = canonical_json(event)
-    if isinstance(event, QueryEvent):
+    if event.eventType == "query":  # a QueryEvent: its eventType is the literal "query"
         return RequestState(event.requestId, query_json=text)
     return RequestState(event.requestId, response_json=text)
 

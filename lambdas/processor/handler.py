@@ -36,13 +36,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lambdas.processor.contract import STORE_REFUSED, Event, Invalid, parse_event
+from lambdas.processor.contract import STORE_REFUSED, Invalid, parse_event
 from lambdas.processor.settings import get_settings
 from lambdas.processor.storage import store_events
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
+
+    from lambdas.processor.contract import Event
 
 logger = Logger(service="cv-analytics-processor")
 metrics = Metrics(namespace="CVAnalytics", service="cv-analytics-processor")

@@ -5,20 +5,44 @@ not import from ``flows/`` or ``tasks/``; the flows import it from here. Default
 original system's resource names, so a bare environment talks to the real deployment's
 names; every field can be overridden with ``CV_ANALYTICS_<FIELD>``. AWS access itself
 uses the standard boto3 chain, so ``AWS_ENDPOINT_URL`` points everything at an emulator.
+
+A plain frozen dataclass read from the environment, not a pydantic-settings model: that
+and python-dotenv cost the Lambda's cold start ~30 ms for no behaviour it needs. It reads
+the environment as pydantic-settings did: names are case-insensitive, a keyword argument
+wins over the environment, integers may carry a sign, underscores, surrounding blanks or
+a ``.0`` tail, lists are JSON arrays of strings (``CV_ANALYTICS_REPORT_RECIPIENTS=
+'["a@example.org"]'``), and a bad value is refused with a :class:`SettingsError` naming the
+variable and what was expected.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, ClassVar
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+ENV_PREFIX = "CV_ANALYTICS_"
+
+#: What pydantic's lax mode took as an integer from a string (``" +1_000 "``, ``"5.0"``).
+_INTEGER = re.compile(r"\s*([+-]?[0-9]+(?:_[0-9]+)*)(?:\.0*)?\s*", re.ASCII)
 
 
-class Settings(BaseSettings):
-    """Names, thresholds and policies. Read once per process through :func:`get_settings`."""
+class SettingsError(ValueError):
+    """A setting with a value of the wrong kind; the message says what was expected."""
 
-    model_config = SettingsConfigDict(env_prefix="CV_ANALYTICS_", frozen=True)
+
+@dataclass(frozen=True, init=False)
+class Settings:
+    """Names, thresholds and policies. Read once per process through :func:`get_settings`.
+
+    ``Settings()`` reads ``CV_ANALYTICS_*`` from the environment; ``Settings(region=...)``
+    sets a field directly (it wins over the environment), as with pydantic-settings.
+    """
 
     region: str = "us-east-1"
     queue_name: str = "cv-analytics-queue.fifo"
@@ -38,7 +62,7 @@ class Settings(BaseSettings):
     report_output_dir: str = "out/reports"
 
     report_sender: str = "contact@example.dev"
-    report_recipients: list[str] = Field(default_factory=lambda: ["contact@example.dev"])
+    report_recipients: list[str] = field(default_factory=lambda: ["contact@example.dev"])
 
     # TTL policy of the raw events table: event time + this many days, in epoch seconds.
     query_events_ttl_days: int = 7
@@ -57,6 +81,78 @@ class Settings(BaseSettings):
     archive_after_days: int = 90
     backups_to_keep: int = 4
     log_retention_days: int = 14
+
+    #: The fields by name (as pydantic's ``model_fields``, which callers already use).
+    model_fields: ClassVar[Mapping[str, dataclasses.Field[Any]]]
+
+    def __init__(self, **values: Any) -> None:
+        unknown = sorted(set(values) - set(self.model_fields))
+        if unknown:
+            raise SettingsError(f"unknown settings: {', '.join(unknown)}")
+        environ = {name.upper(): value for name, value in os.environ.items()}
+        for name, spec in self.model_fields.items():
+            if name in values:
+                value = _checked(name, spec.type, values[name], name)
+            elif (variable := ENV_PREFIX + name.upper()) in environ:
+                value = _from_env(name, spec.type, environ[variable], variable)
+            elif spec.default_factory is not dataclasses.MISSING:
+                value = spec.default_factory()
+            else:
+                value = spec.default
+            object.__setattr__(self, name, value)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Settings:
+        """A copy with some fields replaced (checked, the environment not read again)."""
+        return dataclasses.replace(self, **(update or {}))
+
+
+Settings.model_fields = {spec.name: spec for spec in dataclasses.fields(Settings)}
+#: The field types the environment can set (annotations are strings here).
+_KINDS = frozenset({"str", "int", "list[str]"})
+if not {spec.type for spec in Settings.model_fields.values()} <= _KINDS:
+    raise TypeError(f"a Settings field needs a parser: only {sorted(_KINDS)} are read")
+
+
+def _from_env(name: str, kind: object, text: str, variable: str) -> Any:
+    """One environment value as its field's type: ``int``, ``list[str]`` (JSON) or ``str``."""
+    if kind == "list[str]":
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise SettingsError(
+                f"{variable}: expected a JSON array of strings, e.g. '[\"a@example.org\"]'"
+            ) from None
+        return _checked(name, kind, value, variable)
+    return _checked(name, kind, text, variable)
+
+
+def _checked(name: str, kind: object, value: Any, where: str) -> Any:
+    """``value`` as the field's type, or a :class:`SettingsError` saying what was expected."""
+    if kind == "int":
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and (match := _INTEGER.fullmatch(value)):
+            return int(match.group(1))
+        raise SettingsError(f"{where}: expected an integer, got {_shown(value)}")
+    if kind == "list[str]":
+        if not isinstance(value, list | tuple):
+            raise SettingsError(f"{where}: expected a list of strings, got {_shown(value)}")
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise SettingsError(f"{where}[{index}]: expected a string, got {_shown(item)}")
+        return list(value)
+    if not isinstance(value, str):
+        raise SettingsError(f"{where}: expected a string, got {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
 @lru_cache(maxsize=1)

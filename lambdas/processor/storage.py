@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from lambdas.processor.contract import Event
 from lambdas.processor.correlation import (
     RequestState,
     analytics_item,
@@ -30,6 +29,8 @@ from lambdas.processor.correlation import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from lambdas.processor.contract import Event
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25

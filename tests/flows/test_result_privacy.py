@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 from pathlib import Path
+from typing import Any
 
 import boto3
 from prefect.settings import (
@@ -14,6 +15,7 @@ from prefect.settings import (
     PREFECT_RESULTS_PERSIST_BY_DEFAULT,
     temporary_settings,
 )
+from prefect.states import State
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from flows.dlq_triage import dlq_triage
@@ -68,7 +70,7 @@ def test_no_flow_persists_a_visitors_words(aws: StackInfo, tmp_path: Path) -> No
     with temporary_settings(
         updates={PREFECT_RESULTS_PERSIST_BY_DEFAULT: True, PREFECT_LOCAL_STORAGE_PATH: storage}
     ):
-        states = [
+        states: list[State[Any]] = [
             weekly_report(WEEK.id, return_state=True),
             dlq_triage(dry_run=True, return_state=True),
             dlq_triage(return_state=True),

@@ -106,3 +106,49 @@ def test_every_invalid_line_of_the_sample_is_refused_and_every_other_accepted() 
     for send in load_sample():
         outcome = parse_event(send.body, now_ms=NOW_MS)
         assert isinstance(outcome, Invalid) == send.kind.startswith("invalid"), send.kind
+
+
+def test_the_models_are_built_on_first_use_with_the_same_outcomes() -> None:
+    """Importing the contract costs no pydantic; the first parse builds the same models."""
+    import subprocess
+    import sys
+
+    from lambdas.processor import event_models
+
+    # the names the contract serves are the models themselves
+    assert QueryEvent is event_models.QueryEvent and ResponseEvent is event_models.ResponseEvent
+    bodies = [body for body, _ in INVALID.values()]
+    bodies += [_fixture("query_event.json"), _fixture("response_event.json")]
+    script = (
+        "import json, sys\n"
+        "from lambdas.processor.contract import Invalid, parse_event\n"
+        "cold = 'pydantic' not in sys.modules\n"
+        "out = []\n"
+        "for body in json.loads(sys.stdin.read()):\n"
+        f"    o = parse_event(body, now_ms={NOW_MS})\n"
+        "    out.append([o.reason, o.detail] if isinstance(o, Invalid)"
+        " else o.model_dump(mode='json', exclude_unset=True))\n"
+        "print(json.dumps({'cold': cold, 'outcomes': out}))\n"
+    )
+    # Given a fresh interpreter, where the first parse builds the models
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(bodies),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(EVENTS_DIR.parents[1]),
+    )
+    fresh = json.loads(completed.stdout)
+    # Then importing the contract did not import pydantic
+    assert fresh["cold"] is True
+    # And every outcome is the one this (warm) process gets
+    warm = []
+    for body in bodies:
+        outcome = parse_event(body, now_ms=NOW_MS)
+        warm.append(
+            [outcome.reason, outcome.detail]
+            if isinstance(outcome, Invalid)
+            else outcome.model_dump(mode="json", exclude_unset=True)
+        )
+    assert fresh["outcomes"] == warm
