@@ -4,6 +4,15 @@ Provision the stack, replay the sample as the Worker sends it (moved to the last
 weeks, since the emulator never expires TTL items and old traffic would make TTL checks
 fail for the wrong reason), process it, then run the flows one after another on
 Prefect's ephemeral engine. Prints a short summary per step; exits non-zero if any fails.
+
+Before the sample's two weeks come six earlier weeks of generated, realistic traffic
+(questions drawn from ``samples/labelled-questions*.json``, sent as the Worker sends
+them and processed by the same Lambda), quieter than the sample's last week and with one
+week whose match rate dropped. Their summaries are built by the same code the weekly
+aggregation runs, so the report shows trends, new and recurring themes, an anomaly and
+the gaps. The sample's weeks keep their exact figures (checked against
+``samples/expected-*.json`` on report-metrics.md's keys). ``--report-only`` replays the
+sample alone, as it is.
 """
 
 from __future__ import annotations
@@ -12,8 +21,10 @@ import argparse
 import json
 import logging
 import os
+import random
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,11 +34,64 @@ from typing import Any
 import boto3
 
 from deployments.local_stack import EventSourceMapping, StackInfo, expire_ttl_items, local_stack
-from deployments.worker import SAMPLES_DIR, load_sample, send_all, shifted, weeks_between
+from deployments.worker import (
+    SAMPLES_DIR,
+    WorkerSend,
+    load_sample,
+    send_all,
+    shifted,
+    weeks_between,
+)
 from lambdas.processor.weeks import Week
 from tasks.dynamodb.week_index import query_week_orphans, query_week_records
 
 SAMPLE_LAST_WEEK = Week(2025, 46)
+#: Generated weeks before the sample's two (so the report's 8-week trend is full).
+SEED_WEEKS = 6
+#: Requests per generated week, oldest first; the sample's weeks have 91 and 298.
+SEED_TOTALS = (84, 97, 103, 118, 92, 109)
+#: The generated week (index into SEED_TOTALS) whose answers got worse: a match-rate dip.
+SEED_DIP_WEEK = 3
+SEED = 20251110
+#: Labelled groups the CV does not cover: the chatbot mostly answers them ``none``.
+SEED_GAPS = frozenset({"pay", "t-pay", "fortran", "japanese", "t-visa", "t-rust", "t-french"})
+#: Groups whose questions the chatbot can never answer (the visitor left details).
+SEED_LEADS = frozenset({"leave-details", "t-leads"})
+#: Groups left out of the generated weeks, so their questions are new in the sample.
+SEED_ABSENT = frozenset({"t-react", "t-abuse"})
+#: The CV items behind an answer (the Worker's ``sourcesUsed``), per labelled group;
+#: Java and machine learning were asked about before the sample's weeks, not in them.
+SEED_SOURCES: dict[str, tuple[str, ...]] = {
+    "docker": ("Docker",),
+    "typescript": ("TypeScript",),
+    "csharp": ("C#", ".NET"),
+    "kafka": ("Kafka",),
+    "t-k8s": ("Kubernetes",),
+    "t-python": ("Python",),
+    "t-go": ("Go",),
+    "t-java": ("Java",),
+    "t-terraform": ("Terraform",),
+    "t-ml": ("Machine learning",),
+}
+#: Otherwise, by intent: experience answers cite the projects, the rest cite nothing.
+SEED_INTENT_SOURCES: dict[str, tuple[str, ...]] = {
+    "experience": ("Cloudflare Workers", "AWS Lambda", "Terraform", "DynamoDB"),
+}
+#: Relative traffic per intent (visitors ask about skills most).
+SEED_INTENT_WEIGHTS = {
+    "skills": 8,
+    "experience": 4,
+    "availability": 3,
+    "contact": 2,
+    "compensation": 1,
+    "education": 1,
+    "other": 1,
+}
+USER_AGENTS = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) Mobile/15E148",
+)
 
 
 @dataclass
@@ -42,6 +106,130 @@ class DemoState:
     weeks: tuple[Week, Week]  # the replayed sample's two weeks (previous, last)
     offset: int  # whole weeks the sample was moved by
     report_week: Week
+
+
+def labelled_groups() -> list[dict[str, Any]]:
+    """The labelled question groups (development sets; the held-out set stays unseen)."""
+    groups: list[dict[str, Any]] = []
+    for name in ("labelled-questions.json", "labelled-questions-tuning.json"):
+        groups += json.loads((SAMPLES_DIR / name).read_text(encoding="utf-8"))["groups"]
+    return [group for group in groups if group["id"] not in SEED_ABSENT]
+
+
+def _raw_query(display: str, rng: random.Random) -> str:
+    """What a visitor might have typed for a display query: case, spacing, real details."""
+    text = display.replace("[email]", "jo.recruiter@example.org").replace(
+        "[phone]", "+44 20 7946 0" + str(rng.randint(100, 999))
+    )
+    if rng.random() < 0.4:
+        text = text[:1].upper() + text[1:]
+    return text
+
+
+def seeded_week(week: Week, total: int, dip: bool, rng: random.Random) -> list[WorkerSend]:
+    """One week of realistic Worker traffic: ``total`` questions, most of them answered."""
+    groups = labelled_groups()
+    weights = [SEED_INTENT_WEIGHTS[g["intent"]] / len(g["queries"]) ** 0.5 for g in groups]
+    sessions = [f"visitor-{week.id}-{n}" for n in range(max(4, total // 3))]
+    sends = []
+    for _ in range(total):
+        group = rng.choices(groups, weights)[0]
+        display = rng.choice(group["queries"])
+        rid = str(uuid.UUID(int=rng.getrandbits(128)))
+        day = rng.choices(range(7), (5, 6, 6, 5, 4, 2, 2))[0]
+        at = week.start_ms + day * 86_400_000 + rng.randint(7, 22) * 3_600_000
+        at += rng.randint(0, 3_599_999)
+        session = rng.choice(sessions) if rng.random() < 0.8 else "anonymous"
+        query = {
+            "eventType": "query",
+            "requestId": rid,
+            "timestamp": at,
+            "query": _raw_query(display, rng),
+            "metadata": {"userAgent": rng.choice(USER_AGENTS), "referer": "https://example.dev/cv"},
+            "sessionId": session,
+        }
+        sends.append(WorkerSend(json.dumps(query), "analytics", f"{rid}-query-{at}"))
+        if rng.random() < 0.03:
+            continue  # the chatbot never answered
+        if group["id"] in SEED_LEADS:
+            match = "none"
+        elif group["id"] in SEED_GAPS:
+            match = rng.choices(("none", "partial"), (0.85, 0.15))[0]
+        else:
+            odds = (0.45, 0.25, 0.30) if dip else (0.70, 0.25, 0.05)
+            match = rng.choices(("full", "partial", "none"), odds)[0]
+        score = {"full": rng.randint(82, 100), "partial": rng.randint(55, 79)}.get(
+            match, rng.randint(8, 40)
+        )
+        cited = SEED_SOURCES.get(group["id"]) or SEED_INTENT_SOURCES.get(group["intent"], ())
+        sources = [rng.choice(cited)] if cited and match != "none" else []
+        total_time = round(rng.lognormvariate(7.2, 0.3), 1)
+        llm_time = round(total_time * rng.uniform(0.82, 0.92), 1)
+        answered = at + int(total_time)
+        reply = {
+            "eventType": "response",
+            "requestId": rid,
+            "timestamp": answered,
+            "matchType": match,
+            "matchScore": score,
+            "reasoning": f"{match} match",
+            "vectorMatches": rng.randint(0, 5),
+            "metadata": {
+                "matchQuality": round(score / 100, 2),
+                "sourcesUsed": sources,
+            },
+            "sessionId": session,
+            "performance": {
+                "totalTime": total_time,
+                "llmTime": llm_time,
+                "retrievalTime": round(total_time * 0.06, 1),
+                "cacheHit": rng.random() < 0.2,
+            },
+        }
+        sends.append(WorkerSend(json.dumps(reply), "analytics", f"{rid}-response-{answered}"))
+    return sends
+
+
+def seeded_weeks(state: DemoState) -> list[Week]:
+    """The generated weeks: the :data:`SEED_WEEKS` before the sample's two."""
+    first_sample_week = state.weeks[0]
+    return [first_sample_week.shift(-offset) for offset in range(SEED_WEEKS, 0, -1)]
+
+
+def seed_history(state: DemoState) -> str:
+    """Send the generated earlier weeks like the Worker while the poller drains."""
+    from lambdas.processor.handler import handler
+
+    rng = random.Random(SEED)  # noqa: S311 - reproducible demo traffic, not a secret
+    esm = EventSourceMapping(handler)
+    lines = []
+    for index, (week, total) in enumerate(zip(seeded_weeks(state), SEED_TOTALS, strict=True)):
+        sends = seeded_week(week, total, index == SEED_DIP_WEEK, rng)
+        send_all(sends, state.stack.queue_url, between_chunks=esm.drain, batched=True)
+        dip = " (answers got worse this week)" if index == SEED_DIP_WEEK else ""
+        lines.append(f"  {week}: {total} generated questions, {len(sends)} Worker messages{dip}")
+    return "\n".join(lines)
+
+
+def store_history(state: DemoState) -> str:
+    """The summaries of the 7 weeks before the report's, oldest first, built by the code of
+    the weekly aggregation (records read once, figures and insights, summary saved)."""
+    from tasks.core.aggregate import weekly_figures
+    from tasks.dynamodb.summaries import previous_summaries, previous_week_total, save_summary
+    from tasks.s3.week_archive import read_week
+
+    lines = []
+    report = state.report_week
+    for week in [report.shift(-offset) for offset in range(SEED_WEEKS + 1, 0, -1)]:
+        records = read_week(week)
+        total = previous_week_total(week)
+        figures = weekly_figures(week, records.table, total, previous_summaries(week))
+        save_summary(figures, records.source)
+        lines.append(
+            f"  {week}: {figures.total_queries} questions, match rate {figures.match_rate}, "
+            f"{len(figures.themes)} themes, {len(figures.cv_gaps)} gaps"
+        )
+    return "\n".join(lines)
 
 
 def replay_sample(state: DemoState) -> str:
@@ -79,7 +267,12 @@ def replay_sample(state: DemoState) -> str:
 
 
 def build_steps(state: DemoState, args: argparse.Namespace) -> list[Step]:
-    steps = [Step("process the Worker's traffic", lambda: replay_sample(state))]
+    steps = []
+    if not args.report_only:
+        steps.append(Step("generate 6 earlier weeks of traffic", lambda: seed_history(state)))
+    steps.append(Step("process the Worker's traffic", lambda: replay_sample(state)))
+    if not args.report_only:
+        steps.append(Step("summaries of the 7 weeks before", lambda: store_history(state)))
     steps.extend(flow_steps(state, args))
     return steps
 
@@ -100,17 +293,51 @@ def expected_figures(weeks_moved: int, sample_week: Week = SAMPLE_LAST_WEEK) -> 
     return expected
 
 
+def insights_lines(figures: Any, gaps: int = 5) -> list[str]:
+    """What the e-mail leads with, in a few lines: anomalies, top gaps, contacts, themes."""
+    lines = [f"  anomaly: {anomaly.message}" for anomaly in figures.anomalies]
+    if not figures.anomalies:
+        lines.append("  anomalies: none")
+    lines.append(f"  top gaps ({len(figures.cv_gaps)} in all):")
+    for gap in figures.cv_gaps[:gaps]:
+        new = " NEW" if gap.new else ""
+        lines.append(
+            f"    - {gap.theme!r} ({gap.intent}, {gap.kind}, asked {gap.asked}, short "
+            f"{gap.short}){new}: {gap.suggestion}"
+        )
+    new_themes = [theme.theme for theme in figures.themes if theme.new]
+    contact = figures.contact_requests
+    lines.append(
+        f"  contact requests: {contact.count} ({contact.left_details} left details); "
+        f"{len(figures.themes)} themes, {len(new_themes)} new"
+        + (f" (e.g. {', '.join(repr(t) for t in new_themes[:3])})" if new_themes else "")
+    )
+    lines.append(
+        "  trend: "
+        + ", ".join(
+            f"{point.week[5:]} {point.total_queries if point.total_queries is not None else 'n/a'}"
+            for point in figures.trends
+        )
+    )
+    if figures.unused_sources:
+        lines.append(
+            f"  CV items nobody asked about this week: {', '.join(figures.unused_sources)}"
+        )
+    return lines
+
+
 def weekly_report_step(state: DemoState) -> str:
     from flows.weekly_report import weekly_report
+    from tasks.core.aggregate import metric_figures
 
     week = state.report_week
     run_state = weekly_report(week=week.id, return_state=True)
     figures = run_state.result()
-    shown = figures.model_dump(mode="json")
+    shown = metric_figures(figures)  # report-metrics.md's keys: the golden files hold them
     sample_week = week.shift(-state.offset)
     if (SAMPLES_DIR / f"expected-{sample_week}.json").exists():
         expected = expected_figures(state.offset, sample_week)
-        if shown != expected:
+        if shown != expected or list(shown) != list(expected):
             wrong = sorted(k for k in expected if shown.get(k) != expected[k])
             raise AssertionError(f"figures differ from the sample's expected figures in {wrong}")
         moved = f" (moved to {week})" if state.offset else ""
@@ -121,7 +348,7 @@ def weekly_report_step(state: DemoState) -> str:
     return (
         f"  {week}: {shown['total_queries']} questions, match rate {shown['match_rate']}, "
         f"{len(shown['unmatched_queries'])} kinds of question the CV could not answer\n"
-        f"  {check}\n"
+        f"  {check}\n" + "\n".join(insights_lines(figures)) + "\n"
         f"  e-mail sent once; archived to s3://{state.stack.settings.archive_bucket}/reports/"
         f"{week}/\n  open {folder / 'report.html'} (text: {folder / 'report.txt'})"
     )

@@ -4,13 +4,17 @@ Replaces the original Reporter Lambda (Monday 07:00 UTC). Two jobs, as the desig
 names them:
 
 - ``weekly-aggregation`` (:func:`weekly_aggregation`): the previous week's total (from
-  its stored summary), the week's records (DynamoDB ``Query`` on the week's GSI
-  partition, or the S3 archive for weeks maintenance moved out), the figures (pure
-  pandas, ``tasks.core.aggregate``), and the week's summary stored for later weeks.
+  its stored summary), the stored summaries of the 8 weeks before (one consistent
+  BatchGetItem), the week's records (DynamoDB ``Query`` on the week's GSI partition, or
+  the S3 archive for weeks maintenance moved out), the figures and insights (pure,
+  ``tasks.core.aggregate`` and ``tasks.core.insights``), and the week's summary stored
+  for later weeks. Old weeks' records are never re-read for the insights.
 - ``weekly-report`` (:func:`weekly_report`): runs the aggregation, adds pipeline health
   (orphan responses, DLQ depth now), renders HTML and text, writes them to
-  ``report_output_dir/<week>/``, archives a new generation ``reports/<week>/<generated>/report.{html,txt,json}``,
-  publishes the Prefect artifacts and sends the e-mail exactly once per week
+  ``report_output_dir/<week>/``, archives a new generation of
+  ``reports/<week>/<generated>/report.{html,txt,json}``,
+  publishes the Prefect artifacts (key figures led by the gaps and anomalies, top
+  queries, themes, a link to the HTML) and sends the e-mail exactly once per week
   (``resend=True`` sends again). It returns the figures: the same object the e-mail,
   the artifacts and ``report.json`` were made from.
 
@@ -37,14 +41,20 @@ from lambdas.processor.settings import get_settings
 from lambdas.processor.weeks import InvalidWeekError, Week
 from tasks.aws import TASK_OPTIONS
 from tasks.core.aggregate import PipelineHealth, WeeklyFigures, pipeline_health, weekly_figures
+from tasks.core.insights import StoredSummary
 from tasks.core.render import (
     build_mime,
     render_html,
     render_markdown,
     render_text,
+    themes_table,
     top_queries_table,
 )
-from tasks.dynamodb.summaries import previous_week_total_task, save_summary_task
+from tasks.dynamodb.summaries import (
+    previous_summaries_task,
+    previous_week_total_task,
+    save_summary_task,
+)
 from tasks.dynamodb.week_index import query_week_orphans
 from tasks.s3.objects import presigned_url
 from tasks.s3.reports import archive_report
@@ -66,9 +76,11 @@ def report_folder(week: Week) -> Path:
 # --- weekly aggregation -----------------------------------------------------------------
 
 
-@task(name="aggregate-week", **TASK_OPTIONS)
-def aggregate_week(week: Week, previous_total: int) -> tuple[WeeklyFigures, str]:
-    """Read the week's records (Query or archive) and compute its figures.
+@task(name="aggregate-week", persist_result=False, **TASK_OPTIONS)  # display queries
+def aggregate_week(
+    week: Week, previous_total: int, previous: dict[str, StoredSummary]
+) -> tuple[WeeklyFigures, str]:
+    """Read the week's records (Query or archive) and compute its figures and insights.
 
     Reading and aggregating share one task so the records, possibly hundreds of
     thousands, never travel through Prefect as task parameters.
@@ -77,14 +89,21 @@ def aggregate_week(week: Week, previous_total: int) -> tuple[WeeklyFigures, str]
     get_run_logger().info(
         "Read %d records of %s from %s", len(week_records.table), week, week_records.source
     )
-    return weekly_figures(week, week_records.table, previous_total), week_records.source
+    figures = weekly_figures(week, week_records.table, previous_total, previous)
+    return figures, week_records.source
 
 
-@flow(name="weekly-aggregation", flow_run_name="weekly-aggregation-{week}")
+@flow(
+    name="weekly-aggregation",
+    flow_run_name="weekly-aggregation-{week}",
+    persist_result=False,  # the figures hold display queries: never in result storage
+)
 def weekly_aggregation(week: Week) -> WeeklyFigures:
-    """The week's figures, with its summary stored for the weeks after it."""
+    """The week's figures and insights, with its summary stored for the weeks after it."""
     previous_total = previous_week_total_task(week)
-    figures, source = aggregate_week(week, previous_total)
+    # after the total: a fallback total it just stored shows in the trends too
+    previous = previous_summaries_task(week)
+    figures, source = aggregate_week(week, previous_total, previous)
     save_summary_task(figures, source)
     return figures
 
@@ -117,7 +136,8 @@ def write_local_report(week: Week, html: str, text: str, report_json: str) -> Pa
 def publish_artifacts(
     week: Week, figures: WeeklyFigures, health: PipelineHealth, html_key: str
 ) -> None:
-    """Key figures (markdown), top queries (table) and a link to the rendered HTML, by week."""
+    """Key figures led by gaps and anomalies (markdown), top queries and themes (tables)
+    and a link to the rendered HTML, by week."""
     create_link_artifact(
         key=artifact_key(week, "html"),
         link=presigned_url(html_key),
@@ -127,18 +147,27 @@ def publish_artifacts(
     create_markdown_artifact(
         key=artifact_key(week),
         markdown=render_markdown(figures, health),
-        description=f"Key figures of {figures.week}",
+        description=f"Gaps, anomalies and key figures of {figures.week}",
     )
     create_table_artifact(
         key=artifact_key(week, "top-queries"),
         table=top_queries_table(figures),
         description=f"Top queries of {figures.week} (display queries, personal data masked)",
     )
+    create_table_artifact(
+        key=artifact_key(week, "themes"),
+        table=themes_table(figures),
+        description=(
+            f"Themes of {figures.week}: one row per question, why it is a gap (kind, asked, "
+            "short), its examples (display queries, personal data masked)"
+        ),
+    )
 
 
 @flow(
     name="weekly-report",
     flow_run_name=weekly_report_run_name,
+    persist_result=False,  # the figures hold display queries: never in result storage
     timeout_seconds=timeout_seconds("weekly-report"),
     **FLOW_HOOKS,
 )

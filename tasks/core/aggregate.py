@@ -45,6 +45,17 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.processor.weeks import Week
+from tasks.core.insights import (
+    INSIGHT_KEYS,
+    Anomaly,
+    ContactRequests,
+    CvGap,
+    IntentFigures,
+    StoredSummary,
+    ThemeFigures,
+    TrendPoint,
+    week_insights,
+)
 from tasks.core.masking import display_query, mask
 
 TOP_LIMIT = 10
@@ -146,6 +157,24 @@ class WeeklyFigures(_Figures):
     performance: PerformanceFigures | None
     previous_week: PreviousWeek
     total_queries_change_pct: float | None
+    # report-insights.md: added at top level, after the figures of report-metrics.md
+    intents: dict[str, IntentFigures]
+    themes: list[ThemeFigures]
+    cv_gaps: list[CvGap]
+    contact_requests: ContactRequests
+    trends: list[TrendPoint]
+    anomalies: list[Anomaly]
+    unused_sources: list[str]
+
+
+#: The keys of report-metrics.md, in order (the golden files hold exactly these).
+METRIC_KEYS = tuple(key for key in WeeklyFigures.model_fields if key not in INSIGHT_KEYS)
+
+
+def metric_figures(figures: WeeklyFigures) -> dict[str, Any]:
+    """The report-metrics.md part of the figures' JSON (what samples/expected-*.json hold)."""
+    shown = figures.model_dump(mode="json")
+    return {key: shown[key] for key in METRIC_KEYS}
 
 
 class PipelineHealth(_Figures):
@@ -276,8 +305,8 @@ def _unmatched_queries(
     return [UnmatchedQuery(query=labels[i], count=int(counts[i])) for i in _ranked(labels, counts)]
 
 
-def _top_sources(sources: Iterable[Any]) -> list[TopSource]:
-    """Each request counts once per distinct (masked) source name it used.
+def _source_counts(sources: Iterable[Any]) -> Counter[str]:
+    """Requests per distinct (masked) source name; each request counts a name once.
 
     Requests are first grouped by their exact source list (a few hundred distinct lists
     a week), so deduplication and masking run per distinct list, not per request.
@@ -287,6 +316,10 @@ def _top_sources(sources: Iterable[Any]) -> list[TopSource]:
     for combo, requests in combos.items():
         for name in {mask(str(entry)) for entry in combo}:
             counter[name] += requests
+    return counter
+
+
+def _top_sources_of(counter: Counter[str]) -> list[TopSource]:
     names = np.array(list(counter), dtype=object)
     counts = np.array(list(counter.values()), dtype=np.int64)
     return [TopSource(source=names[i], count=int(counts[i])) for i in _ranked(names, counts)]
@@ -342,8 +375,15 @@ def weekly_figures(
     week: Week,
     records: pd.DataFrame | Sequence[dict[str, Any]],
     previous_week_total: int | None,
+    previous_summaries: Mapping[str, StoredSummary] | None = None,
 ) -> WeeklyFigures:
-    """Every figure of report-metrics.md for ``week`` from its analytics records."""
+    """Every figure of report-metrics.md for ``week`` from its analytics records, and the
+    insights of report-insights.md from them and the previous weeks' stored summaries.
+
+    ``previous_summaries``: the stored summaries of (up to) the 8 weeks before ``week``, by
+    week id; a week missing has no summary (its trend values are ``null``). ``None``: no
+    week has one. The flow always reads and supplies them.
+    """
     rows = population(week, _as_table(records))
     total = len(rows)
     start = week.start
@@ -358,6 +398,29 @@ def weekly_figures(
     scores = _floats(rows, "matchScore")
     answered_scores = pd.Series(scores[answered])
     display_codes, display_labels = _display_codes(_values(rows, "query"))
+
+    match_rate = _round((counts.full + counts.partial) / n_answered, 4) if n_answered else None
+    performance = _performance(rows, answered)
+    source_counts = _source_counts(_values(rows, "sourcesUsed")[answered])
+    insights = week_insights(
+        week,
+        list(display_labels),
+        display_codes,
+        answered,
+        {
+            kind: np.isin(type_codes, [i for i, label in enumerate(type_labels) if label == kind])
+            for kind in MatchCounts.model_fields
+        },
+        scores,
+        set(source_counts),
+        TrendPoint(
+            week=week.id,
+            total_queries=total,
+            match_rate=match_rate,
+            p95_total_time_ms=performance.total_time_ms.p95 if performance else None,
+        ),
+        previous_summaries or {},
+    )
 
     if not previous_week_total:
         change = None
@@ -374,16 +437,40 @@ def weekly_figures(
         unique_sessions=unique_sessions,
         anonymous_queries=anonymous_count,
         match_counts=counts,
-        match_rate=_round((counts.full + counts.partial) / n_answered, 4) if n_answered else None,
+        match_rate=match_rate,
         avg_match_score=_round(answered_scores.mean(), 2) if n_answered else None,
         median_match_score=float(answered_scores.median()) if n_answered else None,
         daily_queries=_daily_queries(week, np.asarray(_values(rows, "queryTs"), dtype=np.int64)),
         top_queries=_top_queries(display_codes, display_labels, answered, scores),
         unmatched_queries=_unmatched_queries(display_codes, display_labels, unmatched),
-        top_sources=_top_sources(_values(rows, "sourcesUsed")[answered]),
-        performance=_performance(rows, answered),
+        top_sources=_top_sources_of(source_counts),
+        performance=performance,
         previous_week=PreviousWeek(week=week.previous.id, total_queries=previous_week_total),
         total_queries_change_pct=change,
+        **dict(insights),
+    )
+
+
+def stored_summary(figures: WeeklyFigures) -> StoredSummary:
+    """What later weeks read of this week (report-insights.md section 4): the trend
+    figures, the intent counts, the themes with every member, the top sources."""
+    p95 = figures.performance.total_time_ms.p95 if figures.performance else None
+    return StoredSummary(
+        week=figures.week,
+        total_queries=figures.total_queries,
+        match_rate=figures.match_rate,
+        p95_total_time_ms=p95,
+        intents={intent: value.count for intent, value in figures.intents.items()},
+        themes=[
+            {
+                "theme": theme.theme,
+                "intent": theme.intent,
+                "count": theme.count,
+                "members": [member.model_dump() for member in theme.members],
+            }
+            for theme in figures.themes
+        ],
+        top_sources=[source.source for source in figures.top_sources],
     )
 
 

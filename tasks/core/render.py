@@ -4,26 +4,52 @@ Everything shown comes from one :class:`~tasks.core.aggregate.WeeklyFigures` (pl
 :class:`~tasks.core.aggregate.PipelineHealth` beside it), so the e-mail, the artifacts and
 ``report.json`` cannot disagree. Queries in the figures are display queries, already
 masked; jinja2's autoescape (on for ``.html`` templates) keeps a ``<script>`` typed by a
-visitor as text. The HTML uses inline CSS and table-based bars only: no JavaScript, no
-remote images, so it renders the same in webmail and desktop clients.
+visitor as text.
+
+The e-mail leads with advice (report-insights.md section 5): anomalies, the gaps with
+their suggestions, contact requests; then intents, themes and the 8-week trend; then the
+figures of report-metrics.md. The HTML template is written with a stylesheet, which
+``css-inline`` moves onto the elements (mail clients drop ``<style>``), keeping only the
+``@media`` rules for narrow screens in a ``<style>``. Bars are tables: no JavaScript, no
+SVG, no images, no remote resource, so it renders the same in webmail and desktop clients.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from tasks.core.aggregate import PipelineHealth, WeeklyFigures
+from tasks.core.insights import INTENTS, ThemeFigures
 
 TEMPLATES = Path(__file__).parent / "templates"
 SUBJECT_PREFIX = "CV Analytics Weekly Report - Week "
 EMPTY_WEEK = "No chatbot queries were recorded this week"
 NO_PERFORMANCE = "not reported by the Worker"
 BAR_WIDTH_TEXT = 30
+#: Themes the e-mail lists (all of them are in report.json and the Prefect table).
+EMAIL_THEMES = 20
+#: Other members shown as a theme's examples.
+EXAMPLES = 3
+INTENT_LABELS = {
+    "contact": "Contact",
+    "compensation": "Pay",
+    "availability": "Availability",
+    "skills": "Skills",
+    "experience": "Experience",
+    "education": "Education",
+    "other": "Other",
+}
+GAP_KINDS = {"not_answered": "not answered", "weak": "answered weakly"}
+
+#: The stylesheet goes onto the elements; @media rules stay in a <style> for narrow screens.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 _environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -79,10 +105,124 @@ def _bars(rows: list[tuple[str, int]]) -> list[dict[str, Any]]:
     ]
 
 
+def _day(moment: datetime, with_month: bool, with_year: bool) -> str:
+    text = f"{moment:%a} {moment.day}"
+    if with_month:
+        text += f" {moment:%B}"
+    if with_year:
+        text += f" {moment.year}"
+    return text
+
+
+def human_period(period_start: str) -> str:
+    """The week as a person writes it: ``Mon 23 \u2013 Sun 29 November 2026`` (en dash).
+
+    The month (and the year) is written once when both ends share it:
+    ``Mon 30 November \u2013 Sun 6 December 2026``, and across a new year
+    ``Mon 28 December 2026 \u2013 Sun 3 January 2027``.
+    """
+    first = datetime.strptime(period_start, "%Y-%m-%dT%H:%M:%SZ")
+    last = first + timedelta(days=6)
+    same_year = first.year == last.year
+    same_month = same_year and first.month == last.month
+    return f"{_day(first, not same_month, not same_year)} \u2013 {_day(last, True, True)}"
+
+
+def signed(value: int | None) -> str:
+    """A change in count: ``+3``, ``-2``, ``0``; ``n/a`` when the week before is unknown."""
+    if value is None:
+        return "n/a"
+    return f"{value:+,}" if value else "0"
+
+
+def share(rate: float | None) -> str:
+    """A 0..1 share in whole percent: 0.9412 -> 94%."""
+    return "n/a" if rate is None else f"{rate * 100:.0f}%"
+
+
+def answered_well_share(theme: ThemeFigures) -> float | None:
+    """Share of the theme's requests answered ``full`` or ``partial`` (0..1)."""
+    well = theme.match_counts.full + theme.match_counts.partial
+    return round(well / theme.count, 4) if theme.count else None
+
+
+def _intent_rows(figures: WeeklyFigures) -> list[dict[str, Any]]:
+    rows = []
+    for intent in INTENTS:
+        value = figures.intents[intent]
+        previous = value.previous_count
+        rows.append(
+            {
+                "intent": intent,
+                "label": INTENT_LABELS[intent],
+                "count": value.count,
+                "answered_well": value.answered_well,
+                "previous": previous,
+                "change": signed(None if previous is None else value.count - previous),
+            }
+        )
+    return rows
+
+
+def _theme_rows(themes: list[ThemeFigures]) -> list[dict[str, Any]]:
+    return [
+        {
+            "theme": theme,
+            "examples": [member.query for member in theme.members[1 : 1 + EXAMPLES]],
+            "well": answered_well_share(theme),
+        }
+        for theme in themes
+    ]
+
+
+def _trend_rows(figures: WeeklyFigures) -> list[dict[str, Any]]:
+    peak = max((p.total_queries or 0 for p in figures.trends), default=0)
+    rows = []
+    for point in figures.trends:
+        start = datetime.strptime(point.week + "-1", "%G-W%V-%u")
+        queries = point.total_queries
+        rate = point.match_rate
+        rows.append(
+            {
+                "week": point.week,
+                "starts": f"{start.day} {start:%b}",
+                "queries": queries,
+                "queries_width": round(queries * 100 / peak) if queries and peak else 0,
+                "rate": rate,
+                "rate_width": round(rate * 100) if rate else 0,
+                "known": queries is not None,
+                "current": point.week == figures.week,
+                "text_bar": "#" * (round((queries or 0) * BAR_WIDTH_TEXT / peak) if peak else 0),
+            }
+        )
+    return rows
+
+
+def trend_alt(figures: WeeklyFigures) -> str:
+    """The trend's numbers in one line (the chart's text equivalent)."""
+    return "; ".join(
+        f"{p.week}: {number(p.total_queries)} questions, match rate {percent(p.match_rate)}"
+        if p.total_queries is not None
+        else f"{p.week}: no summary"
+        for p in figures.trends
+    )
+
+
 def report_context(figures: WeeklyFigures, health: PipelineHealth) -> dict[str, Any]:
     """What every template sees: the figures, the health numbers and display helpers."""
     counts = figures.match_counts
+    earlier_weeks = sum(p.total_queries is not None for p in figures.trends[:-1])
     return {
+        "period": human_period(figures.period_start),
+        "intent_rows": _intent_rows(figures),
+        "theme_rows": _theme_rows(figures.themes[:EMAIL_THEMES]),
+        "more_themes": figures.themes[EMAIL_THEMES:],
+        "more_themes_count": sum(t.count for t in figures.themes[EMAIL_THEMES:]),
+        "trend_rows": _trend_rows(figures),
+        "trend_alt": trend_alt(figures),
+        "earlier_weeks": earlier_weeks,
+        "gap_kinds": GAP_KINDS,
+        "intent_labels": INTENT_LABELS,
         "f": figures,
         "health": health,
         "subject": subject(figures.week),
@@ -95,6 +235,7 @@ def report_context(figures: WeeklyFigures, health: PipelineHealth) -> dict[str, 
         ),
         "number": number,
         "percent": percent,
+        "share": share,
         "change": change,
         "timings": (
             [
@@ -109,7 +250,9 @@ def report_context(figures: WeeklyFigures, health: PipelineHealth) -> dict[str, 
 
 
 def render_html(figures: WeeklyFigures, health: PipelineHealth) -> str:
-    return _environment.get_template("report.html").render(report_context(figures, health))
+    """The e-mail's HTML: the template rendered (escaped), then its stylesheet inlined."""
+    html = _environment.get_template("report.html").render(report_context(figures, health))
+    return _INLINER.inline(html)
 
 
 def render_text(figures: WeeklyFigures, health: PipelineHealth) -> str:
@@ -126,13 +269,62 @@ def markdown_escape(text: str) -> str:
     return text.translate(_MARKDOWN_SPECIAL)
 
 
+def _markdown_advice(figures: WeeklyFigures) -> list[str]:
+    """Anomalies, then gaps with why each is one (kind, asked, short), then contacts."""
+    lines = ["## Anomalies", ""]
+    if figures.anomalies:
+        lines += [
+            f"- **{markdown_escape(a.kind)}**: {markdown_escape(a.message)}"
+            for a in figures.anomalies
+        ]
+    else:
+        earlier = sum(p.total_queries is not None for p in figures.trends[:-1])
+        lines.append(
+            "None against the previous weeks."
+            if earlier >= 3
+            else f"Not judged: {earlier} of the previous 7 weeks have a summary (3 needed)."
+        )
+    lines += ["", "## Where the CV falls short", ""]
+    if figures.cv_gaps:
+        lines += [
+            "| theme | intent | kind | asked | short | new | suggestion |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {markdown_escape(g.theme)} | {g.intent} | {markdown_escape(g.kind)} | {g.asked} "
+            f"| {g.short} "
+            f"| {'new' if g.new else ''} | {markdown_escape(g.suggestion)} |"
+            for g in figures.cv_gaps
+        ]
+        lines.append("")
+        lines.append(
+            "A theme with 2 or more requests is `not_answered` when at least half got no "
+            "response or `none`, `weak` when at least half got `partial`; `short` counts "
+            "those requests (no response, `none`, `partial`)."
+        )
+    else:
+        lines.append("No gaps this week.")
+    contact = figures.contact_requests
+    lines += [
+        "",
+        f"**Contact requests:** {contact.count} ({contact.left_details} left an e-mail "
+        "address or a phone number)",
+        "",
+    ]
+    return lines
+
+
 def render_markdown(figures: WeeklyFigures, health: PipelineHealth) -> str:
-    """The key figures for the Prefect markdown artifact."""
+    """The Prefect markdown artifact: the advice first (anomalies, gaps), then key figures."""
     lines = [f"# {markdown_escape(subject(figures.week))}", ""]
+    lines += [f"{human_period(figures.period_start)} (UTC)", ""]
     if figures.total_queries == 0:
         lines += [f"**{EMPTY_WEEK}.**", ""]
+    lines += _markdown_advice(figures)
     previous = figures.previous_week
     lines += [
+        "## Key figures",
+        "",
         "| figure | value |",
         "|---|---|",
         f"| period | {figures.period_start} to {figures.period_end} |",
@@ -162,6 +354,25 @@ def render_markdown(figures: WeeklyFigures, health: PipelineHealth) -> str:
         f"| DLQ depth at report time | {number(health.dlq_depth)} |",
         "",
     ]
+    lines += ["## Intents", "", "| intent | count | answered well | previous week |"]
+    lines.append("|---|---|---|---|")
+    lines += [
+        f"| {row['intent']} | {row['count']} | {row['answered_well']} "
+        f"| {number(row['previous'])} ({row['change']}) |"
+        for row in _intent_rows(figures)
+    ]
+    lines += ["", "## Trend (8 weeks)", "", "| week | questions | match rate | p95 total (ms) |"]
+    lines.append("|---|---|---|---|")
+    lines += [
+        f"| {p.week} | {number(p.total_queries)} | {percent(p.match_rate)} "
+        f"| {number(p.p95_total_time_ms)} |"
+        for p in figures.trends
+    ]
+    lines.append("")
+    if figures.unused_sources:
+        lines += ["## CV items nobody asked about this week", ""]
+        lines += [f"- {markdown_escape(source)}" for source in figures.unused_sources]
+        lines.append("")
     if figures.unmatched_queries:
         lines += ["## Questions the CV could not answer", ""]
         lines += [
@@ -173,6 +384,50 @@ def render_markdown(figures: WeeklyFigures, health: PipelineHealth) -> str:
 def top_queries_table(figures: WeeklyFigures) -> list[dict[str, Any]]:
     """Rows of the Prefect table artifact of the week's top queries."""
     return [item.model_dump(mode="json") for item in figures.top_queries]
+
+
+_HTML_TEXT = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+
+
+def html_text(text: str) -> str:
+    """``<``, ``>`` and ``&`` as entities: markup typed by a visitor can never be markup."""
+    return text.translate(_HTML_TEXT)
+
+
+def themes_table(figures: WeeklyFigures) -> list[dict[str, Any]]:
+    """Rows of the Prefect table artifact of the week's themes: one per theme, in order.
+
+    ``gap``, ``asked`` and ``short`` say why a theme is a gap (empty when it is not); the
+    examples are its other members. Texts are display queries with ``<``, ``>`` and ``&``
+    as entities, so no client that renders a cell as HTML meets a visitor's markup.
+    """
+    gaps = {gap.theme: gap for gap in figures.cv_gaps}
+    text = html_text
+    rows = []
+    for theme in figures.themes:
+        gap = gaps.get(theme.theme)
+        share = answered_well_share(theme)
+        rows.append(
+            {
+                "theme": text(theme.theme),
+                "intent": theme.intent,
+                "count": theme.count,
+                "answered": theme.answered,
+                "full": theme.match_counts.full,
+                "partial": theme.match_counts.partial,
+                "none": theme.match_counts.none,
+                "answered_well": percent(share),
+                "avg_match_score": theme.avg_match_score,
+                "gap": gap.kind if gap else "",
+                "asked": gap.asked if gap else "",
+                "short": gap.short if gap else "",
+                "new": theme.new,
+                "weeks_seen": theme.weeks_seen,
+                "examples": text(" | ".join(m.query for m in theme.members[1 : 1 + EXAMPLES])),
+                "members": len(theme.members),
+            }
+        )
+    return rows
 
 
 def build_mime(

@@ -26,6 +26,8 @@ from flows.weekly_report import resolve_week, weekly_report
 from lambdas.processor.handler import handler
 from lambdas.processor.settings import get_settings
 from lambdas.processor.weeks import InvalidWeekError, Week
+from tasks.core.aggregate import METRIC_KEYS, metric_figures
+from tasks.core.insights import INSIGHT_KEYS
 from tasks.dynamodb.send_ledger import ledger_state
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3.objects import get_bytes, list_keys
@@ -80,9 +82,12 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     figures = weekly_report(WEEK.id)
 
     # Then the figures are the expected ones and every output carries them
-    assert figures.model_dump(mode="json") == expected
+    # (report-metrics.md's keys exactly; report-insights.md's keys follow them)
+    assert metric_figures(figures) == expected and list(METRIC_KEYS) == list(expected)
+    shown = figures.model_dump(mode="json")
+    assert list(shown) == [*expected, *INSIGHT_KEYS]
     archived = latest_report(WEEK)
-    assert json.loads(get_bytes(archived["report.json"]) or b"") == expected
+    assert json.loads(get_bytes(archived["report.json"]) or b"") == shown
     html = (get_bytes(archived["report.html"]) or b"").decode()
     text = (get_bytes(archived["report.txt"]) or b"").decode()
     assert "CV Analytics Weekly Report - Week 2025-W45" in html
@@ -98,7 +103,7 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     assert ledger_state(WEEK)[0] == "sent"
 
     # When it runs again (a retry, a manual re-run): same figures, no second e-mail
-    assert weekly_report(WEEK.id).model_dump(mode="json") == expected
+    assert weekly_report(WEEK.id).model_dump(mode="json") == shown
     assert emails_sent() - already_sent == 1
 
     # When monthly maintenance archives the week out of DynamoDB (its own code, verified)
@@ -108,8 +113,9 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     # and the week is regenerated with resend=True
     regenerated = weekly_report(WEEK.id, resend=True)
 
-    # Then the archive gives the same figures and the e-mail goes out again, once
-    assert regenerated.model_dump(mode="json") == expected
+    # Then the archive gives the same figures and insights, and the e-mail goes out again
+    assert metric_figures(regenerated) == expected
+    assert regenerated.model_dump(mode="json") == shown
     assert emails_sent() - already_sent == 2
 
 

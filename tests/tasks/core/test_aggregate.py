@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,50 +15,17 @@ import pytest
 from deployments.worker import load_sample
 from lambdas.processor.contract import Invalid, parse_event
 from lambdas.processor.correlation import analytics_item, fold_events
-from lambdas.processor.weeks import InvalidWeekError
-from tasks.core.aggregate import pipeline_health, population_size, weekly_figures
-
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-NOW_MS = int(datetime(2025, 12, 1, tzinfo=UTC).timestamp() * 1000)  # after the sample
-
-
-def ms(text: str) -> int:
-    """Epoch ms of an ISO instant written like ``2025-11-09T23:59:59.999``."""
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def query(rid: str, at: str, text: str = "does he know python?", **extra: Any) -> dict[str, Any]:
-    return {"eventType": "query", "requestId": rid, "timestamp": ms(at), "query": text, **extra}
-
-
-def response(
-    rid: str,
-    at: str,
-    match: str = "full",
-    score: float = 90,
-    sources: list[str] | None = None,
-    performance: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "eventType": "response",
-        "requestId": rid,
-        "timestamp": ms(at),
-        "matchType": match,
-        "matchScore": score,
-        "reasoning": "test",
-    }
-    if sources is not None:
-        event["metadata"] = {"sourcesUsed": sources}
-    if performance is not None:
-        event["performance"] = performance
-    return event
-
-
-def records_of(*events: dict[str, Any]) -> list[dict[str, Any]]:
-    """Analytics records exactly as the processor would store them for these events."""
-    parsed = [parse_event(json.dumps(e), now_ms=NOW_MS) for e in events]
-    assert not [p for p in parsed if isinstance(p, Invalid)], parsed
-    return [analytics_item(state) for state in fold_events(parsed).values()]  # type: ignore[arg-type]
+from lambdas.processor.weeks import InvalidWeekError, Week
+from tasks.core.aggregate import (
+    METRIC_KEYS,
+    WeeklyFigures,
+    metric_figures,
+    pipeline_health,
+    population_size,
+    weekly_figures,
+)
+from tasks.core.insights import INSIGHT_KEYS
+from tests.conftest import NOW_MS, SAMPLES, query, records_of, response
 
 
 @pytest.fixture(scope="module")
@@ -78,32 +43,53 @@ def sample_records() -> dict[str, list[dict[str, Any]]]:
 # --- golden: the sample's expected figures ------------------------------------------------
 
 
+def assert_golden(figures: WeeklyFigures, expected: dict[str, Any]) -> None:
+    """report-metrics.md's keys equal the file exactly (same keys, same order); the only
+    other keys are report-insights.md's, after them."""
+    shown = figures.model_dump(mode="json")
+    assert metric_figures(figures) == expected
+    assert list(METRIC_KEYS) == list(expected)
+    assert list(shown) == [*expected, *INSIGHT_KEYS]
+
+
 def test_golden_2025_w45_matches_expected_json(sample_records: dict[str, list]) -> None:
     # Given the sample's W44 total computed from its own records (1, as the file says)
-    previous = population_size("2025-W44", sample_records["2025-W44"])
+    previous = population_size(Week(2025, 44), sample_records["2025-W44"])
     assert previous == 1
     # When W45 is aggregated from its partition
-    figures = weekly_figures("2025-W45", sample_records["2025-W45"], previous)
+    figures = weekly_figures(Week(2025, 45), sample_records["2025-W45"], previous)
     # Then every figure equals the expected file exactly
     expected = json.loads((SAMPLES / "expected-2025-W45.json").read_text())
-    assert figures.model_dump(mode="json") == expected
-    assert list(figures.model_dump(mode="json")) == list(expected)  # same keys, same order
+    assert_golden(figures, expected)
+
+
+def test_a_week_parsed_from_its_canonical_id_counts_the_samples_queries(
+    sample_records: dict[str, list],
+) -> None:
+    # The string form once let "\uff12\uff10\uff12\uff15-W45" (full-width digits) through to
+    # count 0 queries; a week is now parsed, canonical ASCII only, before it is aggregated.
+    expected = json.loads((SAMPLES / "expected-2025-W45.json").read_text())
+    figures = weekly_figures(Week.parse("2025-W45"), sample_records["2025-W45"], 1)
+    assert figures.total_queries == expected["total_queries"] == 91
+    assert figures.week == "2025-W45"
+    with pytest.raises(InvalidWeekError, match="YYYY-Www"):
+        Week.parse("\uff12\uff10\uff12\uff15-W45")
 
 
 def test_golden_2025_w46_matches_expected_json(sample_records: dict[str, list]) -> None:
-    previous = population_size("2025-W45", sample_records["2025-W45"])
-    figures = weekly_figures("2025-W46", sample_records["2025-W46"], previous)
+    previous = population_size(Week(2025, 45), sample_records["2025-W45"])
+    figures = weekly_figures(Week(2025, 46), sample_records["2025-W46"], previous)
     expected = json.loads((SAMPLES / "expected-2025-W46.json").read_text())
-    assert figures.model_dump(mode="json") == expected
+    assert_golden(figures, expected)
 
 
 def test_golden_figures_ignore_other_weeks_and_orphans_in_the_input(
     sample_records: dict[str, list],
 ) -> None:
     everything = [r for records in sample_records.values() for r in records]
-    figures = weekly_figures("2025-W46", everything, 91)
+    figures = weekly_figures(Week(2025, 46), everything, 91)
     expected = json.loads((SAMPLES / "expected-2025-W46.json").read_text())
-    assert figures.model_dump(mode="json") == expected
+    assert_golden(figures, expected)
 
 
 # --- who counts ------------------------------------------------------------------------------
@@ -113,8 +99,8 @@ def test_sunday_last_millisecond_and_monday_midnight_fall_in_different_weeks() -
     records = records_of(
         query("sun", "2025-11-09T23:59:59.999"), query("mon", "2025-11-10T00:00:00.000")
     )
-    w45 = weekly_figures("2025-W45", records, 0)
-    w46 = weekly_figures("2025-W46", records, 0)
+    w45 = weekly_figures(Week(2025, 45), records, 0)
+    w46 = weekly_figures(Week(2025, 46), records, 0)
     assert (w45.total_queries, w46.total_queries) == (1, 1)
     assert w45.daily_queries[-1].model_dump() == {"date": "2025-11-09", "queries": 1}
     assert w46.daily_queries[0].model_dump() == {"date": "2025-11-10", "queries": 1}
@@ -128,7 +114,7 @@ def test_iso_week_53_spans_the_new_year() -> None:
         query("b", "2021-01-03T23:59:59.999"),
         query("c", "2021-01-04T00:00:00.000"),  # 2021-W01
     )
-    figures = weekly_figures("2020-W53", records, 4)
+    figures = weekly_figures(Week(2020, 53), records, 4)
     assert figures.total_queries == 2
     assert figures.period_start == "2020-12-28T00:00:00Z"
     assert figures.period_end == "2021-01-04T00:00:00Z"
@@ -136,21 +122,22 @@ def test_iso_week_53_spans_the_new_year() -> None:
     assert [d.queries for d in figures.daily_queries] == [1, 0, 0, 0, 0, 0, 1]
     assert figures.previous_week.week == "2020-W52"
     assert figures.total_queries_change_pct == -50.0
-    assert weekly_figures("2021-W01", records, 2).previous_week.week == "2020-W53"
+    assert weekly_figures(Week(2021, 1), records, 2).previous_week.week == "2020-W53"
 
 
 def test_impossible_week_is_refused() -> None:
     with pytest.raises(InvalidWeekError, match="2021-W53"):
-        weekly_figures("2021-W53", [], 0)
+        weekly_figures(Week.parse("2021-W53"), [], 0)
 
 
 def test_redelivered_events_and_repeated_records_count_once() -> None:
     q = query("r1", "2025-11-05T10:00:00", session="s1")
     r = response("r1", "2025-11-05T10:00:02", sources=["Go", "Go", "Python"])
     records = records_of(q, r, q, r, q)
-    assert len(records) == 1
-    figures = weekly_figures("2025-W45", records + records, 0)  # a record read twice
+    assert len(records) == 1 and records[0]["sessionId"] == "s1"
+    figures = weekly_figures(Week(2025, 45), records + records, 0)  # a record read twice
     assert (figures.total_queries, figures.answered) == (1, 1)
+    assert (figures.unique_sessions, figures.anonymous_queries) == (1, 0)
     assert [s.model_dump() for s in figures.top_sources] == [
         {"source": "Go", "count": 1},
         {"source": "Python", "count": 1},
@@ -160,7 +147,7 @@ def test_redelivered_events_and_repeated_records_count_once() -> None:
 def test_duplicate_entries_of_sources_used_in_a_stored_record_count_once() -> None:
     [record] = records_of(query("r1", "2025-11-05T10:00:00"), response("r1", "2025-11-05T10:00:02"))
     record["sourcesUsed"] = ["Go", "Go"]
-    figures = weekly_figures("2025-W45", [record], 0)
+    figures = weekly_figures(Week(2025, 45), [record], 0)
     assert [s.model_dump() for s in figures.top_sources] == [{"source": "Go", "count": 1}]
 
 
@@ -169,7 +156,7 @@ def test_orphan_responses_are_in_no_population() -> None:
         query("q", "2025-11-05T10:00:00"),
         response("orphan", "2025-11-05T11:00:00", match="none", score=10, sources=["Go"]),
     )
-    figures = weekly_figures("2025-W45", records, 0)
+    figures = weekly_figures(Week(2025, 45), records, 0)
     assert (figures.total_queries, figures.answered, figures.unanswered) == (1, 0, 1)
     assert figures.top_sources == []
     assert figures.match_counts.model_dump() == {"full": 0, "partial": 0, "none": 0}
@@ -182,7 +169,7 @@ def test_unanswered_requests_count_in_total_but_not_in_match_figures() -> None:
         query("b", "2025-11-05T10:01:00", "same question"),
         query("c", "2025-11-05T10:02:00", "never answered"),
     )
-    figures = weekly_figures("2025-W45", records, 0)
+    figures = weekly_figures(Week(2025, 45), records, 0)
     assert (figures.total_queries, figures.answered, figures.unanswered) == (3, 1, 2)
     assert figures.match_rate == 1.0
     assert figures.avg_match_score == 60.0
@@ -200,14 +187,14 @@ def test_unanswered_requests_count_in_total_but_not_in_match_figures() -> None:
 
 def test_sessions_leave_out_missing_empty_and_anonymous() -> None:
     records = records_of(
-        query("a", "2025-11-05T10:00:00", sessionId="s1"),
-        query("b", "2025-11-05T10:00:01", sessionId="s1"),
-        query("c", "2025-11-05T10:00:02", sessionId="s2"),
-        query("d", "2025-11-05T10:00:03", sessionId="anonymous"),
-        query("e", "2025-11-05T10:00:04", sessionId=""),
+        query("a", "2025-11-05T10:00:00", session="s1"),
+        query("b", "2025-11-05T10:00:01", session="s1"),
+        query("c", "2025-11-05T10:00:02", session="s2"),
+        query("d", "2025-11-05T10:00:03", session="anonymous"),
+        query("e", "2025-11-05T10:00:04", session=""),
         query("f", "2025-11-05T10:00:05"),
     )
-    figures = weekly_figures("2025-W45", records, 0)
+    figures = weekly_figures(Week(2025, 45), records, 0)
     assert (figures.unique_sessions, figures.anonymous_queries) == (2, 3)
 
 
@@ -222,7 +209,7 @@ def test_email_addresses_and_phone_numbers_are_masked_before_grouping() -> None:
         query("d", "2025-11-05T10:00:03", "call 020-7946-0958 today"),
         query("e", "2025-11-05T10:00:04", "order 12345678"),  # 8 digits: not a phone
     )
-    figures = weekly_figures("2025-W45", records, 0)
+    figures = weekly_figures(Week(2025, 45), records, 0)
     assert [(t.query, t.count) for t in figures.top_queries] == [
         ("call [phone] today", 2),
         ("email me at [email]", 2),
@@ -241,7 +228,7 @@ def test_unicode_is_nfkc_casefolded_stripped_and_whitespace_collapsed() -> None:
         query("d", "2025-11-05T10:00:03", "Straße"),
         query("e", "2025-11-05T10:00:04", "café ☕"),
     )
-    figures = weekly_figures("2025-W45", records, 0)
+    figures = weekly_figures(Week(2025, 45), records, 0)
     assert [(t.query, t.count) for t in figures.top_queries] == [
         ("does he know python?", 2),
         ("strasse", 2),
@@ -255,7 +242,7 @@ def test_top_lists_order_by_count_then_text_and_stop_at_ten() -> None:
         events.append(query(f"x{i}", "2025-11-05T10:00:00", f"q{i:02d}"))
         events.append(response(f"x{i}", "2025-11-05T10:00:01", match="none", score=5))
     events.append(query("y", "2025-11-05T11:00:00", "q11"))
-    figures = weekly_figures("2025-W45", records_of(*events), 0)
+    figures = weekly_figures(Week(2025, 45), records_of(*events), 0)
     assert [t.query for t in figures.top_queries] == [
         "q11", "q00", "q01", "q02", "q03", "q04", "q05", "q06", "q07", "q08",
     ]  # fmt: skip
@@ -274,7 +261,7 @@ def test_rounding_is_half_to_even_and_applied_last() -> None:
     events += [
         response(f"r{i:02d}", "2025-11-05T10:00:01", match="none", score=0) for i in range(2, 8)
     ]
-    figures = weekly_figures("2025-W45", records_of(*events), 16)
+    figures = weekly_figures(Week(2025, 45), records_of(*events), 16)
     assert figures.answered == 8
     assert figures.match_rate == 0.125  # 1/8 exactly
     assert figures.avg_match_score == 0.41  # 3.25/8 = 0.40625 -> 0.41
@@ -285,7 +272,7 @@ def test_rounding_is_half_to_even_and_applied_last() -> None:
         query("b", "2025-11-05T10:00:00"),
         response("b", "2025-11-05T10:00:01", score=2.25),
     )
-    figures = weekly_figures("2025-W45", two, 0)
+    figures = weekly_figures(Week(2025, 45), two, 0)
     assert figures.avg_match_score == 1.62  # 1.625 -> 1.62 (to even)
     assert figures.median_match_score == 1.625  # the median is not rounded
 
@@ -297,7 +284,7 @@ def test_match_rate_rounds_half_to_even_at_four_decimals() -> None:
         events.append(
             response(f"r{i:02d}", "2025-11-05T10:00:01", match="full" if i == 0 else "none")
         )
-    figures = weekly_figures("2025-W45", records_of(*events), 0)
+    figures = weekly_figures(Week(2025, 45), records_of(*events), 0)
     assert figures.match_rate == 0.0312  # 1/32 = 0.03125 -> 0.0312
 
 
@@ -312,7 +299,7 @@ def test_performance_percentiles_interpolate_linearly_with_one_decimal() -> None
         events.append(response(f"r{i}", "2025-11-05T10:00:01", performance=perf))
     events.append(query("untimed", "2025-11-05T10:00:00"))
     events.append(response("untimed", "2025-11-05T10:00:01"))
-    performance = weekly_figures("2025-W45", records_of(*events), 0).performance
+    performance = weekly_figures(Week(2025, 45), records_of(*events), 0).performance
     assert performance is not None
     assert performance.model_dump() == {
         "requests_with_timing": 4,
@@ -328,7 +315,7 @@ def test_percentile_ties_round_to_even() -> None:
     for i, total in enumerate([100.0, 100.5]):
         events.append(query(f"r{i}", "2025-11-05T10:00:00"))
         events.append(response(f"r{i}", "2025-11-05T10:00:01", performance={"totalTime": total}))
-    performance = weekly_figures("2025-W45", records_of(*events), 0).performance
+    performance = weekly_figures(Week(2025, 45), records_of(*events), 0).performance
     assert performance is not None
     assert performance.total_time_ms.p50 == 100.2  # 100.25 -> 100.2
     assert performance.cache_hit_rate is None
@@ -336,12 +323,12 @@ def test_percentile_ties_round_to_even() -> None:
 
 def test_performance_is_null_when_no_answered_request_carries_it() -> None:
     records = records_of(query("a", "2025-11-05T10:00:00"), response("a", "2025-11-05T10:00:01"))
-    assert weekly_figures("2025-W45", records, 0).performance is None
+    assert weekly_figures(Week(2025, 45), records, 0).performance is None
 
 
 def test_empty_week_has_zero_counts_and_null_averages() -> None:
-    figures = weekly_figures("2025-W40", [], 5)
-    data = figures.model_dump(mode="json")
+    figures = weekly_figures(Week(2025, 40), [], 5)
+    data = metric_figures(figures)  # the insights of an empty week: test_insights.py
     assert data == {
         "week": "2025-W40",
         "period_start": "2025-09-29T00:00:00Z",
@@ -366,11 +353,11 @@ def test_empty_week_has_zero_counts_and_null_averages() -> None:
         "previous_week": {"week": "2025-W39", "total_queries": 5},
         "total_queries_change_pct": -100.0,
     }
-    assert weekly_figures("2025-W40", [], 0).total_queries_change_pct is None
+    assert weekly_figures(Week(2025, 40), [], 0).total_queries_change_pct is None
 
 
 def test_unknown_previous_week_gives_null_change() -> None:
     records = records_of(query("a", "2025-11-05T10:00:00"))
-    figures = weekly_figures("2025-W45", records, None)
+    figures = weekly_figures(Week(2025, 45), records, None)
     assert figures.previous_week.total_queries is None
     assert figures.total_queries_change_pct is None

@@ -1,0 +1,529 @@
+"""The weekly report's insights of ``docs/spec/report-insights.md``. Pure.
+
+What turns the figures into advice: intents, themes, ``cv_gaps``, ``contact_requests``,
+``trends``, ``anomalies`` and ``unused_sources``. :func:`week_insights` computes them from
+this week's population (the columns :func:`tasks.core.aggregate.weekly_figures` already
+factorised: one display-query code per request, its match type, score and sources) and
+the *stored summaries* of the previous 8 ISO weeks (:class:`StoredSummary`), never from
+old records. A week's own :class:`StoredSummary` (made by
+:func:`tasks.core.aggregate.stored_summary`) keeps exactly what later weeks read: the
+trend figures, the intent counts, the themes with their members and the top sources.
+
+Decisions the spec leaves open, taken here once:
+
+- A summary item that holds only ``total_queries`` (the previous-week fallback of
+  :mod:`tasks.dynamodb.summaries`) is a summary with that one value: its trend entry has
+  the total and ``null`` match rate and p95; it has no intents and no themes, so it is
+  skipped for ``previous_count`` (``null``), ``new``/``weeks_seen`` and sources.
+- "Weeks that have values" is judged per figure: traffic anomalies count the previous
+  weeks with a ``total_queries``, ``match_rate_drop`` those with a ``match_rate``,
+  ``latency_regression`` those with a p95. A week whose own value is ``null`` raises none.
+- Thresholds are inclusive as the spec writes them (≥, ≤); differences of rates are
+  compared with a 1e-9 tolerance so that 0.70 against a median of 0.80 is a drop.
+- A gap's ``short`` counts requests without a response, ``none`` and ``partial`` ones.
+- ``unused_sources`` compares masked source names (as ``top_sources`` stores them) with
+  every source any answered request of this week used, not only this week's top ten.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from lambdas.processor.weeks import Week
+from tasks.core.intents import INTENTS, MASKED, classify_intent
+from tasks.core.themes import Theme, group_themes, recurrence
+
+#: The new top-level keys of the figures object, in the spec's order.
+INSIGHT_KEYS = (
+    "intents",
+    "themes",
+    "cv_gaps",
+    "contact_requests",
+    "trends",
+    "anomalies",
+    "unused_sources",
+)
+#: Weeks of stored summaries the insights read (``new``, ``weeks_seen``, sources).
+HISTORY_WEEKS = 8
+#: Weeks in ``trends``, ending with the report's week.
+TREND_WEEKS = 8
+GAP_LIMIT = 10
+GAP_MIN_REQUESTS = 2
+#: Anomalies need at least this many previous weeks with a value.
+ANOMALY_MIN_WEEKS = 3
+SPIKE_FACTOR, SPIKE_MIN_QUERIES = 2.0, 20
+DROP_FACTOR, DROP_MIN_MEDIAN = 0.5, 20
+MATCH_RATE_DROP = 0.10
+LATENCY_FACTOR = 1.5
+_TOLERANCE = 1e-9
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IntentFigures(_Model):
+    count: int
+    answered_well: int
+    previous_count: int | None
+
+
+class ThemeMatchCounts(_Model):
+    full: int
+    partial: int
+    none: int
+
+
+class ThemeMember(_Model):
+    query: str
+    count: int
+
+
+class ThemeFigures(_Model):
+    theme: str
+    intent: str
+    count: int
+    answered: int
+    match_counts: ThemeMatchCounts
+    avg_match_score: float | None
+    members: list[ThemeMember]
+    new: bool
+    weeks_seen: int
+
+
+class CvGap(_Model):
+    theme: str
+    intent: str
+    kind: Literal["not_answered", "weak"]
+    asked: int
+    short: int
+    new: bool
+    suggestion: str
+
+
+class ContactRequests(_Model):
+    count: int
+    left_details: int
+
+
+class TrendPoint(_Model):
+    week: str
+    total_queries: int | None
+    match_rate: float | None
+    p95_total_time_ms: float | None
+
+
+class Anomaly(_Model):
+    kind: Literal["traffic_spike", "traffic_drop", "match_rate_drop", "latency_regression"]
+    message: str
+
+
+class Insights(_Model):
+    """The seven insight keys, as they are added to the figures object."""
+
+    intents: dict[str, IntentFigures]
+    themes: list[ThemeFigures]
+    cv_gaps: list[CvGap]
+    contact_requests: ContactRequests
+    trends: list[TrendPoint]
+    anomalies: list[Anomaly]
+    unused_sources: list[str]
+
+
+class StoredSummary(_Model):
+    """What a later week reads of a week: its stored summary, never its records.
+
+    ``None`` fields were not stored (a total-only fallback item, or an older summary).
+    ``themes`` are :meth:`tasks.core.themes.Theme.to_json` dicts (label, intent, count,
+    members), the form :func:`tasks.core.themes.recurrence` reads.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    week: str
+    total_queries: int | None = None
+    match_rate: float | None = None
+    p95_total_time_ms: float | None = None
+    intents: dict[str, int] | None = None
+    themes: list[dict[str, Any]] | None = None
+    top_sources: list[str] | None = None
+
+
+def history_weeks(week: Week) -> list[Week]:
+    """The previous :data:`HISTORY_WEEKS` weeks whose summaries the insights read, oldest first."""
+    return [week.shift(-offset) for offset in range(HISTORY_WEEKS, 0, -1)]
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+# --- intents and themes ---------------------------------------------------------------
+
+
+def _intents(
+    label_intents: list[str],
+    counts: np.ndarray,
+    well: np.ndarray,
+    previous: StoredSummary | None,
+) -> dict[str, IntentFigures]:
+    totals = dict.fromkeys(INTENTS, 0)
+    answered_well = dict.fromkeys(INTENTS, 0)
+    for i, intent in enumerate(label_intents):
+        totals[intent] += int(counts[i])
+        answered_well[intent] += int(well[i])
+    before = previous.intents if previous is not None else None
+    return {
+        intent: IntentFigures(
+            count=totals[intent],
+            answered_well=answered_well[intent],
+            previous_count=None if before is None else int(before.get(intent, 0)),
+        )
+        for intent in INTENTS
+    }
+
+
+def _theme_figures(
+    theme: Theme,
+    index: Mapping[str, int],
+    per_label: Mapping[str, np.ndarray],
+    new: bool,
+    weeks_seen: int,
+) -> ThemeFigures:
+    rows = [index[member.query] for member in theme.members]
+    answered = int(per_label["answered"][rows].sum())
+    score_sum = float(per_label["score_sum"][rows].sum())
+    return ThemeFigures(
+        theme=theme.theme,
+        intent=theme.intent,
+        count=theme.count,
+        answered=answered,
+        match_counts=ThemeMatchCounts(
+            full=int(per_label["full"][rows].sum()),
+            partial=int(per_label["partial"][rows].sum()),
+            none=int(per_label["none"][rows].sum()),
+        ),
+        avg_match_score=_round(score_sum / answered, 2) if answered else None,
+        members=[ThemeMember(query=m.query, count=m.count) for m in theme.members],
+        new=new,
+        weeks_seen=weeks_seen,
+    )
+
+
+# --- gaps -----------------------------------------------------------------------------
+
+#: One sentence per known question (``intent:topic``), telling the owner what to add.
+SUGGESTIONS: dict[str, str] = {
+    "contact:reach": (
+        "Say on the CV how recruiters should get in touch (e-mail, LinkedIn or a booking link)."
+    ),
+    "contact:meeting": (
+        "Add a line on how to arrange an interview or a call, for example a booking link."
+    ),
+    "contact:left-details": (
+        "Visitors left their details: follow them up, and say on the CV how recruiters "
+        "should get in touch."
+    ),
+    "compensation:pay": (
+        "Add your salary or day-rate expectations, or a line on how you prefer to discuss them."
+    ),
+    "availability:visa": "State your right to work and whether you need visa sponsorship.",
+    "availability:relocate": "Say whether you would relocate, and to where.",
+    "availability:remote": "State whether you work remotely, hybrid or on site.",
+    "availability:employment-type": (
+        "Say whether you want contract or permanent, full-time or part-time work."
+    ),
+    "availability:location": "State where you are based and which time zones you can cover.",
+    "availability:start": (
+        "Add your availability: whether you are looking, and your notice period or earliest "
+        "start date."
+    ),
+    "experience:weakness": "Add a line on an area you are working to improve.",
+    "experience:strengths": "Add a short summary of your strengths and why to hire you.",
+    "experience:achievements": "List two or three achievements with their measurable impact.",
+    "experience:projects": "Describe your main projects, with links where you can.",
+    "experience:seniority": "State your years of experience and the level you work at.",
+    "experience:industries": "Name the industries and sectors you have worked in.",
+    "experience:leadership": (
+        "Say whether you have led or managed people, how many and for how long."
+    ),
+    "experience:last-role": "Describe your previous role: title, employer and what you did.",
+    "experience:current-role": "Describe your current role: title, employer and what you do.",
+    "experience:employers": "List the companies you have worked for, with dates.",
+    "education:certifications": "List your certifications with their year, or say you have none.",
+    "education:courses": "List the courses and training you have completed.",
+    "education:degree": "State your degrees: subject, university and year.",
+    "other:abuse": "No change to the CV: these are tests or attempts to misuse the chatbot.",
+    "other:chatbot": "Add a short note on what the chatbot is and what it can answer.",
+    "other:personal": (
+        "Decide whether to add a line on personal interests; the CV need not answer more."
+    ),
+    "other:off-topic": "No change to the CV unless these questions keep coming back.",
+}
+
+#: How a canonical technology name reads in a sentence.
+TECHNOLOGY_NAMES = {
+    "csharp": "C#/.NET",
+    "cpp": "C++",
+    "ci-cd": "CI/CD",
+    "html-css": "HTML/CSS",
+    "machine-learning": "machine learning",
+    "r-language": "R",
+    "node": "Node.js",
+    "javascript": "JavaScript",
+    "typescript": "TypeScript",
+    "aws": "AWS",
+    "gcp": "Google Cloud",
+    "sql": "SQL",
+    "nosql": "NoSQL",
+    "dynamodb": "DynamoDB",
+    "graphql": "GraphQL",
+    "rabbitmq": "RabbitMQ",
+    "tdd": "test-driven development",
+    "devops": "DevOps",
+    "sap": "SAP",
+    "php": "PHP",
+    "cobol": "COBOL",
+    "ios": "iOS",
+}
+
+_RESIDUAL_SUGGESTIONS = {
+    "contact": 'Say on the CV how recruiters should get in touch; visitors asked "{label}".',
+    "compensation": 'Add a line on pay expectations that answers "{label}".',
+    "availability": 'Add a line on your availability that answers "{label}".',
+    "skills": 'State your level with what "{label}" asks about, or that you have none.',
+    "experience": 'Add a line on your experience that answers "{label}".',
+    "education": 'Add a line on your education that answers "{label}".',
+    "other": 'Consider a line that answers "{label}", or leave it: it is not about the CV.',
+}
+
+
+def _technology_name(name: str) -> str:
+    if name.startswith("language:"):
+        return name.removeprefix("language:").capitalize()
+    return TECHNOLOGY_NAMES.get(name, name[:1].upper() + name[1:] if name.isalpha() else name)
+
+
+def suggestion(theme: Theme) -> str:
+    """One sentence telling the owner what to add to the CV for this theme."""
+    intent, _, topic = theme.key.partition(":")
+    if topic.startswith("~") or not topic:
+        return _RESIDUAL_SUGGESTIONS[intent].format(label=theme.theme)
+    if intent == "skills":
+        names = [_technology_name(name) for name in topic.split("+")]
+        named = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        if all(name.startswith("language:") for name in topic.split("+")):
+            return f"State your level of {named}, or that you do not speak it."
+        return f"State your level of experience with {named}, or that you have none."
+    return SUGGESTIONS.get(theme.key, _RESIDUAL_SUGGESTIONS[intent].format(label=theme.theme))
+
+
+def _gaps(themes: Sequence[Theme], figures: Sequence[ThemeFigures]) -> list[CvGap]:
+    gaps: list[CvGap] = []
+    for theme, shown in zip(themes, figures, strict=True):
+        if shown.count < GAP_MIN_REQUESTS:
+            continue
+        unanswered = shown.count - shown.answered
+        not_answered = unanswered + shown.match_counts.none
+        if 2 * not_answered >= shown.count:
+            kind: Literal["not_answered", "weak"] = "not_answered"
+        elif 2 * shown.match_counts.partial >= shown.count:
+            kind = "weak"
+        else:
+            continue
+        gaps.append(
+            CvGap(
+                theme=shown.theme,
+                intent=shown.intent,
+                kind=kind,
+                asked=shown.count,
+                short=not_answered + shown.match_counts.partial,
+                new=shown.new,
+                suggestion=suggestion(theme),
+            )
+        )
+    gaps.sort(key=lambda gap: (-gap.short, gap.theme))
+    return gaps[:GAP_LIMIT]
+
+
+# --- trends and anomalies -------------------------------------------------------------
+
+
+def _trends(
+    week: Week, this_week: TrendPoint, previous: Mapping[str, StoredSummary]
+) -> list[TrendPoint]:
+    points = []
+    for offset in range(TREND_WEEKS - 1, 0, -1):
+        earlier = week.shift(-offset)
+        stored = previous.get(earlier.id)
+        points.append(
+            TrendPoint(
+                week=earlier.id,
+                total_queries=stored.total_queries if stored else None,
+                match_rate=stored.match_rate if stored else None,
+                p95_total_time_ms=stored.p95_total_time_ms if stored else None,
+            )
+        )
+    return [*points, this_week]
+
+
+def _median_of(values: list[float | int | None]) -> tuple[float, int] | None:
+    present = [float(v) for v in values if v is not None]
+    if len(present) < ANOMALY_MIN_WEEKS:
+        return None
+    return statistics.median(present), len(present)
+
+
+def _weeks(n: int) -> str:
+    return f"{n} previous week" + ("" if n == 1 else "s")
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def anomalies(trends: Sequence[TrendPoint]) -> list[Anomaly]:
+    *earlier, now = trends
+    found: list[Anomaly] = []
+    traffic = _median_of([p.total_queries for p in earlier])
+    if traffic is not None and now.total_queries is not None:
+        median, weeks = traffic
+        total = now.total_queries
+        if total >= SPIKE_FACTOR * median and total >= SPIKE_MIN_QUERIES:
+            ratio = f"{total / median:.1f} times" if median else "far above"
+            found.append(
+                Anomaly(
+                    kind="traffic_spike",
+                    message=(
+                        f"Traffic spike: {total:,} questions this week, {ratio} the median of "
+                        f"{_number(median)} over the {_weeks(weeks)}."
+                    ),
+                )
+            )
+        if total <= DROP_FACTOR * median and median >= DROP_MIN_MEDIAN:
+            found.append(
+                Anomaly(
+                    kind="traffic_drop",
+                    message=(
+                        f"Traffic drop: {total:,} questions this week against a median of "
+                        f"{_number(median)} over the {_weeks(weeks)}."
+                    ),
+                )
+            )
+    rates = _median_of([p.match_rate for p in earlier])
+    if rates is not None and now.match_rate is not None:
+        median, weeks = rates
+        if now.match_rate <= median - MATCH_RATE_DROP + _TOLERANCE:
+            found.append(
+                Anomaly(
+                    kind="match_rate_drop",
+                    message=(
+                        f"Match rate drop: {now.match_rate * 100:.1f}% of answers matched the "
+                        f"CV this week against a median of {median * 100:.1f}% over the "
+                        f"{_weeks(weeks)}."
+                    ),
+                )
+            )
+    latency = _median_of([p.p95_total_time_ms for p in earlier])
+    if latency is not None and now.p95_total_time_ms is not None:
+        median, weeks = latency
+        if now.p95_total_time_ms >= LATENCY_FACTOR * median:
+            found.append(
+                Anomaly(
+                    kind="latency_regression",
+                    message=(
+                        f"Slower answers: p95 response time {_number(now.p95_total_time_ms)} ms "
+                        f"this week against a median of {_number(median)} ms over the "
+                        f"{_weeks(weeks)}."
+                    ),
+                )
+            )
+    return found
+
+
+# --- the whole ------------------------------------------------------------------------
+
+
+def week_insights(
+    week: Week,
+    labels: Sequence[str],
+    codes: np.ndarray,
+    answered: np.ndarray,
+    match_kinds: Mapping[str, np.ndarray],
+    scores: np.ndarray,
+    used_sources: set[str],
+    this_week: TrendPoint,
+    previous: Mapping[str, StoredSummary],
+) -> Insights:
+    """The insights of ``week`` from its population and the previous weeks' summaries.
+
+    Args:
+        labels: the week's distinct display queries; ``codes`` gives each request's
+            index into them (one entry per request of the population).
+        answered: per request, whether it has a response.
+        match_kinds: per match type (``full``, ``partial``, ``none``), a per-request mask.
+        scores: per request, its ``matchScore`` as float (NaN when absent).
+        used_sources: the (masked) source names any answered request of the week used.
+        this_week: the week's own trend entry (from its figures).
+        previous: the stored summaries by week id; a week missing has no summary.
+
+    The per-request work is a few ``bincount`` calls; everything else runs per distinct
+    display query or per theme.
+    """
+    size = len(labels)
+    codes = np.asarray(codes, dtype=np.int64)
+    answered = np.asarray(answered, dtype=bool)
+    answered_scores = np.where(answered, np.nan_to_num(np.asarray(scores, dtype=float)), 0.0)
+    per_label = {
+        "count": np.bincount(codes, minlength=size),
+        "answered": np.bincount(codes[answered], minlength=size),
+        "score_sum": np.bincount(codes, weights=answered_scores, minlength=size),
+    }
+    for kind in ("full", "partial", "none"):
+        per_label[kind] = np.bincount(codes[match_kinds[kind]], minlength=size)
+    label_list = [str(label) for label in labels]
+    label_intents = [classify_intent(label) for label in label_list]
+    intents = _intents(
+        label_intents,
+        per_label["count"],
+        per_label["full"] + per_label["partial"],
+        previous.get(week.previous.id),
+    )
+    present = [i for i in range(size) if per_label["count"][i] > 0]
+    themes = group_themes(
+        [label_list[i] for i in present], [int(per_label["count"][i]) for i in present]
+    )
+    stored_weeks = [previous.get(w.id) for w in history_weeks(week)]
+    seen = recurrence(
+        themes, [s.themes if s is not None and s.themes is not None else None for s in stored_weeks]
+    )
+    index = {label: i for i, label in enumerate(label_list)}
+    theme_figures = [
+        _theme_figures(theme, index, per_label, r.new, r.weeks_seen)
+        for theme, r in zip(themes, seen, strict=True)
+    ]
+    contact = [i for i, intent in enumerate(label_intents) if intent == "contact"]
+    contact_requests = ContactRequests(
+        count=int(sum(per_label["count"][i] for i in contact)),
+        left_details=int(
+            sum(per_label["count"][i] for i in contact if MASKED.search(label_list[i]))
+        ),
+    )
+    earlier_sources = {
+        name for s in stored_weeks if s is not None and s.top_sources for name in s.top_sources
+    }
+    trends = _trends(week, this_week, previous)
+    return Insights(
+        intents=intents,
+        themes=theme_figures,
+        cv_gaps=_gaps(themes, theme_figures),
+        contact_requests=contact_requests,
+        trends=trends,
+        anomalies=anomalies(trends),
+        unused_sources=sorted(earlier_sources - used_sources),
+    )
