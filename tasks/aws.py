@@ -137,15 +137,20 @@ def is_transient(exc: BaseException | None) -> bool:
     return False
 
 
+def failure_of(state: Any) -> BaseException | None:
+    """The exception a failed task state holds (in its data, or raised by its result)."""
+    if isinstance(state.data, BaseException):
+        return state.data
+    try:
+        state.result(raise_on_failure=True)
+    except BaseException as raised:
+        return raised
+    return None
+
+
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry a failed task only for a transient AWS error."""
-    exc = state.data if isinstance(state.data, BaseException) else None
-    if exc is None:
-        try:
-            state.result(raise_on_failure=True)
-        except BaseException as raised:
-            exc = raised
-    return is_transient(exc)
+    return is_transient(failure_of(state))
 
 
 #: The one cache rule of every task in the project: no result is reused from its inputs.
@@ -178,13 +183,7 @@ def never_delivered(exc: BaseException | None) -> bool:
 
 def retry_when_never_delivered(task: Any, task_run: Any, state: Any) -> bool:
     """``retry_condition_fn`` of tasks with a side effect: see :func:`never_delivered`."""
-    exc = state.data if isinstance(state.data, BaseException) else None
-    if exc is None:
-        try:
-            state.result(raise_on_failure=True)
-        except BaseException as raised:
-            exc = raised
-    return never_delivered(exc)
+    return never_delivered(failure_of(state))
 
 
 #: Options of a task whose call is a side effect (an alert, a notice e-mail): its client

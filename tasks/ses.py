@@ -43,6 +43,7 @@ from tasks.aws import (
     ONE_ATTEMPT,
     SIDE_EFFECT_TASK_OPTIONS,
     aws_client,
+    failure_of,
     is_transient,
     run_logger,
 )
@@ -131,13 +132,8 @@ def send_report_once(week: Week, raw_message: bytes, *, resend: bool = False) ->
 
 def retry_send_when_not_delivered(task: Any, task_run: Any, state: Any) -> bool:
     """Retry the send task only for a transient failure SES confirms delivered nothing."""
-    try:
-        state.result(raise_on_failure=True)
-    except ReportNotSentError as exc:
-        return exc.transient
-    except BaseException:
-        return False
-    return False
+    exc = failure_of(state)
+    return isinstance(exc, ReportNotSentError) and exc.transient
 
 
 @task(
