@@ -4,11 +4,12 @@ Archival order is the point (:func:`archive_week`): read the week with the repor
 Query, write the records object (S3 confirms its SHA-256), read it back and decode it,
 write the next manifest (a new object, never a replaced one), read the week back through
 the one reader (:func:`read_week`), and only then delete each record from DynamoDB, on
-the condition that it is unchanged since it was read. Any failure before the deletes leaves DynamoDB as it
-was; a record the processor changed meanwhile stays and is archived next month. A
-record that arrives after its week was archived is merged into a new archive (new
-records object, verified, new manifest) before it is deleted, so regenerating that
-week's report counts it. Weekly summaries and orphan responses stay in DynamoDB.
+the condition that it is unchanged since it was read. Any failure before the deletes
+leaves DynamoDB as it was; a record the processor changed meanwhile stays and is
+archived next month. A record that arrives after its week was archived is merged into a
+new archive (new records object, verified, new manifest) before it is deleted, so
+regenerating that week's report counts it. Weekly summaries and orphan responses stay in
+DynamoDB.
 
 The newest manifest means "this archive is complete and authoritative"; none means
 "read DynamoDB". Report regeneration and maintenance both read through :func:`read_week`,
