@@ -62,7 +62,7 @@ THIS_WEEK = [
 
 
 def this_week_records() -> list[dict[str, Any]]:
-    events = [e for row in THIS_WEEK for e in request(*row)]  # type: ignore[arg-type]
+    events = [e for row in THIS_WEEK for e in request(*row)]
     return records_of(*events)
 
 
