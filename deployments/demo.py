@@ -200,7 +200,8 @@ def seed_history(state: DemoState) -> str:
     """Send the generated earlier weeks like the Worker while the poller drains."""
     from lambdas.processor.handler import handler
 
-    rng = random.Random(SEED)  # noqa: S311 - reproducible demo traffic, not a secret
+    # reproducible demo traffic, not a secret
+    rng = random.Random(SEED)  # noqa: S311  # nosec B311
     esm = EventSourceMapping(handler)
     lines = []
     for index, (week, total) in enumerate(zip(seeded_weeks(state), SEED_TOTALS, strict=True)):
