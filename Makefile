@@ -8,7 +8,7 @@ PY := .venv/bin/python
 SRC := lambdas tasks flows deployments benchmarks tests
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install lint imports typecheck cfn-lint security unit test demo report lambda-zip bench eval soak serve automations clean
+.PHONY: help install lint imports typecheck cfn-lint security unit browser-deps test demo report lambda-zip bench eval soak serve automations clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,8 +41,18 @@ security: install  ## bandit over the shipped code
 lambda-zip: install  ## build dist/processor.zip and check it imports with only runtime + Powertools layer
 	$(PY) -m deployments.lambda_zip
 
-unit: install  ## pytest only
+unit: install browser-deps  ## pytest only (tests/browser included)
 	$(PY) -m pytest
+
+# tests/browser drive Debian's Chromium (Playwright, no browser download). Installed when
+# missing if we are root with apt-get (CI); otherwise a hint, and the tests skip (fail in CI).
+browser-deps:  ## Debian's chromium and chromium-driver for tests/browser (apt-get when missing)
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+			|| echo "browser-deps: apt-get failed: tests/browser will fail in CI, skip elsewhere" >&2; \
+	else echo "browser-deps: no chromium: sudo apt-get install chromium chromium-driver (tests/browser skip)" >&2; fi
 
 test: lint imports typecheck cfn-lint security lambda-zip unit  ## the whole suite (what CI runs)
 

@@ -217,6 +217,7 @@ def serve(port: int = PORT) -> int:
             env["PREFECT_HOME"] = str(prefect_home)
             server_env = dict(env)
             server_env.pop("PREFECT_API_URL")
+            server_env["PREFECT_SERVER_UI_API_URL"] = api_url  # the UI talks to this port
             server_log = (prefect_home / "server.log").open("w")
             server = subprocess.Popen(  # noqa: S603  # nosec B603
                 [PREFECT_BIN, "server", "start", "--host", HOST, "--port", str(port)],
