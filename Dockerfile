@@ -2,7 +2,7 @@
 #   docker build -t cv-analytics-flows:<tag> .
 # The code lives in /opt/cv-analytics, where the ECS deployments' pull step goes
 # (`set_working_directory`); dependencies come from uv.lock exactly (no dev tools).
-FROM python:3.11-slim
+FROM python:3.13-slim
 
 COPY --from=ghcr.io/astral-sh/uv:0.8 /uv /usr/local/bin/uv
 

@@ -1,7 +1,11 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both install what they need.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-PYTHON_VERSION := 3.11
+PYTHON_VERSION := 3.13
+# The interpreter uv is given: pyenv's 3.13 where pyenv has one (its shims serve only the
+# global version, so uv would not find 3.13 on PATH and would try to download one).
+PYENV_PREFIX := $(shell pyenv prefix $(PYTHON_VERSION) 2>/dev/null)
+PYTHON_FOR_UV := $(if $(PYENV_PREFIX),$(PYENV_PREFIX)/bin/python$(PYTHON_VERSION),$(PYTHON_VERSION))
 # uv from PATH if present, else the one `make install` puts in with pip.
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PY := .venv/bin/python
@@ -19,7 +23,7 @@ install: .venv/.installed  ## create .venv from uv.lock (installs uv with pip if
 # Bytecode compiled once here: PYTHONDONTWRITEBYTECODE (below) would otherwise make every
 # process compile what it imports, and the import benchmark would time a compiler, not Lambda.
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON_VERSION)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON_FOR_UV)
 	@touch $@
 
 lint: install  ## ruff lint and format check

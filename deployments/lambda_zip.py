@@ -1,8 +1,8 @@
 """Build ``dist/processor.zip`` and prove it imports with only what Lambda provides.
 
-The zip holds our code only: the Python 3.11 runtime brings boto3, and the Powertools v3
+The zip holds our code only: the Python 3.13 runtime brings boto3, and the Powertools v3
 layer (built from ``aws-lambda-powertools[all]``) brings pydantic and pydantic-settings.
-Beside each source it carries the compiled module (``__pycache__/*.cpython-311.pyc``,
+Beside each source it carries the compiled module (``__pycache__/*.cpython-313.pyc``,
 unchecked-hash, so no timestamps): ``/var/task`` is read-only, so without them every
 cold start would compile our sources again before the first event.
 The check imports the handler from the zip in a fresh interpreter whose import system
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist" / "processor.zip"
 PACKAGE = ROOT / "lambdas"
 
-#: Top-level modules the Lambda python3.11 runtime and the Powertools layer provide.
+#: Top-level modules the Lambda python3.13 runtime and the Powertools layer provide.
 PROVIDED = frozenset(
     {
         # runtime
@@ -94,8 +94,8 @@ print(json.dumps({"import_seconds": elapsed, "after_boto3_seconds": ours,
 """.replace("@IMPORTED@", _IMPORTED)
 
 
-#: The Lambda runtime of the template (``python3.11``): the compiled modules must match it.
-RUNTIME_CACHE_TAG = "cpython-311"
+#: The Lambda runtime of the template (``python3.13``): the compiled modules must match it.
+RUNTIME_CACHE_TAG = "cpython-313"
 
 
 def _compiled(source: Path, name: str) -> bytes:
@@ -116,7 +116,7 @@ def build(target: Path = DIST) -> Path:
     """Zip ``lambdas/`` (sources and bytecode); the handler is ``lambdas.processor.handler``."""
     if sys.implementation.cache_tag != RUNTIME_CACHE_TAG:
         raise RuntimeError(
-            f"build with Python 3.11 (the Lambda runtime), not {sys.implementation.cache_tag}"
+            f"build with Python 3.13 (the Lambda runtime), not {sys.implementation.cache_tag}"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:

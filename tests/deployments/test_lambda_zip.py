@@ -25,7 +25,7 @@ def test_every_module_ships_its_bytecode_and_the_import_uses_it(tmp_path: Path) 
     # Given the built zip
     archive = zipfile.ZipFile(build(tmp_path / "processor.zip"))
     sources = [name for name in archive.namelist() if name.endswith(".py")]
-    # Then each source has Python 3.11 bytecode beside it, checked by hash only (flags 0b01):
+    # Then each source has Python 3.13 bytecode beside it, checked by hash only (flags 0b01):
     # read-only /var/task could not cache it, and no timestamp can invalidate it
     for source in sources:
         header = archive.read(importlib.util.cache_from_source(source))[:8]
