@@ -45,8 +45,10 @@ security: install  ## bandit over the shipped code
 lambda-zip: install  ## build dist/processor.zip and check it imports with only runtime + Powertools layer
 	$(PY) -m deployments.lambda_zip
 
-unit: install browser-deps  ## pytest only (tests/browser included)
-	$(PY) -m pytest
+# Two workers (the machine has two cores), a test file per worker at a time, so module
+# fixtures (a stack, a Prefect harness, the browser's serve) are shared as written.
+unit: install browser-deps  ## pytest only (tests/browser included), two workers
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # tests/browser drive Debian's Chromium (Playwright, no browser download). Installed when
 # missing if we are root with apt-get (CI); otherwise a hint, and the tests skip (fail in CI).
