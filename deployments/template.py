@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import yaml
+
+S = TypeVar("S")
 
 TEMPLATE_PATH = Path(__file__).with_name("template.yaml")
 
@@ -352,13 +354,20 @@ class Template:
     def queues(self) -> list[QueueSpec]:
         return [self.queue(i) for i in self.logical_ids("AWS::SQS::Queue")]
 
+    def _specs(self, spec: Callable[[str, str, dict[str, Any]], S], resource_type: str) -> list[S]:
+        """One spec per resource of a type, built from its logical id, name and properties."""
+        return [
+            spec(i, self.physical_name(i), self.resource(i).properties)
+            for i in self.logical_ids(resource_type)
+        ]
+
     def table(self, logical_id: str) -> TableSpec:
         return TableSpec(
             logical_id, self.physical_name(logical_id), self.resource(logical_id).properties
         )
 
     def tables(self) -> list[TableSpec]:
-        return [self.table(i) for i in self.logical_ids("AWS::DynamoDB::Table")]
+        return self._specs(TableSpec, "AWS::DynamoDB::Table")
 
     def function(self, logical_id: str) -> FunctionSpec:
         # Role and Code name what only a deployment knows (a generated role, the code bucket).
@@ -382,22 +391,13 @@ class Template:
         )
 
     def alarms(self) -> list[AlarmSpec]:
-        return [
-            AlarmSpec(i, self.physical_name(i), self.resource(i).properties)
-            for i in self.logical_ids("AWS::CloudWatch::Alarm")
-        ]
+        return self._specs(AlarmSpec, "AWS::CloudWatch::Alarm")
 
     def log_groups(self) -> list[LogGroupSpec]:
-        return [
-            LogGroupSpec(i, self.physical_name(i), self.resource(i).properties)
-            for i in self.logical_ids("AWS::Logs::LogGroup")
-        ]
+        return self._specs(LogGroupSpec, "AWS::Logs::LogGroup")
 
     def buckets(self) -> list[BucketSpec]:
-        return [
-            BucketSpec(i, self.physical_name(i), self.resource(i).properties)
-            for i in self.logical_ids("AWS::S3::Bucket")
-        ]
+        return self._specs(BucketSpec, "AWS::S3::Bucket")
 
     def topics(self) -> list[TopicSpec]:
         return [

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses import ses_backends
@@ -21,7 +19,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ParameterTypeError
 
 from deployments.local_stack import EventSourceMapping, StackInfo
-from deployments.worker import load_sample
+from deployments.worker import load_sample, send_all
 from flows.weekly_report import resolve_week, weekly_report
 from lambdas.processor.handler import handler
 from lambdas.processor.settings import get_settings
@@ -64,16 +62,7 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
 ) -> None:
     # Given the sample traffic sent as the Worker sends it and processed by the Lambda
     # (in batches of ten with the Worker's exact bodies, group and dedup ids: moto is slow)
-    sqs = boto3.client("sqs")
-    sends = load_sample()
-    for start in range(0, len(sends), 10):
-        entries: list[Any] = []
-        for i, send in enumerate(sends[start : start + 10]):
-            kwargs = send.as_send_kwargs(stack.queue_url)
-            del kwargs["QueueUrl"]
-            entries.append({"Id": str(i), **kwargs})
-        sent = sqs.send_message_batch(QueueUrl=stack.queue_url, Entries=entries)
-        assert not sent.get("Failed")
+    send_all(load_sample(), stack.queue_url, batched=True)  # raises if SQS refuses any
     EventSourceMapping(handler).drain()
     already_sent = emails_sent()  # moto's backend lives as long as the process
     expected = json.loads((SAMPLES / "expected-2025-W45.json").read_text())

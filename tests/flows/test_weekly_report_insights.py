@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses import ses_backends
 
 from deployments.local_stack import EventSourceMapping, StackInfo
-from deployments.worker import load_sample
+from deployments.worker import load_sample, send_all
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
 from lambdas.processor.weeks import Week
@@ -63,15 +62,7 @@ def store_earlier_summaries() -> None:
 
 
 def send_sample(stack: StackInfo) -> None:
-    sqs = boto3.client("sqs")
-    sends = load_sample()
-    for start in range(0, len(sends), 10):
-        entries: list[Any] = []
-        for i, send in enumerate(sends[start : start + 10]):
-            kwargs = send.as_send_kwargs(stack.queue_url)
-            del kwargs["QueueUrl"]
-            entries.append({"Id": str(i), **kwargs})
-        assert not sqs.send_message_batch(QueueUrl=stack.queue_url, Entries=entries).get("Failed")
+    send_all(load_sample(), stack.queue_url, batched=True)  # raises if SQS refuses any
     EventSourceMapping(handler).drain()
 
 
