@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StrictInt
 
 from lambdas.processor.weeks import WEEK_SCHEMA_PATTERN, Week
 
@@ -41,3 +41,11 @@ def resolve_week(week: str | None) -> Week:
     Raises :class:`~lambdas.processor.weeks.InvalidWeekError` naming the expected form.
     """
     return Week.last_complete() if week is None else Week.parse(week)
+
+
+#: A whole count of at least 1, strictly an integer: ``True`` (a bool is an int in Python,
+#: and pydantic's lax mode would read it as 1) and ``"3"`` are refused before a run starts.
+PositiveCount = Annotated[StrictInt, Field(ge=1)]
+#: A segment count for parallel scans: 1 to 64 (DynamoDB allows up to 1,000,000; more
+#: than a few dozen only costs requests on a table this size).
+SegmentCount = Annotated[StrictInt, Field(ge=1, le=64)]
