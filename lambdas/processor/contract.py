@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DUPLICATE_CONFLICT",
     "EPOCH_MS_MIN",
     "FUTURE_TOLERANCE_MS",
     "INVALID_EVENT",
@@ -62,6 +63,10 @@ INVALID_EVENT = "invalid_event"
 #: Not a contract breach: the DLQ reason of a valid event DynamoDB refuses to store (a
 #: correlated record over the 400 KB item limit). Kept here with the other reason codes.
 STORE_REFUSED = "store_refused"
+#: Not a contract breach either: a valid event whose ``requestId`` and ``eventType`` are
+#: already stored with other content. The first stored copy stands; this one is kept on
+#: the DLQ with its reason instead of silently replacing or being folded into it.
+DUPLICATE_CONFLICT = "duplicate_conflict"
 
 #: The names :mod:`lambdas.processor.event_models` defines, served from there on first use.
 _MODELS = frozenset(
