@@ -28,6 +28,7 @@ STAR_RESOURCE_ACTIONS = frozenset(
         "cloudwatch:GetMetricStatistics",
         "logs:DescribeLogGroups",
         "dynamodb:ListBackups",
+        "sns:ListTopics",
     }
 )
 
@@ -402,29 +403,49 @@ def test_processor_role_grants_what_the_handler_uses_and_no_more() -> None:
     for action in ("sqs:SendMessage", "sqs:GetQueueUrl"):
         assert dlq in grants[action], action
     assert queue not in grants["sqs:SendMessage"]
-    for action in (
-        "dynamodb:BatchGetItem",
-        "dynamodb:BatchWriteItem",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-    ):
-        assert sorted(grants[action]) == sorted(tables), action
+    # storage.store_events: one BatchGetItem of known records, one BatchWriteItem of puts
+    assert grants["dynamodb:BatchGetItem"] == [tables[1]]
+    assert sorted(grants["dynamodb:BatchWriteItem"]) == sorted(tables)
+    assert not {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"} & set(grants)
     for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
         assert grants[action] == [log_group], action
     assert "ManagedPolicyArns" not in _template().raw_properties(referenced_id(function["Role"]))
 
 
+def _flows_statements() -> list[dict[str, Any]]:
+    (policy_id,) = _template().logical_ids("AWS::IAM::ManagedPolicy")
+    return [s for _, s in _identity_statements({policy_id: _resources()[policy_id]})]
+
+
+def test_flows_policy_grants_each_table_only_what_the_flows_do_with_it() -> None:
+    """Resources moto cannot check (it authorises DynamoDB calls against "*"), checked here."""
+    (policy_id,) = _template().logical_ids("AWS::IAM::ManagedPolicy")
+    grants = _grants(policy_id)
+    tables = sorted(_arn(t.logical_id) for t in _template().tables())
+    events = _arn(_env_resource("CV_ANALYTICS_QUERY_EVENTS_TABLE"))
+    analytics = _arn(_env_resource("CV_ANALYTICS_ANALYTICS_TABLE"))
+    (summaries,) = set(tables) - {events, analytics}
+
+    assert grants["dynamodb:Query"] == [f"{analytics}/index/week-index"]
+    assert sorted(grants["dynamodb:BatchGetItem"]) == sorted([analytics, summaries])
+    assert grants["dynamodb:DeleteItem"] == [analytics]
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
+        assert grants[action] == [summaries], action
+    for action in ("dynamodb:Scan", "dynamodb:DescribeTimeToLive", "dynamodb:UpdateTimeToLive"):
+        assert grants[action] == [events], action
+    for action in ("dynamodb:DescribeTable", "dynamodb:UpdateContinuousBackups"):
+        assert sorted(grants[action]) == tables, action
+    assert grants["dynamodb:CreateBackup"] == [analytics]
+    for action in ("dynamodb:DescribeBackup", "dynamodb:DeleteBackup"):
+        assert grants[action] == [f"{analytics}/backup/*"], action
+    assert grants["dynamodb:ListBackups"] == ["*"]
+    # the flows never write raw events or records in bulk: only the processor does
+    assert not {"dynamodb:PutItem", "dynamodb:BatchWriteItem"} & set(grants)
+
+
 def test_flows_policy_covers_the_stacks_resources_only() -> None:
     (policy_id,) = _template().logical_ids("AWS::IAM::ManagedPolicy")
     grants = _grants(policy_id)
-    tables = [_arn(t.logical_id) for t in _template().tables()]
-    events = _arn(_env_resource("CV_ANALYTICS_QUERY_EVENTS_TABLE"))
-
-    assert grants["dynamodb:Scan"] == [events]
-    assert grants["dynamodb:ListBackups"] == ["*"]
-    assert sorted(grants["dynamodb:DeleteBackup"]) == sorted(f"{t}/backup/*" for t in tables)
-    for action in ("dynamodb:UpdateTimeToLive", "dynamodb:CreateBackup", "dynamodb:PutItem"):
-        assert sorted(grants[action]) == sorted(tables), action
     for alarm in _template().alarms():
         arn = _arn(alarm.logical_id)
         assert _covers(grants["cloudwatch:SetAlarmState"], arn), alarm.name
@@ -432,12 +453,56 @@ def test_flows_policy_covers_the_stacks_resources_only() -> None:
         arn = _arn(group.logical_id).removesuffix(":*")
         assert _covers(grants["logs:PutRetentionPolicy"], arn), group.name
     sender = _template().parameters["SenderIdentity"]
-    assert [r.rsplit("/", 1)[1] for r in grants["ses:SendRawEmail"]] == [sender]
-    (bucket,) = _template().buckets()
-    assert grants["s3:ListBucket"] == [_arn(bucket.logical_id)]
-    assert grants["s3:GetObject"] == [f"{_arn(bucket.logical_id)}/*"]
+    for action in ("ses:SendRawEmail", "ses:SendEmail"):  # the report; the maintenance summary
+        assert [r.rsplit("/", 1)[1] for r in grants[action]] == [sender], action
     (topic,) = _template().topics()
     assert grants["sns:Publish"] == [topic.arn]
+    assert grants["sns:ListTopics"] == ["*"]  # tasks/sns.py finds the topic by name
+
+
+def test_flows_may_redrive_to_the_live_queue_but_not_consume_it() -> None:
+    (policy_id,) = _template().logical_ids("AWS::IAM::ManagedPolicy")
+    grants = _grants(policy_id)
+    queue, dlq = _arn(_queue().logical_id), _arn(_dlq().logical_id)
+    for action in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"):
+        assert queue in grants[action], action
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
+        assert grants[action] == [dlq], action
+    assert dlq not in grants["sqs:SendMessage"]
+
+
+def test_flows_archive_access_is_limited_to_the_prefixes_the_code_writes() -> None:
+    """Object ARNs and the ListBucket prefix condition (moto evaluates no condition)."""
+    from datetime import UTC, datetime
+
+    from tasks.core.archive import ARCHIVE_PREFIX
+    from tasks.core.triage import archive_key
+    from tasks.s3.reports import REPORTS_PREFIX
+
+    dlq_prefix = archive_key("run", 1, datetime(2025, 1, 1, tzinfo=UTC), "w").split("/")[0]
+    (policy_id,) = _template().logical_ids("AWS::IAM::ManagedPolicy")
+    grants = _grants(policy_id)
+    (bucket,) = _template().buckets()
+    bucket_arn = _arn(bucket.logical_id)
+    written = [REPORTS_PREFIX, ARCHIVE_PREFIX, dlq_prefix]
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert sorted(grants[action]) == sorted(f"{bucket_arn}/{p}/*" for p in written), action
+    (listing,) = [s for s in _flows_statements() if "s3:ListBucket" in _as_list(s["Action"])]
+    assert _resolved(listing["Resource"]) == bucket_arn
+    listed = [REPORTS_PREFIX, ARCHIVE_PREFIX]  # report generations and archive manifests
+    prefixes = listing["Condition"]["StringLike"]["s3:prefix"]
+    assert sorted(prefixes) == sorted(f"{p}/*" for p in listed)
+    assert list(listing["Condition"]) == ["StringLike"]
+
+
+def test_flows_use_the_alarm_key_only_through_sns() -> None:
+    """A condition moto does not evaluate: the key is usable only for SNS in the region."""
+    (statement,) = [
+        s for s in _flows_statements() if any(a.startswith("kms:") for a in _as_list(s["Action"]))
+    ]
+    assert sorted(_as_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    condition = _resolved(statement["Condition"])
+    assert condition == {"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}}
 
 
 def test_flows_policy_is_attached_only_to_a_named_role() -> None:
@@ -591,6 +656,25 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_can_use() -> None:
     ]
     assert cloudwatch
     assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(_as_list(cloudwatch[0]["Action"]))
+
+
+def test_cloudwatch_may_use_the_alarm_key_only_for_this_accounts_alarms() -> None:
+    """Confused-deputy conditions on the service principal's key grant (not evaluated by moto)."""
+    (topic,) = _template().topics()
+    key_id = referenced_id(_template().raw_properties(topic.logical_id)["KmsMasterKeyId"])
+    statements = _template().resource(key_id).properties["KeyPolicy"]["Statement"]
+    services = [s for s in statements if "Service" in s["Principal"]]
+    assert services
+    for statement in services:
+        condition = statement["Condition"]
+        assert condition["StringEquals"] == {"aws:SourceAccount": _template().account_id}
+        (pattern,) = _as_list(condition["ArnLike"]["aws:SourceArn"])
+        for alarm in _template().alarms():
+            assert fnmatchcase(_arn(alarm.logical_id), pattern), alarm.name
+        assert not fnmatchcase(
+            _arn(_template().alarms()[0].logical_id).replace(_template().account_id, "999"),
+            pattern,
+        )
 
 
 def test_alarm_email_subscription_only_when_an_address_is_given() -> None:
