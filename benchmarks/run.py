@@ -28,6 +28,7 @@ FULL = {
     "weekly_report": ["benchmarks.bench_report", "--requests", "10000"],
     "dlq_triage": ["benchmarks.bench_triage", "--messages", "10000", "--baseline", "200"],
     "insights": ["benchmarks.bench_insights", "--requests", "100000", "--distinct", "20000"],
+    "masking": ["benchmarks.bench_masking", "--kib", "1024"],
 }
 ISSUE_SIZES = {
     **FULL,
@@ -38,6 +39,7 @@ QUICK = {
     "weekly_report": ["benchmarks.bench_report", "--requests", "2000"],
     "dlq_triage": ["benchmarks.bench_triage", "--messages", "500"],
     "insights": ["benchmarks.bench_insights", "--requests", "5000", "--distinct", "2000"],
+    "masking": ["benchmarks.bench_masking", "--kib", "64", "--repeat", "1"],
 }
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import time
 
-from tasks.core.masking import display_query, mask, mask_sample
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks.core.masking import DISPLAY_QUERY_LIMIT, display_query, mask, mask_sample
 
 
 @pytest.mark.parametrize(
@@ -57,3 +62,164 @@ def test_mask_sample_masks_and_truncates() -> None:
     sample = mask_sample("write to a@b.com " + "x" * 300, limit=40)
     assert sample.startswith("write to [email] ")
     assert len(sample) == 40 and sample.endswith("…")
+
+
+# --- issue 18: disguises a visitor can write, what masking must keep, time ------------------
+
+RLO, PDF = "\u202e", "\u202c"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("mail jo\u200bhn.doe@example.com", "doe"),  # zero-width space
+        ("mail john.d\u00adoe@exam\u00adple.com", "oe@"),  # soft hyphen
+        ("mail john.doe@ex\u2060ample.com\ufeff", "ample"),  # word joiner, BOM
+        (f"mail {RLO}moc.elpmaxe@eod.nhoj{PDF} thanks", "elpmaxe"),  # typed backwards
+        ("mail \u2067moc.elpmaxe@eod.nhoj\u2069", "elpmaxe"),  # inside an isolate
+        ("call 555\u2013123\u20134567", "4567"),  # en dashes
+        ("call 555\u2014123\u20144567", "4567"),  # em dashes
+        ("call 555/123/4567", "4567"),
+        ("call 020.7946.0958", "0958"),
+        ("call 555\u200b123\u200b4567", "4567"),
+        ("call \u0665\u0665\u0665\u0661\u0662\u0663\u0664\u0665\u0666\u0667", "\u0667"),
+        ("call +1 (555) 123 - 4567", "4567"),  # wider gaps, with a country code
+        ("mail john.doe [at] example [dot] com", "doe"),
+        ("mail john.doe(at)example.com", "doe"),
+        ("mail john.doe at example dot com", "doe"),
+        ("mail john.doe {at} example (dot) co (dot) uk", "doe"),
+        ("mail john.doe @ example . com", "doe"),
+        ("mail john.doe%40example.com", "doe"),
+        ("mail john.doe%2540example.com", "doe"),  # encoded twice
+        ("mail john.doe&#64;example.com", "doe"),
+        ("mail john.doe&#x40;example&period;com", "doe"),
+        ("mail john.doe&amp;#64;example.com", "doe"),  # an escaped entity, as in HTML
+        ("mail john.doe&commat;example.com", "doe"),
+        ("mail john.doe\\u0040example.com", "doe"),
+        ("mail j\u043ehn.d\u043ee@ex\u0430mple.com", "mple"),  # Cyrillic o and a
+        ("mail \u0458ohn.doe@example.com", "doe"),  # Cyrillic je
+        ("mail jo\u0301hn.doe@exa\u0301mple.com", "doe"),  # combining marks
+        ("see linkedin.com/in/jane-doe-123", "jane"),
+        ("see https://www.linkedin.com/in/jane-doe", "jane"),
+        ("see uk.linkedin.com/in/jane-doe", "jane"),
+        ("see github.com/janedoe and x.com/janedoe", "janedoe"),
+        ("see linkedin[.]com/in/jane-doe", "jane"),
+    ],
+)
+def test_disguised_contact_details_are_masked(text: str, secret: str) -> None:
+    for shown in (mask(text), display_query(text), mask_sample(text, 500)):
+        assert secret not in shown, shown
+        assert "[email]" in shown or "[phone]" in shown, shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a date-time 2026-11-09 12:30",
+        "on 09/11/2026 at 12:30",
+        "on 11.09.2026 12:30:59",
+        "at 2026-11-09T12:30:00.123Z and 2026-11-09T12:30:00+01:00",
+        "request 04e1a2b3-a01e-4c4f-9d6b-123456789012 failed",
+        "request 04e12345-6789-4c4f-9d6b-1234567890ab",
+        "request 04e12345-6789-",
+        "arn:aws:sqs:us-east-1:123456789012:cv-analytics-dlq.fifo",
+        "arn:aws:iam::123456789012:role/cv-analytics",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/cv-analytics.fifo",
+        "python 3.13.1 and v10.0.19041.1234",
+        "a day rate of $1,234,567.89 or €1.234.567,89 or £1234567.89",
+        "he worked at amazon.com",
+        "look at me. then",
+        "(email) and (phone)",
+    ],
+)
+def test_what_only_looks_like_a_detail_is_kept(text: str) -> None:
+    assert mask(text) == text
+    assert display_query(text) == display_query(text.casefold())  # no crash, grouping key
+    assert "[phone]" not in display_query(text) and "[email]" not in display_query(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a price of $555 123 4567",  # a number behind a currency sign is still a number
+        "on 2026-11-09 call 555 123 4567",
+        "request 55512345-6789 is a phone number",  # UUID-shaped, but without a letter
+    ],
+)
+def test_a_kept_shape_does_not_shelter_a_number(text: str) -> None:
+    assert "[phone]" in mask(text)
+
+
+def test_a_typed_placeholder_is_neutralised_so_only_real_details_count() -> None:
+    typed = "I typed [email], [ PHONE ], \uff3bemail\uff3d and [E-Mail]"
+    assert display_query(typed) == "i typed (email), (phone), (email) and (email)"
+    assert display_query(typed + " and a@b.io").endswith("and [email]")
+    # the mask keeps its own tokens: masking masked text again changes nothing
+    assert mask("call [phone] or mail [email]") == "call [phone] or mail [email]"
+
+
+def test_format_characters_do_not_reach_the_output() -> None:
+    assert mask(f"hi {RLO}olleh{PDF} there\u200b") == "hi olleh there"
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet=st.sampled_from("ab.@ 1-+/(%4&#;x\u200b\u202e\u202c"), max_size=60))
+def test_masking_masked_text_changes_nothing(text: str) -> None:
+    once = mask(text)
+    assert mask(once) == once
+
+
+def test_the_display_query_is_capped_before_masking_without_cutting_a_detail() -> None:
+    paste = "word " * 10_000
+    assert len(display_query(paste)) <= DISPLAY_QUERY_LIMIT + 1
+    for at in range(DISPLAY_QUERY_LIMIT - 30, DISPLAY_QUERY_LIMIT + 3):
+        text = "x" * at + " jane.doe@example.com call +44 20 7946 0958 " + "y " * 1000
+        shown = display_query(text)
+        assert shown.endswith("…")
+        assert "jane" not in shown and "doe" not in shown and "@" not in shown, shown
+        assert "7946" not in shown and "0958" not in shown
+
+
+def test_a_sample_is_capped_before_masking_without_cutting_a_detail() -> None:
+    for at in range(30, 45):
+        text = "x" * at + " jane.doe@example.com +44 20 7946 0958 " + "y" * 2_000_000
+        shown = mask_sample(text, 40)
+        assert len(shown) <= 40 and "doe" not in shown and "7946" not in shown, shown
+    body = json.dumps({"query": "x" * 150 + " jane.doe@example.com", "timestamp": 1731000000000})
+    assert "doe" not in mask_sample(body, 160) and "jane" not in mask_sample(body, 160)
+
+
+HOSTILE = {
+    "letters": lambda n: "a" * n,
+    "address-like": lambda n: "a." * (n // 2),
+    "digits": lambda n: "12345678 " * (n // 9),
+    "spaced digits": lambda n: "1  2 " * (n // 5),
+    "at words": lambda n: "x at y dot " * (n // 11),
+    "ats": lambda n: "a@" * (n // 2),
+    "escapes": lambda n: "%41" * (n // 3),
+    "entities": lambda n: "&#64;" * (n // 5),
+    "pluses": lambda n: "+1 2 3 4 5 6 7 " * (n // 15),
+    "hidden": lambda n: "a\u200b" * (n // 2),
+    "bidi": lambda n: "\u202eab" * (n // 3),
+}
+
+
+def _best_time(texts: list[str]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for text in texts:
+            mask(text)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("shape", sorted(HOSTILE))
+def test_masking_time_grows_linearly_with_hostile_text(shape: str) -> None:
+    """One text sixteen times as long costs about what sixteen short ones cost; quadratic
+    time would make it sixteen times as much. The bound (6) leaves room for cache effects
+    and a busy machine; ``make bench`` gives the figures."""
+    small, large = HOSTILE[shape](8_192), HOSTILE[shape](16 * 8_192)
+    mask(small)  # warm the caches
+    ratio = _best_time([large]) / _best_time([small] * 16)
+    assert ratio < 6, f"{shape}: x{ratio:.1f}"
