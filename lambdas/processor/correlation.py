@@ -4,12 +4,17 @@ The state of a request is just "the query event we keep" and "the response event
 keep". Merging picks, per event type, the smallest candidate by (timestamp, canonical
 JSON). That choice is idempotent, commutative and associative, so any replay, in any
 order, in one batch or across many, gives the same record: redelivery is harmless.
+
+A redelivered copy is identical to the event it repeats. A copy of the same request and
+event type with *other* content is not a redelivery but a conflict
+(:func:`split_conflicts`): the first copy stored (or first in queue order) stands, and the
+other is set aside for the DLQ instead of being merged in silently.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
     from lambdas.processor.contract import Event
 
 SECONDS_PER_DAY = 86_400
+_ABSENT = object()
 
 
 def canonical_json(event: Event) -> str:
@@ -58,6 +64,49 @@ def state_of(event: Event) -> RequestState:
     if event.eventType == "query":  # a QueryEvent: its eventType is the literal "query"
         return RequestState(event.requestId, query_json=text)
     return RequestState(event.requestId, response_json=text)
+
+
+def differing_fields(kept: str, other: str, declared: Iterable[str]) -> list[str]:
+    """Which top-level fields two canonical JSON texts of one event disagree on, by name.
+
+    Only ``declared`` (contract) fields are named; keys beyond the contract are only
+    counted, since their names come from the sender. Values are never shown.
+    """
+    a, b = json.loads(kept), json.loads(other)
+    differ = sorted(k for k in a.keys() | b.keys() if a.get(k, _ABSENT) != b.get(k, _ABSENT))
+    names = set(declared)
+    named = [k for k in differ if k in names]
+    if beyond := len(differ) - len(named):
+        named.append(f"{beyond} key{'s' if beyond > 1 else ''} beyond the contract")
+    return named
+
+
+def split_conflicts(
+    events: Sequence[Event], known: dict[str, RequestState] | None = None
+) -> tuple[list[Event], dict[int, list[str]]]:
+    """The events that agree with the copy kept, and the others (index -> fields differing).
+
+    Per request and event type the first copy stands: the stored one, else the first in
+    ``events`` order (queue order). A copy equal to it is a redelivery and goes on to the
+    fold, where it changes nothing; a copy that differs is a conflict.
+    """
+    known = known or {}
+    first: dict[tuple[str, str], str] = {}
+    for rid, state in known.items():
+        if state.query_json is not None:
+            first[(rid, "query")] = state.query_json
+        if state.response_json is not None:
+            first[(rid, "response")] = state.response_json
+    accepted: list[Event] = []
+    conflicts: dict[int, list[str]] = {}
+    for index, event in enumerate(events):
+        text = canonical_json(event)
+        kept = first.setdefault((event.requestId, event.eventType), text)
+        if kept == text:
+            accepted.append(event)
+        else:
+            conflicts[index] = differing_fields(kept, text, type(event).model_fields)
+    return accepted, conflicts
 
 
 def fold_events(

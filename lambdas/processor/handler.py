@@ -11,17 +11,26 @@ Event source mapping: batch size 10, ``ReportBatchItemFailures``. Per invocation
    with FIFO semantics: after the first failed message, every later one is reported
    failed too, so SQS redelivers them in order.
 
-A transient DynamoDB error fails every valid message of the batch; that is safe because
-storing is idempotent. If DynamoDB instead refuses the batch (a ``ValidationException``,
-e.g. a correlated record over the 400 KB item limit), the events are stored one by one
-and only the refused ones go to the DLQ, with reason ``store_refused``, so one oversized
-record never holds the rest of its FIFO group back. Only transient failures are ever
-reported; invalid or refused input is not.
+One bad record costs only itself. A transient AWS error (throttling, 5xx, no answer)
+fails every valid message of the batch; that is safe because storing is idempotent. Any
+other failure to store the batch (DynamoDB refusing it, e.g. a correlated record over the
+400 KB item limit, or an exception raised on one event's data) makes the processor store
+the events one by one and dead-letter only those that fail for good: ``store_refused``
+for a DynamoDB refusal, ``processing_error`` (the exception's type, never its text) for
+anything else, as for an exception while parsing. A copy of a stored event with other
+content is dead-lettered as ``duplicate_conflict``. Only transient failures are ever
+reported; invalid, refused or conflicting input is not.
+
+Dead letters are sent in requests under SQS's payload limit (1 MiB for the bodies and
+attributes of one request), and one is logged as sent only once SQS has accepted it; an
+entry SQS does not accept is a failure, redelivered like any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import traceback
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -34,11 +43,17 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from lambdas.processor.contract import STORE_REFUSED, Invalid, parse_event
+from lambdas.processor.contract import (
+    DUPLICATE_CONFLICT,
+    PROCESSING_ERROR,
+    STORE_REFUSED,
+    Invalid,
+    parse_event,
+)
 from lambdas.processor.settings import get_settings
-from lambdas.processor.storage import store_events
+from lambdas.processor.storage import UnprocessedItemsError, store_events
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -51,6 +66,11 @@ metrics = Metrics(namespace="CVAnalytics", service="cv-analytics-processor")
 
 #: botocore's standard mode retries throttling and 5xx with backoff before we give up.
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3)
+#: SQS's limit on one message and on one SendMessageBatch (bodies and attributes), bytes.
+SQS_PAYLOAD_LIMIT = 1_048_576
+SQS_BATCH_ENTRIES = 10
+#: A lone UTF-16 surrogate: SQS accepts no such character in a message body.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @lru_cache(maxsize=1)
@@ -72,12 +92,17 @@ def dead_letter_entry(record: dict[str, Any], invalid: Invalid, entry_id: str) -
     """The DLQ message for an invalid record: same body and group, reason in attributes.
 
     The deduplication id is derived from the source message id, so re-sending after a
-    partial failure within SQS's 5-minute window is dropped rather than duplicated.
+    partial failure within SQS's 5-minute window is dropped rather than duplicated. A raw
+    lone surrogate (only a hand-made invoke can carry one: SQS refuses them) is written as
+    its JSON escape, the one form SQS accepts that parses to the same value. When the body
+    is so close to SQS's limit that the attributes would push it over, the ``detail`` gives
+    way: the ``reason`` is what triage needs.
     """
     attributes = record.get("attributes", {})
-    return {
+    body = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(record.get("body") or ""))
+    entry: dict[str, Any] = {
         "Id": entry_id,
-        "MessageBody": record["body"] or "(empty body)",
+        "MessageBody": body or "(empty body)",
         "MessageGroupId": attributes.get("MessageGroupId") or "analytics",
         "MessageDeduplicationId": f"invalid-{record['messageId']}"[:128],
         "MessageAttributes": {
@@ -86,27 +111,85 @@ def dead_letter_entry(record: dict[str, Any], invalid: Invalid, entry_id: str) -
             "sourceMessageId": {"DataType": "String", "StringValue": record["messageId"]},
         },
     }
+    if sqs_size(entry) > SQS_PAYLOAD_LIMIT:
+        del entry["MessageAttributes"]["detail"]
+    return entry
+
+
+def sqs_size(entry: dict[str, Any]) -> int:
+    """A message's size as SQS counts it: the body and each attribute's name, type and
+    value, in UTF-8 bytes."""
+    size = len(entry["MessageBody"].encode("utf-8", "surrogatepass"))
+    for name, value in entry.get("MessageAttributes", {}).items():
+        size += len(f"{name}{value['DataType']}{value.get('StringValue', '')}".encode())
+    return size
+
+
+class HeldBack(RuntimeError):
+    """Not tried: the message sits behind a failed one, so it is reported failed (FIFO)."""
+
+
+#: One dead letter on its way: the source record, why, and its SendMessageBatch entry.
+_Pending = tuple[dict[str, Any], Invalid, dict[str, Any]]
+
+
+def _batches(entries: list[_Pending]) -> Iterator[list[_Pending]]:
+    """Consecutive runs of at most 10 entries and :data:`SQS_PAYLOAD_LIMIT` bytes in all.
+
+    An entry over the limit on its own still gets a request of its own: SQS then says no
+    for that entry alone, and it stays a failure (redelivered), never silently dropped.
+    """
+    batch: list[_Pending] = []
+    size = 0
+    for pending in entries:
+        entry_size = sqs_size(pending[2])
+        if batch and (len(batch) == SQS_BATCH_ENTRIES or size + entry_size > SQS_PAYLOAD_LIMIT):
+            yield batch
+            batch, size = [], 0
+        batch.append(pending)
+        size += entry_size
+    if batch:
+        yield batch
 
 
 def _send_invalid(
     sqs: SQSClient, dlq_url: str, invalid: list[tuple[dict[str, Any], Invalid]]
-) -> dict[str, Exception]:
-    """Send invalid records to the DLQ in batches of 10; return per-message failures."""
+) -> tuple[list[tuple[dict[str, Any], Invalid]], dict[str, Exception]]:
+    """Send records to the DLQ in queue order; return those SQS accepted, and the failures.
+
+    Requests stay under SQS's limits (:func:`_batches`). Only an entry SQS lists as
+    successful counts as sent; a failed entry is a failure (its message is redelivered).
+    After a request with a failure nothing more is sent: every later message is reported
+    failed anyway (FIFO), and dead-lettering it now would leave two copies on the DLQ.
+    """
+    pending = [
+        (rec, why, dead_letter_entry(rec, why, f"m{i}")) for i, (rec, why) in enumerate(invalid)
+    ]
+    accepted: list[tuple[dict[str, Any], Invalid]] = []
     failures: dict[str, Exception] = {}
-    for start in range(0, len(invalid), 10):
-        chunk = invalid[start : start + 10]
-        entries = [dead_letter_entry(rec, why, f"m{i}") for i, (rec, why) in enumerate(chunk)]
-        by_entry = {f"m{i}": rec["messageId"] for i, (rec, _) in enumerate(chunk)}
-        try:
-            response = sqs.send_message_batch(QueueUrl=dlq_url, Entries=entries)  # type: ignore[arg-type]
-        except Exception as exc:  # transient or not, the messages stay on the queue
-            failures.update({record["messageId"]: exc for record, _ in chunk})
+    for batch in _batches(pending):
+        if failures:
+            held = HeldBack("behind a dead letter SQS did not accept")
+            failures.update({record["messageId"]: held for record, _, _ in batch})
             continue
-        for failed in response.get("Failed", []):
-            failures[by_entry[failed["Id"]]] = RuntimeError(
-                f"DLQ send failed: {failed.get('Code')}"
+        try:
+            response = sqs.send_message_batch(
+                QueueUrl=dlq_url,
+                Entries=[entry for _, _, entry in batch],  # type: ignore[misc]
             )
-    return failures
+        except Exception as exc:  # transient or not, the messages stay on the queue
+            failures.update({record["messageId"]: exc for record, _, _ in batch})
+            continue
+        done = {ok["Id"] for ok in response.get("Successful", [])}
+        codes = {failed["Id"]: failed.get("Code") for failed in response.get("Failed", [])}
+        for record, why, entry in batch:
+            if entry["Id"] in done:
+                accepted.append((record, why))
+            else:
+                failures[record["messageId"]] = RuntimeError(
+                    f"DLQ send failed: {codes.get(entry['Id'], 'not confirmed')}"
+                )
+    return accepted, failures
 
 
 def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
@@ -117,12 +200,19 @@ def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
     after that one failed anyway (FIFO), so SQS redelivers them in order; dead-lettering
     one of them as well would leave two copies on the DLQ once SQS's redrive policy moves
     the original there too. Held back, it is dead-lettered once, on a later delivery.
+
+    One record costs only itself: whatever parsing or storing it raises, short of a
+    transient AWS failure, it is dead-lettered with a reason and its neighbours go on.
     """
     dynamodb, sqs, dlq_url = _clients()
+    by_id = {record["messageId"]: record for record in records}
     valid: list[tuple[str, Event]] = []
     rejects: list[tuple[dict[str, Any], Invalid]] = []
     for record in records:
-        outcome = parse_event(record["body"])
+        try:
+            outcome = parse_event(record["body"])
+        except Exception as exc:  # a body no rule foresaw: it alone goes to the DLQ
+            outcome = _unexpected(exc, "parsing")
         if isinstance(outcome, Invalid):
             rejects.append((record, outcome))
         else:
@@ -131,49 +221,78 @@ def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
     failures: dict[str, Exception] = {}
     stored = 0
     try:
-        _store(dynamodb, [event for _, event in valid])
-        stored = len(valid)
+        conflicts = _store(dynamodb, [event for _, event in valid])
     except Exception as exc:
-        if not is_refused(exc):
+        if is_transient(exc):
             logger.exception("storing the batch failed; its valid messages will be retried")
             failures.update({message_id: exc for message_id, _ in valid})
         else:
-            # One record DynamoDB will never take (e.g. over 400 KB) must not hold its
-            # neighbours hostage: store one by one, dead-letter only what is refused.
-            logger.warning("DynamoDB refused the batch; storing its events one by one")
-            by_id = {record["messageId"]: record for record in records}
+            # One record DynamoDB will never take (e.g. over 400 KB), or one that breaks
+            # the write path, must not hold its neighbours hostage: store one by one and
+            # dead-letter only the records that fail for good.
+            logger.warning(
+                "storing the batch failed for good; storing its events one by one",
+                extra={"error": type(exc).__name__},
+            )
             for message_id, event in valid:
+                if failures:  # behind a transient failure: reported failed anyway (FIFO)
+                    failures[message_id] = HeldBack("behind a message that failed to store")
+                    continue
                 try:
-                    _store(dynamodb, [event])
-                    stored += 1
+                    conflict = _store(dynamodb, [event])
                 except Exception as one:
-                    if is_refused(one):
+                    if is_transient(one):
+                        failures[message_id] = one
+                    elif is_refused(one):
                         rejects.append((by_id[message_id], _refusal(one)))
                     else:
-                        failures[message_id] = one
+                        rejects.append((by_id[message_id], _unexpected(one, "storing")))
+                    continue
+                if conflict:
+                    rejects.append((by_id[message_id], _conflict(conflict[0])))
+                else:
+                    stored += 1
+    else:
+        for index, fields in conflicts.items():
+            rejects.append((by_id[valid[index][0]], _conflict(fields)))
+        stored = len(valid) - len(conflicts)
 
     position = {record["messageId"]: i for i, record in enumerate(records)}
     first_failure = min((position[m] for m in failures), default=len(records))
     now = [(r, why) for r, why in rejects if position[r["messageId"]] < first_failure]
     now.sort(key=lambda reject: position[reject[0]["messageId"]])
-    for record, why in now:
+    sent: list[tuple[dict[str, Any], Invalid]] = []
+    if now:
+        sent, not_sent = _send_invalid(sqs, dlq_url, now)
+        failures.update(not_sent)
+    for record, why in sent:
         logger.warning(
             "event sent to the DLQ",
             extra={"message_id": record["messageId"], "reason": why.reason, "detail": why.detail},
         )
-    if now:
-        failures.update(_send_invalid(sqs, dlq_url, now))
+    for record, why in now:
+        if record["messageId"] in failures:
+            logger.warning(
+                "event not accepted by the DLQ; it will be redelivered",
+                extra={"message_id": record["messageId"], "reason": why.reason},
+            )
 
+    reasons = [why.reason for _, why in sent]
     metrics.add_metric("EventsStored", MetricUnit.Count, stored)
-    metrics.add_metric("EventsDeadLettered", MetricUnit.Count, len(now))
-    metrics.add_metric("EventsHeldBehindFailure", MetricUnit.Count, len(rejects) - len(now))
+    metrics.add_metric("EventsDeadLettered", MetricUnit.Count, len(sent))
+    held = len(rejects) - len(now)
+    held += sum(isinstance(failures.get(r["messageId"]), HeldBack) for r, _ in now)
+    metrics.add_metric("EventsHeldBehindFailure", MetricUnit.Count, held)
+    metrics.add_metric("DuplicateConflicts", MetricUnit.Count, reasons.count(DUPLICATE_CONFLICT))
+    metrics.add_metric("ProcessingErrors", MetricUnit.Count, reasons.count(PROCESSING_ERROR))
     metrics.add_metric("EventsFailed", MetricUnit.Count, len(failures))
     return failures
 
 
-def _store(dynamodb: DynamoDBClient, events: list[Event]) -> None:
+def _store(dynamodb: DynamoDBClient, events: list[Event]) -> dict[int, list[str]]:
+    """Store the events; return the conflicting ones (index -> fields that differ)."""
     settings = get_settings()
-    store_events(
+    return store_events(
         dynamodb,
         events,
         query_events_table=settings.query_events_table,
@@ -189,6 +308,40 @@ def is_refused(exc: BaseException) -> TypeGuard[ClientError]:
     """
     return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == (
         "ValidationException"
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when another try may succeed: AWS throttling, 5xx and any other error AWS
+    answered but a refusal, no answer at all (connection, timeout, credentials), or
+    unprocessed items left after our own retries.
+
+    Anything else (a refusal, botocore refusing a parameter, an error raised by our own
+    code on this data) would fail again the same way: it is handled record by record.
+    """
+    if isinstance(exc, ClientError):
+        return not is_refused(exc)
+    if isinstance(exc, ParamValidationError):
+        return False
+    return isinstance(exc, BotoCoreError | UnprocessedItemsError)
+
+
+def _unexpected(exc: Exception, doing: str) -> Invalid:
+    """The reason for a record whose handling raised: the exception type and where, never
+    its message (an exception's text can quote the body); the frames go to the log."""
+    name = type(exc).__name__
+    logger.error(
+        f"{name} while {doing} one event; it goes to the DLQ",
+        extra={"error": name, "frames": "".join(traceback.format_tb(exc.__traceback__)[-4:])},
+    )
+    return Invalid(PROCESSING_ERROR, f"{name} while {doing} the event")
+
+
+def _conflict(fields: list[str]) -> Invalid:
+    return Invalid(
+        DUPLICATE_CONFLICT,
+        "requestId and eventType already stored with other content; differs in: "
+        + ", ".join(fields),
     )
 
 

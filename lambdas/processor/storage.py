@@ -24,6 +24,7 @@ from lambdas.processor.correlation import (
     analytics_item,
     fold_events,
     raw_event_item,
+    split_conflicts,
     state_from_item,
 )
 
@@ -153,14 +154,21 @@ def store_events(
     query_events_table: str,
     analytics_table: str,
     ttl_days: int,
-) -> None:
-    """Store raw events and merge them into their requests' correlated records."""
+) -> dict[int, list[str]]:
+    """Store raw events and merge them into their requests' correlated records.
+
+    Returns the events not stored because they conflict with the copy of their request and
+    event type that stands (``correlation.split_conflicts``), as index in ``events`` ->
+    the fields that differ. Detecting them costs no request: the one BatchGetItem reads
+    the stored copies anyway.
+    """
     if not events:
-        return
+        return {}
     known = get_states(client, analytics_table, (e.requestId for e in events))
-    merged = fold_events(events, known)
+    accepted, conflicts = split_conflicts(events, known)
+    merged = fold_events(accepted, known)
     raw: dict[tuple[str, str], dict[str, Any]] = {}
-    for event in events:
+    for event in accepted:
         item = raw_event_item(event, ttl_days)
         raw[(item["requestId"], item["eventKey"])] = item  # one put per key per request
     puts = [(query_events_table, item) for item in raw.values()]
@@ -170,3 +178,4 @@ def store_events(
         if known.get(rid) != state  # a pure replay rewrites nothing
     ]
     write_items(client, puts)
+    return conflicts

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lambdas.processor.contract import (
     EPOCH_MS_MIN,
     INVALID_EVENT,
+    INVALID_JSON,
+    MAX_NESTING_DEPTH,
     Invalid,
     QueryEvent,
     ResponseEvent,
@@ -152,3 +156,63 @@ def test_the_models_are_built_on_first_use_with_the_same_outcomes() -> None:
             else outcome.model_dump(mode="json", exclude_unset=True)
         )
     assert fresh["outcomes"] == warm
+
+
+# --- hostile bodies: refused with a reason, never raised ---------------------------------
+
+_QUERY_HEAD = '{"eventType":"query","requestId":"x","timestamp":1762819200000,"query":"q","x":'
+
+
+def _nested(depth: int) -> str:
+    """A valid query event whose extra key ``x`` nests ``depth`` arrays (the event is 1)."""
+    return _QUERY_HEAD + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("depth", [10_000, 1_000, 300, MAX_NESTING_DEPTH])
+def test_absurd_nesting_is_refused_as_invalid_json_before_it_is_parsed(depth: int) -> None:
+    outcome = parse_event(_nested(depth), now_ms=NOW_MS)
+    assert outcome == Invalid(INVALID_JSON, f"nesting deeper than {MAX_NESTING_DEPTH} levels")
+
+
+def test_nesting_up_to_the_limit_is_accepted_and_brackets_in_strings_do_not_count() -> None:
+    # the event object is level 1, so the extra key may nest one level less than the limit
+    assert isinstance(parse_event(_nested(MAX_NESTING_DEPTH - 1), now_ms=NOW_MS), QueryEvent)
+    text = '[{\\"[' * 500  # brackets, quotes and escapes inside one string are just text
+    body = json.dumps({**json.loads(_nested(1)), "query": text})
+    event = parse_event(body, now_ms=NOW_MS)
+    assert isinstance(event, QueryEvent) and event.query == text
+
+
+@given(
+    depth=st.integers(min_value=1, max_value=3 * MAX_NESTING_DEPTH),
+    brackets=st.lists(st.sampled_from("[]{}"), max_size=200),
+)
+def test_the_depth_scan_agrees_with_the_parsed_value(depth: int, brackets: list[str]) -> None:
+    """Whatever brackets a string holds, the limit applies to the value's real depth."""
+    nested: object = "".join(brackets)
+    for level in range(depth - 1):
+        nested = [nested] if level % 2 else {"k": nested}
+    outcome = parse_event(json.dumps({**json.loads(_nested(1)), "x": nested}), now_ms=NOW_MS)
+    # the event object is level 1 and ``x`` adds ``depth - 1`` containers to it
+    assert isinstance(outcome, Invalid) == (depth > MAX_NESTING_DEPTH)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"eventType":"query","requestId":"x","timestamp":1762819200000,"query":"\\ud800"}',
+        '{"eventType":"query","requestId":"x","timestamp":1762819200000,"query":"a\\uDFFFb"}',
+        '{"eventType":"query","requestId":"x","timestamp":1762819200000,"query":"q","\\ud83d":1}',
+        '{"eventType":"query","requestId":"x","timestamp":1762819200000,"query":"\ud800"}',
+    ],
+    ids=["escaped", "escaped-low-upper-case", "escaped-in-a-key", "raw"],
+)
+def test_a_lone_surrogate_is_refused_as_invalid_json(body: str) -> None:
+    outcome = parse_event(body, now_ms=NOW_MS)
+    assert outcome == Invalid(INVALID_JSON, "body is not Unicode text: a lone surrogate")
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_ordinary_text() -> None:
+    body = _QUERY_HEAD.replace(',"x":', "").replace('"q"', '"\\ud83d\\ude00 \\\\ud800"') + "}"
+    event = parse_event(body, now_ms=NOW_MS)
+    assert isinstance(event, QueryEvent) and event.query == "\U0001f600 \\ud800"

@@ -12,9 +12,11 @@ from lambdas.processor.contract import Event, QueryEvent, ResponseEvent, parse_e
 from lambdas.processor.correlation import (
     RequestState,
     analytics_item,
+    canonical_json,
     fold_events,
     merge,
     raw_event_item,
+    split_conflicts,
 )
 from tests.conftest import EVENTS_DIR
 
@@ -127,3 +129,45 @@ def test_any_replay_in_any_order_and_batching_gives_the_same_records(
     assert _in_batches(list(replayed), cuts) == reference
     items = {rid: analytics_item(s) for rid, s in _in_batches(list(replayed), cuts).items()}
     assert items == {rid: analytics_item(s) for rid, s in reference.items()}
+
+
+# --- conflicting copies: the first copy stands -------------------------------------------
+
+_COPIES = [
+    _event("query_event.json"),
+    _event("query_event.json", query="Another question"),
+    _event("query_event.json", timestamp=QUERY.timestamp + 1, sessionId="s-2"),
+    _event("query_event.json", shadow="a key beyond the contract"),
+    _event("response_event.json"),
+    _event("response_event.json", matchScore=12),
+]
+
+
+@given(st.lists(st.sampled_from(_COPIES), min_size=1, max_size=8), st.booleans())
+def test_the_first_copy_of_each_request_and_type_stands_and_replays_never_conflict(
+    events: list[Event], stored_first: bool
+) -> None:
+    known = fold_events(events[:1]) if stored_first else {}
+    accepted, conflicts = split_conflicts(events, known)
+    first: dict[str, str] = {}
+    for event in events:
+        first.setdefault(event.eventType, canonical_json(event))
+    # exactly the copies equal to the first of their type are accepted, in order
+    assert accepted == [e for e in events if canonical_json(e) == first[e.eventType]]
+    assert sorted(conflicts) == [
+        i for i, e in enumerate(events) if canonical_json(e) != first[e.eventType]
+    ]
+    # what is kept then takes every accepted copy as a pure replay
+    kept = fold_events(accepted, known)
+    assert split_conflicts(accepted, kept) == (accepted, {})
+    assert fold_events(accepted, kept) == kept
+
+
+def test_a_conflict_names_the_fields_that_differ_never_their_values() -> None:
+    _, conflicts = split_conflicts(_COPIES[:4])
+    assert conflicts == {
+        1: ["query"],
+        2: ["sessionId", "timestamp"],
+        3: ["1 key beyond the contract"],
+    }
+    assert "Another" not in json.dumps(conflicts)
