@@ -6,14 +6,19 @@ The runbook peeked at a few messages, guessed the cause, fixed it and then moved
 1. count the messages on the DLQ (the alarm's figure);
 2. page through the DLQ (10 per ReceiveMessage, all attributes) and classify each message
    with the processor's own contract check (``tasks.core.triage.classify_dead_letter``);
-3. poison (``invalid_json``, ``invalid_event``, ``exhausted``, ``store_refused``) is
-   written to the S3 archive with a SHA-256 that S3 checks and confirms (``put_bytes``),
-   and only then deleted from the DLQ;
+3. poison (``invalid_json``, ``invalid_event``, ``store_refused``, ``duplicate_conflict``,
+   ``exhausted``, ``unreadable``, ``unsendable``) is written to the S3 archive with its
+   reason and a SHA-256 that S3 checks and confirms (``put_bytes``), and only then deleted
+   from the DLQ. A message triage cannot read is poison too: one bad message at the head of
+   the single-group FIFO DLQ must not stop every run on page 1 while the DLQ's retention
+   expires everything behind it;
 4. ``redrivable`` messages are sent back to the main queue (same MessageGroupId, a fresh
    deduplication id derived from the DLQ message id, ``redriveCount`` + 1) and deleted
    from the DLQ only once the send succeeded. A crash in between duplicates, never loses;
 5. report: counts, masked samples, the weeks whose already-sent report is now stale,
-   an alert when the DLQ held more than the alarm threshold or poison was archived.
+   an alert when the DLQ held more than the alarm threshold or poison was archived. A run
+   stopped by AWS (S3 down, a send failing on SQS's side) deletes nothing it did not
+   archive or redrive, and fails saying how many messages it left and why.
 
 Why not ``StartMessageMoveTask``: it moves every message back, poison included, so an
 invalid body would be received, dead-lettered and moved again forever, and a valid one
@@ -43,6 +48,7 @@ from prefect.artifacts import (
 )
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
+from flows.parameters import PositiveCount
 from lambdas.processor.settings import get_settings
 from tasks.core.triage import (
     EventWeek,
@@ -51,6 +57,7 @@ from tasks.core.triage import (
     alert_needed,
     alert_text,
     counts_table,
+    stop_message,
     summary_markdown,
 )
 from tasks.dynamodb.send_ledger import sent_report_weeks
@@ -86,12 +93,14 @@ def _run_id() -> str:
 )
 def dlq_triage(
     dry_run: bool = False,
-    max_messages: int | None = None,
+    max_messages: PositiveCount | None = None,
     regenerate_reports: bool = False,
 ) -> TriageSummary:
-    """Classify every DLQ message; archive poison, redrive the rest; nothing is lost."""
-    if max_messages is not None and (isinstance(max_messages, bool) or max_messages < 1):
-        raise ValueError(f"max_messages must be a whole number >= 1 or None, got {max_messages!r}")
+    """Classify every DLQ message; archive poison, redrive the rest; delete only then.
+
+    ``max_messages`` (a whole number >= 1, strictly: ``True`` or ``"3"`` is refused by
+    Prefect's parameter validation before the run starts) bounds how many are triaged.
+    """
     if dry_run and regenerate_reports:
         raise ValueError("regenerate_reports re-sends reports: it needs dry_run=False")
     settings = get_settings()
@@ -128,7 +137,7 @@ def dlq_triage(
             if progress is not None and expected:
                 update_progress_artifact(progress, min(100.0, 100.0 * summary.seen / expected))
             if result.error:
-                error = result.error
+                error = result.error  # masked and cut (tasks.core.triage.error_text)
                 logger.error("triage stopped: %s", error)
             if result.finished:
                 break
@@ -140,6 +149,7 @@ def dlq_triage(
         if held:
             release_messages_task(settings.dlq_name, held)
     summary.left = queue_total_task(settings.dlq_name)
+    summary.stopped = error
 
     # 5. Reports already sent for weeks the redriven events belong to are now stale.
     if redriven_events:
@@ -168,8 +178,6 @@ def dlq_triage(
     )
     if not dry_run and alert_needed(summary, settings.dlq_alarm_threshold):
         subject, message = alert_text(summary, settings.dlq_alarm_threshold)
-        if error:
-            message += f"\nThe run stopped early: {error}"
         publish_alert_task(subject, message)
         summary.alerted = True
     logger.info(
@@ -181,5 +189,5 @@ def dlq_triage(
         summary.stale_weeks,
     )
     if error:
-        raise RuntimeError(f"DLQ triage stopped early ({error}); nothing was lost: {summary}")
+        raise RuntimeError(stop_message(summary))  # counts and a masked cause, no samples
     return summary

@@ -7,11 +7,25 @@ and processor can never disagree about what is valid:
 - ``store_refused``: valid, but DynamoDB refused to store it (the processor's reason, e.g.
   a correlated record over the 400 KB item limit): another try would be refused again
   (poison, archived with the processor's detail);
+- ``duplicate_conflict``: valid, but its ``requestId`` and ``eventType`` are already stored
+  with other content (the processor's reason): the stored copy stands (poison);
 - ``exhausted``: valid, but already redriven ``max_redrives`` times (count carried in the
   ``redriveCount`` message attribute that every redrive adds or increments), so sending it
   back again would loop forever (poison);
+- ``unreadable``: classifying it raised (a body nested past the parser's recursion limit,
+  a message of an unexpected shape): triage cannot judge it, so it archives it (poison);
+- ``unsendable``: valid, but SQS would refuse (or refused) its redriven copy, e.g. over the
+  1 MiB message limit once ``redriveCount`` is added (poison);
 - ``redrivable``: valid today; it failed for a transient reason (throttling, an outage, a
   since-fixed bug) and goes back to the main queue.
+
+Every dead letter gets a class and every poison record can be archived, whatever the body:
+one message triage cannot read must never stop the single-group FIFO DLQ at its head, where
+the DLQ's retention would expire everything behind it.
+
+What a person sees of a body (samples, errors) is cut to :data:`SAMPLE_INPUT_LIMIT`
+characters *before* it is masked, then made printable on one line: masking a whole 1 MiB
+body only to show 160 characters of it is work a hostile visitor could multiply.
 
 No boto3 and no Prefect here: the flow (``flows/dlq_triage.py``) does the I/O.
 """
@@ -19,6 +33,8 @@ No boto3 and no Prefect here: the flow (``flows/dlq_triage.py``) does the I/O.
 from __future__ import annotations
 
 import base64
+import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +43,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from lambdas.processor.contract import (
+    DUPLICATE_CONFLICT,
     INVALID_EVENT,
     INVALID_JSON,
     STORE_REFUSED,
@@ -41,9 +58,30 @@ EXHAUSTED = "exhausted"
 #: Valid, but DynamoDB refused to store it (the processor's ``store_refused``): redriving
 #: would only be refused again, so it is archived like poison.
 REFUSED = STORE_REFUSED
+#: Valid, but another copy with other content is stored (the processor's
+#: ``duplicate_conflict``): redriving would conflict again.
+CONFLICT = DUPLICATE_CONFLICT
+#: Classifying the message raised: triage cannot judge it, so it archives it.
+UNREADABLE = "unreadable"
+#: Valid, but SQS would refuse (or refused) the redriven copy.
+UNSENDABLE = "unsendable"
 #: Every class, in the order reports list them.
-CLASSES = (INVALID_JSON, INVALID_EVENT, REFUSED, EXHAUSTED, REDRIVABLE)
-POISON = frozenset({INVALID_JSON, INVALID_EVENT, REFUSED, EXHAUSTED})
+CLASSES = (
+    INVALID_JSON,
+    INVALID_EVENT,
+    REFUSED,
+    CONFLICT,
+    EXHAUSTED,
+    UNREADABLE,
+    UNSENDABLE,
+    REDRIVABLE,
+)
+POISON = frozenset(CLASSES) - {REDRIVABLE}
+#: Processor reasons (the ``reason`` attribute) that another try would only repeat.
+PERMANENT_REASONS = frozenset({REFUSED, CONFLICT})
+#: SQS's limit for one message and for one SendMessageBatch: body plus every attribute's
+#: name, type and value, in bytes.
+MAX_MESSAGE_BYTES = 1_048_576
 
 REDRIVE_COUNT_ATTRIBUTE = "redriveCount"
 #: Attributes the processor sets when it dead-letters an invalid body; they describe that
@@ -52,6 +90,10 @@ PROCESSOR_ATTRIBUTES = frozenset({"reason", "detail"})
 DEFAULT_GROUP_ID = "analytics"
 SAMPLES_PER_CLASS = 3
 SAMPLE_LENGTH = 160
+#: Untrusted text is cut to this many characters before it is masked for display: far
+#: more than :data:`SAMPLE_LENGTH` (JSON escapes such as ``\u0040`` shrink when decoded),
+#: far less than a 1 MiB body.
+SAMPLE_INPUT_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +126,12 @@ def _attribute_text(message_attributes: Mapping[str, Any], name: str) -> str | N
     return str(value.get("StringValue")) if isinstance(value, Mapping) else None
 
 
+def unreadable(exc: BaseException) -> Classification:
+    """The class of a message whose classification raised: named by the error type only
+    (an exception's text may quote the body)."""
+    return Classification(UNREADABLE, UNREADABLE, f"triage cannot read it: {type(exc).__name__}")
+
+
 def classify_dead_letter(
     body: str,
     message_attributes: Mapping[str, Any],
@@ -91,16 +139,32 @@ def classify_dead_letter(
     max_redrives: int,
     now_ms: int | None = None,
 ) -> Classification:
-    """Classify one DLQ message by today's contract and its redrive history."""
+    """Classify one DLQ message by today's contract and its redrive history.
+
+    Total: whatever the body or its attributes hold, the answer is a class, ``unreadable``
+    when judging it raised (e.g. a RecursionError on a deeply nested body).
+    """
     if max_redrives < 0:
         raise ValueError(f"max_redrives must be a whole number >= 0, got {max_redrives!r}")
+    try:
+        return _classify(body, message_attributes, max_redrives, now_ms)
+    except Exception as exc:  # one unreadable message must not stop triage
+        return unreadable(exc)
+
+
+def _classify(
+    body: str, message_attributes: Mapping[str, Any], max_redrives: int, now_ms: int | None
+) -> Classification:
+    if not isinstance(body, str):
+        raise TypeError("the message body is not text")
     outcome = parse_event(body, now_ms)
     if isinstance(outcome, Invalid):
         return Classification(outcome.reason, outcome.reason, outcome.detail)
     earlier = _attribute_text(message_attributes, "reason")
-    if earlier == STORE_REFUSED:
-        why = _attribute_text(message_attributes, "detail") or "DynamoDB refused to store it"
-        return Classification(REFUSED, REFUSED, f"valid, but {why}")
+    if earlier in PERMANENT_REASONS:
+        default = "DynamoDB refused to store it" if earlier == REFUSED else "stored otherwise"
+        why = _attribute_text(message_attributes, "detail") or default
+        return Classification(earlier, earlier, f"valid, but {why[:SAMPLE_INPUT_LIMIT]}")
     count = redrive_count(message_attributes)
     if count is None:
         # A count we cannot read cannot bound the loop: archive rather than risk cycling.
@@ -163,6 +227,54 @@ def redrive_entry(message: Mapping[str, Any], entry_id: str) -> dict[str, Any]:
     }
 
 
+def sqs_message_bytes(entry: Mapping[str, Any]) -> int:
+    """The size SQS counts for a SendMessage(Batch) entry: the body plus each attribute's
+    name, data type and value, in bytes (UTF-8)."""
+
+    def size(value: Any) -> int:
+        if isinstance(value, bytes):
+            return len(value)
+        return len(str(value).encode("utf-8", "surrogatepass"))
+
+    total = size(entry["MessageBody"])
+    for name, value in entry.get("MessageAttributes", {}).items():
+        total += size(name) + size(value.get("DataType", ""))
+        total += size(value.get("StringValue", value.get("BinaryValue", "")))
+    return total
+
+
+def redrive_or_refusal(
+    message: Mapping[str, Any], entry_id: str
+) -> dict[str, Any] | Classification:
+    """The SendMessageBatch entry for a redrivable message, or why SQS would refuse it.
+
+    The DLQ copy fit SQS's limit, but the redriven copy adds ``redriveCount``: a body at
+    the limit cannot go back, and a send SQS refuses would leave it at the DLQ's head.
+    """
+    try:
+        entry = redrive_entry(message, entry_id)
+        size = sqs_message_bytes(entry)
+    except Exception as exc:  # an odd message is archived, not a stopped run
+        return Classification(
+            UNSENDABLE, UNSENDABLE, f"no redrive can be made of it: {type(exc).__name__}"
+        )
+    if size > MAX_MESSAGE_BYTES:
+        return Classification(
+            UNSENDABLE,
+            UNSENDABLE,
+            f"valid, but its redriven copy would be {size} bytes; SQS takes at most "
+            f"{MAX_MESSAGE_BYTES}",
+        )
+    return entry
+
+
+def refused_by_sqs(code: str) -> Classification:
+    """The class of a redrive SQS refused as the sender's fault (it would refuse it again)."""
+    return Classification(
+        UNSENDABLE, UNSENDABLE, f"valid, but SQS refused its redrive: {code[:100]}"
+    )
+
+
 def _json_safe_attributes(message_attributes: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     safe: dict[str, dict[str, str]] = {}
     for name, value in plain_message_attributes(message_attributes).items():
@@ -177,20 +289,57 @@ def _json_safe_attributes(message_attributes: Mapping[str, Any]) -> dict[str, di
     return safe
 
 
+def _escaped(value: Any) -> Any:
+    """``value`` with every string UTF-8-encodable (a lone surrogate becomes ``\\udXXX``)
+    and anything JSON cannot hold as its ``repr``."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, Mapping):
+        return {str(_escaped(str(k))): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _escaped(repr(value))
+
+
+def _encodable(record: Mapping[str, Any]) -> bool:
+    try:
+        json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return False
+    return True
+
+
 def archive_record(
     message: Mapping[str, Any], classification: Classification, archived_at: datetime
 ) -> dict[str, Any]:
-    """One line of the poison archive: everything needed to inspect or replay the message."""
-    return {
+    """One line of the poison archive: everything needed to inspect or replay the message.
+
+    Always archivable: a record that would not encode as UTF-8 JSON (a lone surrogate, an
+    attribute of an unexpected type) is archived with its strings escaped and
+    ``"escaped": true``, rather than stopping the page it is on.
+    """
+    attributes: Any
+    try:
+        attributes = _json_safe_attributes(message.get("MessageAttributes", {}))
+    except Exception:  # keep the raw shape, escaped below
+        attributes = {"unparsed": message.get("MessageAttributes")}
+    record = {
         "messageId": message["MessageId"],
-        "body": message["Body"],
+        "body": message.get("Body"),
         "attributes": dict(message.get("Attributes", {})),
-        "messageAttributes": _json_safe_attributes(message.get("MessageAttributes", {})),
+        "messageAttributes": attributes,
         "classification": classification.cls,
         "reason": classification.reason,
         "detail": classification.detail,
         "archivedAt": archived_at.isoformat(),
     }
+    if _encodable(record):
+        return record
+    return {**_escaped(record), "messageId": message["MessageId"], "escaped": True}
 
 
 def archive_key(run_id: str, page: int, at: datetime, write_id: str) -> str:
@@ -245,12 +394,33 @@ def affected_weeks(events: Iterable[EventWeek], stored_week: Mapping[str, str]) 
     return sorted(Week.parse(week) for week in weeks)
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def shown(text: str, limit: int = SAMPLE_LENGTH) -> str:
+    """Untrusted text as a person may see it: cut, masked, then one printable line.
+
+    Cut to :data:`SAMPLE_INPUT_LIMIT` before masking (masking is linear in its input);
+    control characters become a space and lone surrogates ``\\udXXX``, so an artifact,
+    log line or alert never fails to encode or spans lines.
+    """
+    masked = mask_sample(text[:SAMPLE_INPUT_LIMIT], limit)
+    return _UNPRINTABLE.sub(" ", masked).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def sample_line(body: str, classification: Classification) -> str:
-    """A masked, truncated sample for artifacts: personal data never leaves the pipeline."""
-    return (
-        f"`{mask_sample(body, SAMPLE_LENGTH)}` ({classification.reason}: "
-        f"{mask_sample(classification.detail, SAMPLE_LENGTH)})"
-    )
+    """A masked, truncated sample for artifacts: personal data never leaves the pipeline.
+
+    The body is shown in a code span, so its backticks become ``'`` (one could close the
+    span and let the rest render as markdown: a remote image, a link).
+    """
+    excerpt = shown(body if isinstance(body, str) else "").replace("`", "'")
+    return f"`{excerpt}` ({classification.reason}: {shown(classification.detail)})"
+
+
+def error_text(page: int, exc: BaseException) -> str:
+    """Why a page could not be settled, for logs, alerts and the run's failure message."""
+    return f"page {page}: {type(exc).__name__}: {shown(str(exc), 300)}"
 
 
 def action_of(cls: str, dry_run: bool) -> str:
@@ -275,11 +445,19 @@ class TriageSummary(BaseModel):
     regenerated_weeks: list[str] = Field(default_factory=list)
     alerted: bool = False
     samples: dict[str, list[str]] = Field(default_factory=dict)
+    #: Why the run stopped before the DLQ was empty (masked, see :func:`error_text`).
+    stopped: str | None = None
 
     def add_sample(self, classification: Classification, body: str) -> None:
-        kept = self.samples.setdefault(classification.cls, [])
+        """Keep a masked sample of ``body`` if its class has fewer than its share."""
+        if len(self.samples.get(classification.cls, [])) < SAMPLES_PER_CLASS:
+            self.keep_sample(classification.cls, sample_line(body, classification))
+
+    def keep_sample(self, cls: str, line: str) -> None:
+        """Keep an already masked sample line (:func:`sample_line`) of class ``cls``."""
+        kept = self.samples.setdefault(cls, [])
         if len(kept) < SAMPLES_PER_CLASS:
-            kept.append(sample_line(body, classification))
+            kept.append(line)
 
 
 def alert_needed(summary: TriageSummary, threshold: int) -> bool:
@@ -333,6 +511,8 @@ def summary_markdown(summary: TriageSummary) -> str:
             "",
             f"Archive: {len(summary.archive_keys)} object(s), first `{summary.archive_keys[0]}`.",
         ]
+    if summary.stopped:
+        lines += ["", f"**Stopped early.** {stop_message(summary)}"]
     lines += ["", "## Samples (masked, truncated)"]
     for cls in CLASSES:
         for sample in summary.samples.get(cls, []):
@@ -372,4 +552,21 @@ def alert_text(summary: TriageSummary, threshold: int) -> tuple[str, str]:
         )
     if summary.stale_weeks:
         body.append(f"Reports already sent and now stale: {', '.join(summary.stale_weeks)}.")
+    if summary.stopped:
+        body.append(stop_message(summary))
     return subject, "\n".join(body)
+
+
+def stop_message(summary: TriageSummary) -> str:
+    """What a run that stopped early did and left, and why (counts and a masked cause).
+
+    Messages left on the DLQ are not lost yet, but they will be when the DLQ's retention
+    period ends: the message says so, rather than that nothing was lost.
+    """
+    return (
+        f"DLQ triage {summary.run_id} stopped early at {summary.stopped}. "
+        f"Archived {summary.archived}, redriven {summary.redriven}; "
+        f"{summary.left} message(s) left on the DLQ, untouched and visible again for the "
+        "next run. They expire when the DLQ's retention period ends: fix the cause and run "
+        "dlq-triage again before then."
+    )

@@ -8,6 +8,12 @@ which deletes nothing, can only see the first page of each group.
 Poison is written to S3 (checksum-confirmed) before it is deleted; a redrivable message
 is deleted only once its send to the main queue succeeded. A crash in between
 duplicates, never loses.
+
+A page always moves on unless AWS itself fails: a message triage cannot read is
+``unreadable`` poison, one whose redrive SQS refuses is ``unsendable`` poison, both
+archived and deleted like the rest. A transient failure (S3 or SQS down, a send failing on
+SQS's side, a delete not done) stops the run with nothing deleted that was not archived or
+redriven, the page visible again for the next run, and says why.
 """
 
 from __future__ import annotations
@@ -25,20 +31,26 @@ from tasks.aws import CACHE_RULE
 from tasks.core.triage import (
     CLASSES,
     REDRIVABLE,
+    SAMPLES_PER_CLASS,
+    UNSENDABLE,
     Classification,
     EventWeek,
     TriageSummary,
     archive_key,
     archive_record,
     classify_dead_letter,
+    error_text,
     event_week,
-    redrive_entry,
+    redrive_or_refusal,
+    refused_by_sqs,
+    sample_line,
 )
 from tasks.s3.poison_archive import archive_poison
 from tasks.sqs.queues import (
     BATCH_LIMIT,
     PAGE_VISIBILITY_SECONDS,
     change_visibility,
+    delete_batch,
     queue_url,
     receive_page,
     redrive,
@@ -58,11 +70,37 @@ class RoundResult:
     redriven: int = 0
     archived: int = 0
     archive_keys: list[str] = field(default_factory=list)
-    samples: list[tuple[Classification, str]] = field(default_factory=list)
+    #: Up to ``SAMPLES_PER_CLASS`` per class: the class and a masked sample line.
+    samples: list[tuple[str, str]] = field(default_factory=list)
     redriven_events: list[EventWeek] = field(default_factory=list)
     held: list[dict[str, Any]] = field(default_factory=list)
+    #: Message ids deleted from the DLQ (archived or redriven first).
+    deleted: list[str] = field(default_factory=list)
     finished: bool = False
     error: str | None = None
+
+    def count(self, classification: Classification, body: Any) -> None:
+        self.counts[classification.cls] = self.counts.get(classification.cls, 0) + 1
+        if sum(cls == classification.cls for cls, _ in self.samples) < SAMPLES_PER_CLASS:
+            self.samples.append((classification.cls, sample_line(body, classification)))
+
+
+class PageNotSettledError(RuntimeError):
+    """Part of a page could not be settled for a reason worth another try (SQS's side)."""
+
+
+def _archive(
+    run_id: str,
+    page: int,
+    poison: list[tuple[dict[str, Any], Classification]],
+    result: RoundResult,
+) -> None:
+    """One checksum-confirmed archive object for ``poison``, or raise having deleted nothing."""
+    now = datetime.now(UTC)
+    key = archive_key(run_id, page, now, uuid.uuid4().hex[:12])
+    archive_poison(key, [archive_record(m, c, now) for m, c in poison])
+    result.archive_keys.append(key)
+    result.archived += len(poison)
 
 
 def settle_page(
@@ -75,41 +113,65 @@ def settle_page(
     main_url: str,
     result: RoundResult,
 ) -> None:
-    """Classify one page, archive its poison (verified), redrive the rest, then delete."""
+    """Classify one page, archive its poison (verified), redrive the rest, then delete.
+
+    Raises (having deleted only what was archived or redriven) when AWS fails, or when SQS
+    failed a send or a delete on its side; ``result`` then holds what was done.
+    """
     settings = get_settings()
-    classified = [
-        (
-            m,
-            classify_dead_letter(
-                m["Body"], m.get("MessageAttributes", {}), max_redrives=settings.max_redrives
-            ),
+    classified: list[tuple[dict[str, Any], Classification]] = []
+    redrivable: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        classification = classify_dead_letter(
+            message.get("Body"),  # type: ignore[arg-type]  # checked: not text is unreadable
+            message.get("MessageAttributes") or {},
+            max_redrives=settings.max_redrives,
         )
-        for m in messages
-    ]
-    for message, classification in classified:
-        result.counts[classification.cls] += 1
-        result.samples.append((classification, message["Body"]))
+        if classification.cls == REDRIVABLE:
+            planned = redrive_or_refusal(message, f"r{i}")
+            if isinstance(planned, Classification):
+                classification = planned
+            else:
+                redrivable.append(message)
+                entries.append(planned)
+        classified.append((message, classification))
+        result.count(classification, message.get("Body"))
     result.seen += len(messages)
     if dry_run:
         result.held.extend(messages)
         return
 
-    now = datetime.now(UTC)
     poison = [(m, c) for m, c in classified if c.poison]
-    archived = [m for m, _ in poison]
     if poison:
-        key = archive_key(run_id, page, now, uuid.uuid4().hex[:12])
-        archive_poison(key, [archive_record(m, c, now) for m, c in poison])
-        result.archive_keys.append(key)
-        result.archived += len(poison)
-    redrivable = [m for m, c in classified if c.cls == REDRIVABLE]
-    entries = [redrive_entry(m, f"r{i}") for i, m in enumerate(redrivable)]
-    outcome = redrive(dlq_url, main_url, redrivable, entries, also_delete=archived)
+        _archive(run_id, page, poison, result)
+    outcome = redrive(dlq_url, main_url, redrivable, entries, also_delete=[m for m, _ in poison])
+    result.deleted.extend(outcome.deleted)
+    result.redriven += len(outcome.sent)
     sent = set(outcome.sent)
-    result.redriven += len(sent)
     for message in redrivable:
         if message["MessageId"] in sent and (week := event_week(message["Body"])) is not None:
             result.redriven_events.append(week)
+    if outcome.refused:
+        # SQS refused these sends as the sender's fault: they would be refused again.
+        refused = [(dict(m), refused_by_sqs(code)) for m, code in outcome.refused]
+        result.counts[REDRIVABLE] -= len(refused)
+        result.counts[UNSENDABLE] += len(refused)
+        _archive(run_id, page, refused, result)
+        result.deleted.extend(delete_batch(dlq_url, [m for m, _ in refused]))
+    settled = {m["MessageId"] for m, _ in poison} | sent
+    settled |= {m["MessageId"] for m, _ in outcome.refused}
+    missing = settled - set(result.deleted)
+    if outcome.failed:
+        codes = sorted({code for _, code in outcome.failed})
+        raise PageNotSettledError(
+            f"{len(outcome.failed)} redrive(s) failed on SQS's side ({', '.join(codes)}); "
+            "they stay on the DLQ"
+        )
+    if missing:
+        raise PageNotSettledError(
+            f"{len(missing)} archived or redriven message(s) could not be deleted from the DLQ"
+        )
 
 
 @task(name="triage-round", persist_result=False, **CACHE_RULE)
@@ -152,9 +214,10 @@ def triage_round(
                 result=result,
             )
         except Exception as exc:  # stop safely; report what was done
-            result.error = f"page {page}: {type(exc).__name__}: {exc}"
+            result.error = error_text(page, exc)
             result.finished = True
-            _release_after_failure(dlq_url, messages)
+            deleted = set(result.deleted)
+            _release_after_failure(dlq_url, [m for m in messages if m["MessageId"] not in deleted])
             break
     return result
 
@@ -173,5 +236,5 @@ def merge_round(summary: TriageSummary, result: RoundResult) -> None:
     summary.redriven += result.redriven
     summary.archived += result.archived
     summary.archive_keys.extend(result.archive_keys)
-    for classification, body in result.samples:
-        summary.add_sample(classification, body)
+    for cls, line in result.samples:
+        summary.keep_sample(cls, line)

@@ -19,6 +19,7 @@ from prefect import task
 
 from lambdas.processor.settings import get_settings
 from tasks.aws import TASK_OPTIONS, aws_client
+from tasks.core.triage import MAX_MESSAGE_BYTES, sqs_message_bytes
 
 BATCH_LIMIT = 10
 #: A page is settled within seconds; 5 minutes leaves room for a slow archive write.
@@ -92,14 +93,53 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + BATCH_LIMIT]
 
 
-def send_batch(url: str, entries: Sequence[Mapping[str, Any]]) -> list[str]:
-    """SendMessageBatch in chunks of 10; returns the ``Id`` of every entry SQS accepted."""
+def _send_chunks(entries: Sequence[Mapping[str, Any]]) -> Iterable[list[Mapping[str, Any]]]:
+    """Entries in SendMessageBatch requests SQS accepts: at most 10 and, together, at most
+    1 MiB (body and attributes). An entry over 1 MiB on its own goes alone (SQS refuses it
+    alone, not its neighbours)."""
+    chunk: list[Mapping[str, Any]] = []
+    size = 0
+    for entry in entries:
+        entry_size = sqs_message_bytes(entry)
+        if chunk and (len(chunk) == BATCH_LIMIT or size + entry_size > MAX_MESSAGE_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += entry_size
+    if chunk:
+        yield chunk
+
+
+@dataclass(frozen=True, slots=True)
+class SendFailure:
+    """An entry SQS did not accept: its ``Id``, SQS's code, and whether SQS blames the
+    request (``sender_fault``: sending it again would be refused again)."""
+
+    entry_id: str
+    code: str
+    sender_fault: bool
+
+
+@dataclass
+class SendOutcome:
+    """The ``Id`` of every entry SQS accepted, and every one it did not."""
+
+    sent: list[str] = field(default_factory=list)
+    failed: list[SendFailure] = field(default_factory=list)
+
+
+def send_batch(url: str, entries: Sequence[Mapping[str, Any]]) -> SendOutcome:
+    """SendMessageBatch in requests of at most 10 entries and 1 MiB; what SQS accepted."""
     client = aws_client("sqs")
-    sent: list[str] = []
-    for chunk in _chunks(entries):
-        response = client.send_message_batch(QueueUrl=url, Entries=list(chunk))
-        sent.extend(str(ok["Id"]) for ok in response.get("Successful", []))
-    return sent
+    outcome = SendOutcome()
+    for chunk in _send_chunks(entries):
+        response = client.send_message_batch(QueueUrl=url, Entries=chunk)
+        outcome.sent.extend(str(ok["Id"]) for ok in response.get("Successful", []))
+        outcome.failed.extend(
+            SendFailure(str(bad["Id"]), str(bad.get("Code", "")), bool(bad.get("SenderFault")))
+            for bad in response.get("Failed", [])
+        )
+    return outcome
 
 
 def delete_batch(url: str, messages: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -131,10 +171,17 @@ def change_visibility(url: str, messages: Sequence[Mapping[str, Any]], seconds: 
 
 @dataclass
 class RedriveOutcome:
-    """Which DLQ messages went back to the main queue, and which left the DLQ."""
+    """Which DLQ messages went back to the main queue, and which left the DLQ.
+
+    ``refused``: messages whose send SQS refused as the sender's fault, with its code (a
+    new try would be refused again); ``failed``: sends that failed on SQS's side (worth
+    another try). Neither is deleted.
+    """
 
     sent: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    refused: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
+    failed: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
 
 
 def redrive(
@@ -155,11 +202,16 @@ def redrive(
     if len(messages) != len(entries):
         raise ValueError("one redrive entry per message is expected")
     by_entry = {str(e["Id"]): m for e, m in zip(entries, messages, strict=True)}
-    sent_ids = send_batch(main_url, entries) if entries else []
-    sent = [by_entry[i] for i in sent_ids]
+    sending = send_batch(main_url, entries) if entries else SendOutcome()
+    sent = [by_entry[i] for i in sending.sent]
     to_delete = [*also_delete, *sent]
     deleted = delete_batch(dlq_url, to_delete) if to_delete else []
-    return RedriveOutcome(sent=[str(m["MessageId"]) for m in sent], deleted=deleted)
+    return RedriveOutcome(
+        sent=[str(m["MessageId"]) for m in sent],
+        deleted=deleted,
+        refused=[(by_entry[f.entry_id], f.code) for f in sending.failed if f.sender_fault],
+        failed=[(by_entry[f.entry_id], f.code) for f in sending.failed if not f.sender_fault],
+    )
 
 
 @task(name="queue-counts", **TASK_OPTIONS)

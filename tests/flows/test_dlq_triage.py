@@ -16,6 +16,7 @@ import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses import ses_backends
+from prefect.exceptions import ParameterTypeError
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample
@@ -29,6 +30,7 @@ from lambdas.processor.storage import write_items
 from lambdas.processor.weeks import Week, iso_week_of_ms
 from tasks.core.aggregate import weekly_figures
 from tasks.core.archive import decode_records as decode_archive
+from tasks.core.triage import alert_text, summary_markdown
 from tasks.dynamodb.send_ledger import ledger_state
 from tasks.dynamodb.summaries import summary_item
 from tasks.dynamodb.week_index import query_week_records
@@ -37,6 +39,7 @@ from tasks.s3.objects import get_bytes
 from tasks.s3.reports import latest_report
 from tasks.sqs.queues import queue_depth, queue_total
 from tests.conftest import client_error, query, records_of
+from tests.tasks.sqs.conftest import WORST_BODY
 
 WEEK = Week(2025, 45)
 
@@ -151,10 +154,52 @@ def test_a_dry_run_changes_nothing(aws: StackInfo) -> None:
 
 
 def test_bad_parameters_are_refused_with_what_was_expected(aws: StackInfo) -> None:
-    with pytest.raises(ValueError, match="max_messages must be"):
-        dlq_triage(max_messages=0)
+    put_dead_letter(aws, json.dumps(query("q-1", "2025-11-12T09:30:00")), "d1")
+    for bad in (0, -3, True, "3", 2.5):
+        with pytest.raises(ParameterTypeError, match="max_messages"):
+            dlq_triage(max_messages=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="needs dry_run=False"):
         dlq_triage(dry_run=True, regenerate_reports=True)
+    # refused before any side effect: the dead letter is where it was, visible
+    assert queue_depth(aws.settings.dlq_name) == 1
+    assert queue_total(aws.settings.queue_name) == 0
+
+
+def test_the_worst_body_at_the_head_of_the_dlq_does_not_stop_the_run(aws: StackInfo) -> None:
+    # Given the worst body at the head of the one-group DLQ and two pages behind it
+    put_dead_letter(aws, WORST_BODY, "worst")
+    for i in range(15):
+        put_dead_letter(aws, json.dumps(query(f"q-{i}", "2025-11-12T09:30:00")), f"d{i}")
+
+    summary = dlq_triage()
+
+    # Then it is archived as poison and every later message is triaged
+    assert summary.seen == 16 and summary.left == 0 and summary.stopped is None
+    assert (summary.archived, summary.redriven, summary.counts["redrivable"]) == (1, 15, 15)
+    assert queue_total(aws.settings.dlq_name) == 0
+    shown = summary_markdown(summary) + " ".join(alert_text(summary, 10))
+    assert "jane.doe" not in shown and "7700 900123" not in shown
+
+
+def test_a_run_stopped_by_an_outage_says_what_was_left_and_why(aws: StackInfo) -> None:
+    put_dead_letter(aws, "{not json: jane.doe@example.com", "d1")
+    put_dead_letter(aws, json.dumps(query("q-1", "2025-11-12T09:30:00")), "d2")
+
+    def s3_outage(*_: Any, **__: Any) -> None:
+        raise client_error("ServiceUnavailable", "PutObject", status=503, message="S3 is down")
+
+    with (
+        patch("tasks.s3.objects.put_bytes", side_effect=s3_outage),
+        pytest.raises(RuntimeError) as stopped,
+    ):
+        dlq_triage()
+
+    message = str(stopped.value)
+    assert "nothing was lost" not in message
+    assert "2 message(s) left on the DLQ" in message and "S3 is down" in message
+    assert "jane.doe" not in message and "not json" not in message
+    assert queue_depth(aws.settings.dlq_name) == 2  # nothing deleted, visible for the next run
+    assert s3.list_keys("dlq/") == []
 
 
 def test_regenerate_reports_resends_each_stale_week_with_the_redriven_events_counted(

@@ -64,3 +64,12 @@ def test_a_week_that_does_not_match_its_manifest_is_refused() -> None:
     miscounted = Manifest(manifest.week, 3, manifest.sha256, manifest.key)
     with pytest.raises(ArchiveMismatchError, match="manifest says 3"):
         decode_week(blob, miscounted)
+
+
+@pytest.mark.parametrize("separator", ["\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\r"])
+def test_text_holding_a_unicode_line_separator_round_trips(separator: str) -> None:
+    # JSON escapes only \n and \r among these: the others stay raw inside a line
+    records = [{"requestId": "a", "query": f"one{separator}two"}, {"requestId": "b"}]
+    assert decode_records(encode_records(records)) == records
+    blob, manifest = encode_week(WEEK, records)
+    assert decode_week(blob, manifest) == records

@@ -5,14 +5,25 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lambdas.processor.weeks import Week
 from tasks.core.archive import decode_records, encode_records
+from tasks.core.masking import mask_sample
 from tasks.core.triage import (
+    CLASSES,
     EXHAUSTED,
+    INVALID_EVENT,
+    INVALID_JSON,
+    MAX_MESSAGE_BYTES,
     REDRIVABLE,
+    SAMPLE_INPUT_LIMIT,
+    UNREADABLE,
+    UNSENDABLE,
     Classification,
     EventWeek,
     TriageSummary,
@@ -22,10 +33,15 @@ from tasks.core.triage import (
     archive_record,
     classify_dead_letter,
     counts_table,
+    error_text,
     event_week,
     redrive_entry,
+    redrive_or_refusal,
+    sample_line,
+    sqs_message_bytes,
     summary_markdown,
 )
+from tests.tasks.sqs.conftest import WORST_BODY
 
 NOW_MS = 1_763_000_000_000  # 2025-11-13
 QUERY = {
@@ -209,3 +225,103 @@ def test_alert_when_the_dlq_held_more_than_the_threshold_or_poison_was_archived(
     assert not alert_needed(quiet, 10)
     assert alert_needed(quiet.model_copy(update={"dlq_depth_before": 11}), 10)
     assert alert_needed(quiet.model_copy(update={"archived": 1}), 10)
+
+
+# --- Triage always moves on: every dead letter gets a class, every record can be archived ---
+
+surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"])
+any_text = st.lists(st.one_of(st.characters(), surrogates), max_size=40).map("".join)
+attribute_values = st.one_of(
+    st.builds(lambda v: {"DataType": "String", "StringValue": v}, any_text),
+    st.builds(lambda v: {"DataType": "Number", "StringValue": v}, any_text),
+    st.builds(lambda v: {"DataType": "Binary", "BinaryValue": v}, st.binary(max_size=20)),
+    st.none(),
+    any_text,
+    st.integers(),
+)
+attribute_maps = st.dictionaries(
+    st.sampled_from(["reason", "detail", "redriveCount", "sourceMessageId"]) | any_text,
+    attribute_values,
+    max_size=4,
+)
+
+
+def test_given_the_worst_body_then_poison_naming_no_visitor_text() -> None:
+    result = classify(WORST_BODY)
+    assert result.poison and result.cls in (INVALID_JSON, INVALID_EVENT, UNREADABLE)
+    assert "jane" not in result.detail and "7700" not in result.detail
+
+
+def test_given_a_body_the_contract_check_cannot_judge_then_unreadable_poison() -> None:
+    # parse_event raising (json.loads did, past ~1,000 nesting levels) is not a stopped run
+    failure = RecursionError("maximum recursion depth exceeded: jane.doe@example.com")
+    with patch("tasks.core.triage.parse_event", side_effect=failure):
+        result = classify(json.dumps(QUERY))
+    assert (result.cls, result.reason, result.poison) == (UNREADABLE, UNREADABLE, True)
+    assert "RecursionError" in result.detail and "jane" not in result.detail
+    assert classify_dead_letter(None, {}, max_redrives=3).cls == UNREADABLE  # type: ignore[arg-type]
+
+
+@given(body=any_text | st.sampled_from([WORST_BODY, "[" * 50_000]), attributes=attribute_maps)
+def test_any_dead_letter_gets_a_class_and_an_archivable_record(
+    body: str, attributes: dict[str, Any]
+) -> None:
+    result = classify(body, attributes)
+    assert result.cls in CLASSES
+    record = archive_record(dlq_message(body, attributes), result, datetime.now(UTC))
+    (decoded,) = decode_records(encode_records([record]))
+    assert decoded["messageId"] == "dlq-msg-42" and decoded["reason"] == result.reason
+
+
+def test_a_record_that_cannot_be_utf8_encoded_is_archived_escaped_not_refused() -> None:
+    body = "jane \ud800 doe"
+    message = dlq_message(body, {"note": {"DataType": "String", "StringValue": "a\udc00b"}})
+    record = archive_record(message, classify(body), datetime(2025, 11, 20, tzinfo=UTC))
+    (decoded,) = decode_records(encode_records([record]))
+    assert decoded["escaped"] is True and decoded["body"] == "jane \\ud800 doe"
+    assert decoded["messageAttributes"]["note"]["StringValue"] == "a\\udc00b"
+
+
+@pytest.mark.parametrize("reason", ["store_refused", "duplicate_conflict"])
+def test_given_a_permanent_processor_reason_then_poison_of_that_class(reason: str) -> None:
+    attributes = {"reason": {"StringValue": reason, "DataType": "String"}}
+    result = classify(json.dumps(QUERY), attributes)
+    assert (result.cls, result.poison) == (reason, True)
+
+
+def test_a_redrive_sqs_would_refuse_for_its_size_is_unsendable_poison() -> None:
+    fits = dlq_message("x" * (MAX_MESSAGE_BYTES - 100))
+    assert isinstance(redrive_or_refusal(fits, "r0"), dict)
+    # The DLQ copy fits; the redriven one adds redriveCount (name, type and value count).
+    at_limit = dlq_message("x" * (MAX_MESSAGE_BYTES - 5))
+    refused = redrive_or_refusal(at_limit, "r0")
+    assert isinstance(refused, Classification)
+    assert (refused.cls, refused.poison) == (UNSENDABLE, True)
+    assert str(MAX_MESSAGE_BYTES) in refused.detail
+    assert sqs_message_bytes({"MessageBody": "é", "MessageAttributes": {}}) == 2
+
+
+def test_samples_are_cut_before_they_are_masked() -> None:
+    huge = json.dumps({**QUERY, "query": "jane.doe@example.com " + "x" * 1_048_000})
+    with patch("tasks.core.triage.mask_sample", wraps=mask_sample) as spy:
+        line = sample_line(huge, classify(huge))
+    assert spy.call_count == 2
+    assert all(len(call.args[0]) <= SAMPLE_INPUT_LIMIT for call in spy.call_args_list)
+    assert "jane.doe" not in line and len(line) < 400
+
+
+def test_samples_are_printable_one_line_code_spans() -> None:
+    body = json.dumps({**QUERY, "query": "\ud800 x`![t](https://evil.example/p.png)\n# h"})
+    summary = TriageSummary(run_id="r", dry_run=False, dlq_depth_before=1)
+    summary.add_sample(classify(body), body)
+    (line,) = [line for lines in summary.samples.values() for line in lines]
+    line.encode("utf-8")  # no lone surrogate reaches an artifact
+    assert line.count("`") == 2 and "\n" not in line
+    summary_markdown(summary).encode("utf-8")
+
+
+def test_an_error_is_masked_and_cut_before_it_is_shown() -> None:
+    exc = ValueError("refused jane.doe@example.com " + "y" * 100_000)
+    text = error_text(7, exc)
+    assert text.startswith("page 7: ValueError: ") and "jane.doe" not in text
+    assert len(text) < 400

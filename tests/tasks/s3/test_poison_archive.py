@@ -50,3 +50,10 @@ def test_an_encoder_that_loses_a_record_writes_nothing(aws: StackInfo) -> None:
 def test_an_unconfirmed_checksum_raises(aws: StackInfo) -> None:
     with s3_confirms_another_checksum(), pytest.raises(objects.ArchiveWriteError):
         archive_poison(KEY, RECORDS)
+
+
+def test_a_body_holding_a_unicode_line_separator_is_archived(aws: StackInfo) -> None:
+    # JSON leaves U+2028 and U+0085 raw: the in-memory check must not read them as line ends
+    records = [{"messageId": "m-1", "body": '{"query": "a\u2028b\x85c"}'}, *RECORDS]
+    archive_poison(KEY, records)
+    assert decode_records(objects.get_bytes(KEY) or b"") == records

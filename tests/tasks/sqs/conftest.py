@@ -16,6 +16,16 @@ QUERY = {
     "query": "PostgreSQL experience?",
 }
 
+#: The worst body: nested past any parser's recursion limit, with a visitor's e-mail, phone
+#: and an escaped lone surrogate in front (a JSON escape is plain ASCII, so SQS accepts it).
+WORST_BODY = (
+    '{"eventType": "query", "requestId": "req-worst", "timestamp": 1762769279371, '
+    '"query": "jane.doe@example.com +44 7700 900123 \\ud800", "x": '
+    + "[" * 200_000
+    + "]" * 200_000
+    + "}"
+)
+
 
 def sqs() -> Any:
     return boto3.client("sqs", region_name="us-east-1")

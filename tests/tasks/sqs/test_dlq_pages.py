@@ -12,6 +12,7 @@ from typing import Any
 from unittest.mock import patch
 
 from deployments.local_stack import EventSourceMapping, StackInfo
+from lambdas.processor.contract import parse_event
 from lambdas.processor.handler import handler
 from lambdas.processor.weeks import Week
 from tasks.aws import aws_client
@@ -21,7 +22,7 @@ from tasks.s3 import objects as s3
 from tasks.sqs.dlq_pages import triage_round
 from tasks.sqs.queues import queue_depth, queue_total, release_messages_task
 from tests.conftest import client_error, s3_confirms_another_checksum
-from tests.tasks.sqs.conftest import QUERY, load_mixed, put_dead_letter, sqs
+from tests.tasks.sqs.conftest import QUERY, WORST_BODY, load_mixed, put_dead_letter, sqs
 
 WEEK = Week(2025, 46)  # the week of QUERY
 
@@ -46,7 +47,10 @@ def test_given_a_dry_run_when_released_then_queues_and_bucket_are_untouched(
         "invalid_json": 1,
         "invalid_event": 1,
         "store_refused": 0,
+        "duplicate_conflict": 0,
         "exhausted": 1,
+        "unreadable": 0,
+        "unsendable": 0,
         "redrivable": 1,
     }
     assert (result.redriven, result.archived) == (0, 0)
@@ -158,3 +162,144 @@ def test_max_messages_budget_stops_the_round(aws: StackInfo) -> None:
     result = triage_round.fn("run-b", 1, 5, False)
     assert (result.seen, result.redriven, result.finished) == (5, 5, True)
     assert queue_depth(aws.settings.dlq_name) == 7
+
+
+# --- Triage always moves on ------------------------------------------------------------------
+
+
+def test_the_worst_body_at_the_head_is_archived_as_poison_and_later_pages_follow(
+    aws: StackInfo,
+) -> None:
+    # Given the worst body at the head of the one-group FIFO DLQ, and two pages behind it
+    worst_id = put_dead_letter(aws, WORST_BODY, dedup="worst")
+    for i in range(14):
+        put_dead_letter(aws, json.dumps({**QUERY, "requestId": f"r{i}"}), dedup=f"d{i}")
+    put_dead_letter(aws, "{not json", dedup="last")
+
+    result = triage_round.fn("run-worst", 1, None, False)
+
+    # Then it is archived as poison with its reason, and the run went on to the end
+    assert result.error is None and result.finished
+    assert (result.seen, result.pages, result.redriven, result.archived) == (16, 2, 14, 2)
+    assert queue_total(aws.settings.dlq_name) == 0
+    records = [r for key in result.archive_keys for r in decode_archive(s3.get_bytes(key) or b"")]
+    (worst,) = [r for r in records if r["messageId"] == worst_id]
+    assert worst["body"] == WORST_BODY and worst["reason"] == worst["classification"]
+    assert worst["classification"] in ("invalid_json", "invalid_event", "unreadable")
+    # and no visitor text reached what a person sees
+    shown = " ".join(text for _, text in result.samples)
+    assert "jane.doe" not in shown and "7700 900123" not in shown
+    assert all(len(text) < 1000 for _, text in result.samples)
+
+
+def test_a_message_the_contract_check_cannot_judge_is_archived_as_unreadable(
+    aws: StackInfo,
+) -> None:
+    # Given a head message on which the contract check raises (as json.loads did on deep
+    # nesting), and a page behind it
+    head = json.dumps({**QUERY, "requestId": "req-head"})
+    put_dead_letter(aws, head, dedup="head")
+    for i in range(10):
+        put_dead_letter(aws, json.dumps({**QUERY, "requestId": f"r{i}"}), dedup=f"d{i}")
+    real = parse_event
+
+    def raises_on_the_head(body: str, now_ms: int | None = None) -> Any:
+        if "req-head" in body:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(body, now_ms)
+
+    with patch("tasks.core.triage.parse_event", side_effect=raises_on_the_head):
+        result = triage_round.fn("run-unreadable", 1, None, False)
+
+    assert result.error is None and (result.pages, result.redriven, result.archived) == (2, 10, 1)
+    assert result.counts["unreadable"] == 1 and queue_total(aws.settings.dlq_name) == 0
+    (record,) = decode_archive(s3.get_bytes(result.archive_keys[0]) or b"")
+    assert (record["body"], record["reason"]) == (head, "unreadable")
+    assert "RecursionError" in record["detail"]
+
+
+def test_processor_reasons_that_are_permanent_are_archived_not_redriven(aws: StackInfo) -> None:
+    for i, reason in enumerate(["duplicate_conflict", "store_refused"]):
+        put_dead_letter(
+            aws,
+            json.dumps({**QUERY, "requestId": f"r{i}"}),
+            dedup=f"d{i}",
+            attributes={"reason": {"DataType": "String", "StringValue": reason}},
+        )
+    result = triage_round.fn("run-reasons", 1, None, False)
+    assert result.error is None and (result.archived, result.redriven) == (2, 0)
+    assert result.counts["duplicate_conflict"] == result.counts["store_refused"] == 1
+    assert queue_total(aws.settings.queue_name) == 0
+
+
+def test_large_valid_events_are_redriven_in_batches_sqs_accepts(aws: StackInfo) -> None:
+    # Two valid 600 KB events: together over SendMessageBatch's 1 MiB, each one under it.
+    for i in range(2):
+        big = json.dumps({**QUERY, "requestId": f"big-{i}", "query": "x" * 600_000})
+        put_dead_letter(aws, big, dedup=f"d{i}")
+    result = triage_round.fn("run-big", 1, None, False)
+    assert result.error is None and result.redriven == 2
+    assert queue_total(aws.settings.dlq_name) == 0
+    assert queue_total(aws.settings.queue_name) == 2
+
+
+def sqs_refuses_one_entry(parsed: dict[str, Any], **_: Any) -> None:
+    """SendMessageBatch answers that SQS refused the first entry (a sender's fault)."""
+    refused, *rest = parsed["Successful"]
+    parsed["Successful"] = rest
+    parsed["Failed"] = [{"Id": refused["Id"], "SenderFault": True, "Code": "InvalidParameterValue"}]
+
+
+def sqs_fails_one_entry(parsed: dict[str, Any], **_: Any) -> None:
+    """SendMessageBatch answers that the first entry failed on SQS's side (transient)."""
+    failed, *rest = parsed["Successful"]
+    parsed["Successful"] = rest
+    parsed["Failed"] = [{"Id": failed["Id"], "SenderFault": False, "Code": "InternalError"}]
+
+
+def test_a_redrive_sqs_refuses_is_archived_as_unsendable_and_the_run_goes_on(
+    aws: StackInfo,
+) -> None:
+    for i in range(12):
+        put_dead_letter(aws, json.dumps({**QUERY, "requestId": f"r{i}"}), dedup=f"d{i}")
+    events = aws_client("sqs").meta.events
+    events.register("after-call.sqs.SendMessageBatch", sqs_refuses_one_entry, "test-refuse")
+    try:
+        result = triage_round.fn("run-refused", 1, None, False)
+    finally:
+        events.unregister("after-call.sqs.SendMessageBatch", unique_id="test-refuse")
+    assert result.error is None and result.pages == 2
+    assert (result.redriven, result.archived) == (10, 2)
+    assert (result.counts["redrivable"], result.counts["unsendable"]) == (10, 2)
+    assert queue_total(aws.settings.dlq_name) == 0
+    records = [r for key in result.archive_keys for r in decode_archive(s3.get_bytes(key) or b"")]
+    assert [r["classification"] for r in records] == ["unsendable", "unsendable"]
+    assert all("InvalidParameterValue" in r["detail"] for r in records)
+
+
+def test_a_transient_redrive_failure_stops_the_run_and_leaves_the_message(aws: StackInfo) -> None:
+    for i in range(3):
+        put_dead_letter(aws, json.dumps({**QUERY, "requestId": f"r{i}"}), dedup=f"d{i}")
+    events = aws_client("sqs").meta.events
+    events.register("after-call.sqs.SendMessageBatch", sqs_fails_one_entry, "test-fail")
+    try:
+        result = triage_round.fn("run-transient", 1, None, False)
+    finally:
+        events.unregister("after-call.sqs.SendMessageBatch", unique_id="test-fail")
+    assert result.error is not None and "InternalError" in result.error
+    assert (result.redriven, result.archived) == (2, 0)
+    # the failed one is still on the DLQ, visible for the next run; nothing archived
+    assert queue_depth(aws.settings.dlq_name) == 1
+    assert s3.list_keys("dlq/") == []
+
+
+def test_an_error_shows_no_visitor_text(aws: StackInfo) -> None:
+    load_mixed(aws)
+
+    def leaky_outage(*_: Any, **__: Any) -> None:
+        raise client_error("InternalError", "PutObject", status=500, message="jane@example.com")
+
+    with patch("tasks.s3.objects.put_bytes", side_effect=leaky_outage):
+        result = triage_round.fn("run-leak", 1, None, False)
+    assert result.error is not None and "InternalError" in result.error
+    assert "jane@example.com" not in result.error
