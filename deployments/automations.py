@@ -52,6 +52,14 @@ LEFT_RUNNING_EVENTS = frozenset(
     }
 )
 FLOW_RUN_RESOURCE: dict[str, str | list[str]] = {"prefect.resource.id": "prefect.flow-run.*"}
+#: Prefect's state message when it refuses a run's parameters (flow_engine): the operator
+#: already saw the refusal in the Run form or the CLI, so it is not an incident to page on.
+PARAMETERS_REFUSED = "Validation of flow parameters failed*"
+#: A failed or crashed run, unless it failed because its parameters were refused.
+FAILED_RUN_RESOURCE: dict[str, str | list[str]] = {
+    **FLOW_RUN_RESOURCE,
+    "prefect.state-message": f"!{PARAMETERS_REFUSED}",
+}
 TAG_RESOURCE: dict[str, str | list[str]] = {
     "prefect.resource.role": "tag",
     "prefect.resource.id": f"prefect.tag.{PROJECT_TAG}",
@@ -75,13 +83,14 @@ def long_running_name(flow_name: str) -> str:
 
 
 def failure_automation(block_document_id: UUID) -> Automation:
-    """Any ``cv-analytics`` flow run entering Failed or Crashed notifies at once."""
+    """Any ``cv-analytics`` flow run entering Failed or Crashed notifies at once, except a run
+    refused for its parameters (a week that has not ended, a malformed count)."""
     return Automation(
         name=FAILED_NAME,
         description="Replaces the reporter Lambda's reporter-errors alarm, for every flow.",
         trigger=EventTrigger(
             expect=set(FAILED_EVENTS),
-            match=FLOW_RUN_RESOURCE,
+            match=FAILED_RUN_RESOURCE,
             match_related=TAG_RESOURCE,
             posture=Posture.Reactive,
             threshold=1,

@@ -42,6 +42,7 @@ from deployments.worker import (
     shifted,
     weeks_between,
 )
+from flows.parameters import reportable_week
 from lambdas.processor.weeks import Week
 from tasks.dynamodb.week_index import query_week_orphans, query_week_records
 
@@ -448,9 +449,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def week_argument(text: str) -> Week:
-    """``--week``: parsed once here, refused with the expected form."""
+    """``--week``: parsed once here; a malformed, unreportable or unfinished week is refused
+    with the expected form before anything starts."""
     try:
-        return Week.parse(text)
+        return reportable_week(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 

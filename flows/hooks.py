@@ -5,7 +5,8 @@ The reporter Lambda had three CloudWatch alarms (``reporter-errors``,
 them with:
 
 - :func:`alert_on_failure`, an ``on_failure`` and ``on_crashed`` hook publishing to the
-  same topic (``FLOW_HOOKS`` splats both into ``@flow(...)``);
+  same topic (``FLOW_HOOKS`` splats both into ``@flow(...)``), except for a run whose
+  parameters Prefect refused before it did anything (the run shows why; nobody is paged);
 - :data:`EXPECTED_SECONDS`, how long each flow normally takes, from which the flows'
   timeouts (:func:`timeout_seconds`) and the "running too long" automations
   (``deployments/automations.py``) are derived;
@@ -21,12 +22,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from prefect.exceptions import ParameterTypeError
 from prefect.logging.loggers import flow_run_logger, get_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.settings import get_current_settings
 
-from flows.parameters import resolve_week
-from lambdas.processor.weeks import InvalidWeekError
+from lambdas.processor.weeks import InvalidWeekError, Week
 from tasks.core.masking import mask_sample
 from tasks.sns import publish_alert
 
@@ -79,13 +80,26 @@ def failure_alert(
     return subject, "\n".join(lines)
 
 
-def _already_alerted(state: Any) -> bool:
-    """True when the failure is an exception that says its alert went out already."""
+def _failure_of(state: Any) -> object:
+    """The exception a failed run holds, or None (a crashed run may hold no result)."""
     try:
-        exc = state.result(raise_on_failure=False)
-    except Exception:  # a crashed run may hold no result at all
-        return False
+        return state.result(raise_on_failure=False)
+    except Exception:
+        return None
+
+
+def _already_alerted(exc: object) -> bool:
+    """True when the failure is an exception that says its alert went out already."""
     return bool(getattr(exc, "alert_published", False))
+
+
+def _refused_parameters(exc: object) -> bool:
+    """True when Prefect refused the run's parameters before its body ran.
+
+    Nothing was done, and the person who typed them sees why in the run's state message:
+    an operator's typo is not an incident, so it pages nobody.
+    """
+    return isinstance(exc, ParameterTypeError)
 
 
 def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
@@ -94,8 +108,12 @@ def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
         logger: Any = flow_run_logger(flow_run, flow)
     except Exception:  # no API context (e.g. the runner's crash handling): plain logger
         logger = get_logger("cv_analytics.hooks")
-    if _already_alerted(state):
+    exc = _failure_of(state)
+    if _already_alerted(exc):
         logger.info("The flow already published its own alert for this failure")
+        return
+    if _refused_parameters(exc):
+        logger.warning("The run's parameters were refused before it did anything: not alerted")
         return
     try:
         subject, message = failure_alert(
@@ -121,10 +139,14 @@ FLOW_HOOKS: dict[str, Any] = {
 
 
 def weekly_report_run_name() -> str:
-    """``weekly-report-<week>``, the default week (``None``) resolved to the last complete one."""
+    """``weekly-report-<week>``, the default week (``None``) resolved to the last complete one.
+
+    Prefect names a run after its parameters were accepted; a week that does not parse
+    still gets a name rather than an error.
+    """
     week = runtime_flow_run.parameters.get("week")
     try:
-        return f"weekly-report-{resolve_week(None if week is None else str(week))}"
+        return f"weekly-report-{Week.last_complete() if week is None else Week.parse(week)}"
     except InvalidWeekError:
         return "weekly-report-invalid-week"
 

@@ -1,46 +1,98 @@
 """Flow parameters, parsed at the edge: what the Prefect UI's Run form shows and enforces.
 
-A week parameter carries its pattern in the JSON schema, so with
-``enforce_parameter_schema`` the server refuses a malformed week before a run exists;
-at run time the same check (:meth:`Week.parse`) also refuses a well-formed week that does
-not exist (``2021-W53``), with a message naming the week and the expected form, on every
-path (UI, CLI, a direct Python call). A flow turns its week parameter into a
-:class:`~lambdas.processor.weeks.Week` once, with :func:`resolve_week`, and passes that on.
+A week parameter is reportable when it is a canonical ISO week (``YYYY-Www``) that exists,
+of a year from :data:`FIRST_REPORT_YEAR` to next year (UTC), and has ended: only an ended
+week has final figures, and a report sent early would use up the week's one e-mail.
+
+Two checks, one rule:
+
+- The JSON schema's pattern (:data:`WEEK_SCHEMA_PATTERN`) holds the years and the weeks
+  that exist in them. With ``enforce_parameter_schema`` the server refuses any other week
+  before a run exists, and the Run form shows the pattern. It is computed when this module
+  loads, that is when ``prefect deploy`` runs: the years are 2020 to the year after the
+  deploy, so a deployment must be deployed again at least once a year.
+- At run time, :func:`reportable_week` (the parameters' validator and :func:`resolve_week`)
+  applies the whole rule with today's date, including "has ended", which changes every
+  week. A run with a refused week ends Failed before its body runs (Prefect's
+  ``ParameterTypeError``, which the failure hook does not alert on), with a message naming
+  the week and what was expected, on every path (UI, CLI, a direct Python call).
+
+A flow turns its week parameter into a :class:`~lambdas.processor.weeks.Week` once, with
+:func:`resolve_week`, and passes that on.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictInt
 
-from lambdas.processor.weeks import WEEK_SCHEMA_PATTERN, Week
+from lambdas.processor.weeks import WEEK_FORM, InvalidWeekError, Week, week_schema_pattern
+
+#: The first year a report can be asked for (the project's first traffic is later).
+FIRST_REPORT_YEAR = 2020
 
 
-def _existing_week(value: str | None) -> str | None:
+class UnreportableWeekError(InvalidWeekError):
+    """A week that exists but has no report: outside the reportable years, or not ended."""
+
+
+def reportable_years(now: datetime | None = None) -> tuple[int, int]:
+    """The first and last year a week parameter may name: 2020 to next year (UTC)."""
+    return FIRST_REPORT_YEAR, (now or datetime.now(UTC)).astimezone(UTC).year + 1
+
+
+def reportable_week(text: object, now: datetime | None = None) -> Week:
+    """The week ``text`` names, if it can be reported at ``now`` (default: the current time).
+
+    Raises :class:`~lambdas.processor.weeks.InvalidWeekError` (a ``ValueError``) naming the
+    week and the expected form: malformed, not in the ISO calendar, outside the reportable
+    years, or not ended yet.
+    """
+    moment = now or datetime.now(UTC)
+    week = Week.parse(text)
+    first, last = reportable_years(moment)
+    if not first <= week.year <= last:
+        raise UnreportableWeekError(
+            f"week {week} is outside the reportable years {first} to {last}: expected "
+            f"{WEEK_FORM} from {first}-W01 on"
+        )
+    if not week.has_ended(moment):
+        latest = Week.last_complete(moment)
+        raise UnreportableWeekError(
+            f"week {week} has not ended (it ends {week.end:%Y-%m-%d %H:%M} UTC) and only "
+            f"finished weeks are reported: expected {WEEK_FORM} up to {latest}, the last "
+            "complete week"
+        )
+    return week
+
+
+def _reportable(value: str | None) -> str | None:
     if value is not None:
-        Week.parse(value)  # InvalidWeekError (a ValueError): "week '2025-45' is malformed: ..."
+        reportable_week(value)  # InvalidWeekError (a ValueError): "week '2025-45' is ..."
     return value
 
 
+#: The weeks the Run form and the server accept, as of the deploy (see the module docstring).
+WEEK_SCHEMA_PATTERN = week_schema_pattern(*reportable_years())
 _WEEK_SCHEMA = {"pattern": WEEK_SCHEMA_PATTERN, "examples": ["2025-W45"]}
 
-#: A required ISO week (``YYYY-Www``).
-WeekParameter = Annotated[
-    str, AfterValidator(_existing_week), Field(json_schema_extra=_WEEK_SCHEMA)
-]
-#: An optional ISO week; ``None`` means "the last complete week".
+#: A required reportable ISO week (``YYYY-Www``).
+WeekParameter = Annotated[str, AfterValidator(_reportable), Field(json_schema_extra=_WEEK_SCHEMA)]
+#: An optional reportable ISO week; ``None`` means "the last complete week".
 OptionalWeekParameter = Annotated[
-    str | None, AfterValidator(_existing_week), Field(json_schema_extra=_WEEK_SCHEMA)
+    str | None, AfterValidator(_reportable), Field(json_schema_extra=_WEEK_SCHEMA)
 ]
 
 
-def resolve_week(week: str | None) -> Week:
+def resolve_week(week: str | None, now: datetime | None = None) -> Week:
     """The week a run is about: ``None`` is the last complete ISO week (UTC).
 
-    Raises :class:`~lambdas.processor.weeks.InvalidWeekError` naming the expected form.
+    Any other week must be reportable (:func:`reportable_week`); raises
+    :class:`~lambdas.processor.weeks.InvalidWeekError` naming what was expected.
     """
-    return Week.last_complete() if week is None else Week.parse(week)
+    return Week.last_complete(now) if week is None else reportable_week(week, now)
 
 
 #: A whole count of at least 1, strictly an integer: ``True`` (a bool is an int in Python,

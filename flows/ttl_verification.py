@@ -6,9 +6,10 @@ For each table with a TTL policy in the settings (the raw events table: attribut
 1. TTL status is ENABLED on the policy's attribute; with ``fix=True`` a disabled TTL is
    enabled (AWS allows one TTL change per table per hour, so a wrong attribute is only
    reported: fixing it needs a disable and an enable an hour apart).
-2. A projected parallel Scan of keys, TTL and event time classifies every item
-   (``tasks.core.ttl``): missing, not a number, milliseconds, expiring later than the policy
-   allows, expired longer than the grace period yet still present. Any of these fails.
+2. A projected parallel Scan (``segments``: a whole number, 1 to 64) of keys, TTL and
+   event time classifies every item (``tasks.core.ttl``): missing, not a number,
+   milliseconds, expiring later than the policy allows, expired longer than the grace
+   period yet still present. Any of these fails.
 
 Findings: markdown artifact ``ttl-verification-findings``, one log line per check, and on
 failure an alert to the alarms topic and the Failed state (``tasks.conclude``).
@@ -19,8 +20,10 @@ from __future__ import annotations
 import time
 
 from prefect import flow
+from pydantic import StrictBool
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
+from flows.parameters import SegmentCount
 from lambdas.processor.settings import get_settings
 from tasks.conclude import conclude
 from tasks.core.checks import Check, Findings
@@ -28,7 +31,6 @@ from tasks.core.ttl import TtlPolicy, item_checks, merge_all, status_check
 from tasks.dynamodb.ttl import enable_ttl, scan_ttl_segment, ttl_status
 
 FLOW_NAME = "ttl-verification"
-MAX_SEGMENTS = 64
 
 
 def ttl_policies() -> dict[str, TtlPolicy]:
@@ -68,10 +70,13 @@ def verify_table(table: str, policy: TtlPolicy, fix: bool, segments: int) -> lis
     timeout_seconds=timeout_seconds(FLOW_NAME),
     **FLOW_HOOKS,
 )
-def ttl_verification(fix: bool = False, segments: int = 4) -> Findings:
-    """Verify TTL on every table with a TTL policy; ``fix`` enables a disabled TTL."""
-    if not 1 <= segments <= MAX_SEGMENTS:
-        raise ValueError(f"segments must be between 1 and {MAX_SEGMENTS}, got {segments}")
+def ttl_verification(fix: StrictBool = False, segments: SegmentCount = 4) -> Findings:
+    """Verify TTL on every table with a TTL policy; ``fix`` enables a disabled TTL.
+
+    Args:
+        fix: Enable the TTL where it is disabled (true or false).
+        segments: Parallel scan segments, a whole number from 1 to 64.
+    """
     checks: list[Check] = []
     for table, policy in ttl_policies().items():
         checks += verify_table(table, policy, fix, segments)

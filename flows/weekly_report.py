@@ -14,11 +14,14 @@ names them:
   ``report_output_dir/<week>/``, archives a new generation of
   ``reports/<week>/<generated>/report.{html,txt,json}``,
   publishes the Prefect artifacts (key figures led by the gaps and anomalies, top
-  queries, themes, a link to the HTML) and sends the e-mail exactly once per week
-  (``resend=True`` sends again). It returns the figures: the same object the e-mail,
-  the artifacts and ``report.json`` were made from.
+  queries, themes, a link to the HTML in the AWS console) and sends the e-mail exactly
+  once per week (``resend=True`` sends again). It returns the figures: the same object
+  the e-mail, the artifacts and ``report.json`` were made from.
 
-Any week can be regenerated: ``python -m flows.weekly_report --week 2025-W45``.
+Any week that has ended, from 2020 on, can be regenerated:
+``python -m flows.weekly_report --week 2025-W45``. A week that has not ended is refused
+before any work (:mod:`flows.parameters`): its report would be partial and would use up
+the week's one e-mail; the send task refuses it too.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from prefect.artifacts import (
     create_markdown_artifact,
     create_table_artifact,
 )
+from pydantic import StrictBool
 
 from flows.hooks import FLOW_HOOKS, timeout_seconds, weekly_report_run_name
 from flows.parameters import OptionalWeekParameter, resolve_week
@@ -56,7 +60,7 @@ from tasks.dynamodb.summaries import (
     save_summary_task,
 )
 from tasks.dynamodb.week_index import query_week_orphans
-from tasks.s3.objects import presigned_url
+from tasks.s3.objects import console_url, s3_uri
 from tasks.s3.reports import archive_report
 from tasks.s3.week_archive import read_week
 from tasks.ses import send_report_task
@@ -137,12 +141,20 @@ def publish_artifacts(
     week: Week, figures: WeeklyFigures, health: PipelineHealth, html_key: str
 ) -> None:
     """Key figures led by gaps and anomalies (markdown), top queries and themes (tables)
-    and a link to the rendered HTML, by week."""
+    and a link to the rendered HTML, by week.
+
+    The link is the object's AWS console page (:func:`~tasks.s3.objects.console_url`),
+    which needs the reader's own AWS sign-in: no bearer link is kept in Prefect.
+    """
     create_link_artifact(
         key=artifact_key(week, "html"),
-        link=presigned_url(html_key),
-        link_text=f"CV Analytics Weekly Report - Week {figures.week} (HTML, link valid 7 days)",
-        description=f"The rendered report of {figures.week}, archived in S3",
+        link=console_url(html_key),
+        link_text=f"CV Analytics Weekly Report - Week {figures.week} (HTML, in the AWS console)",
+        description=(
+            f"The rendered report of {figures.week}: {s3_uri(html_key)}. The link opens it "
+            "in the AWS console with your own AWS sign-in; the run's machine also has it "
+            f"under {report_folder(week) / 'report.html'}."
+        ),
     )
     create_markdown_artifact(
         key=artifact_key(week),
@@ -171,15 +183,17 @@ def publish_artifacts(
     timeout_seconds=timeout_seconds("weekly-report"),
     **FLOW_HOOKS,
 )
-def weekly_report(week: OptionalWeekParameter = None, resend: bool = False) -> WeeklyFigures:
+def weekly_report(week: OptionalWeekParameter = None, resend: StrictBool = False) -> WeeklyFigures:
     """Compute, archive, show and e-mail (once) the report of a week.
 
     Args:
-        week: ISO week YYYY-Www, e.g. 2025-W45 (Monday to Sunday, UTC). Empty: the last
-            complete week.
+        week: ISO week YYYY-Www, e.g. 2025-W45 (Monday to Sunday, UTC), that has ended, from
+            2020 on. Empty: the last complete week.
         resend: Send the e-mail again even if this week's report was already sent.
     """
-    report_week = resolve_week(week)  # a malformed or impossible week stops here, before any work
+    # Prefect refused an unreportable week before this body; this also covers callers
+    # of ``weekly_report.fn`` (report regeneration), before any work.
+    report_week = resolve_week(week)
     logger = get_run_logger()
     settings = get_settings()
 

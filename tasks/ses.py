@@ -4,6 +4,8 @@ The report send rests on the send ledger (:mod:`tasks.dynamodb.send_ledger`).
 
 Exactly once, and what happens after a crash (the choice made here):
 
+0. A week that has not ended is refused (``UnfinishedWeekError``): nothing is read,
+   claimed or sent, so the week's one e-mail is kept for its final report.
 1. Read the ledger. ``sent`` -> skip (unless ``resend``). ``sending`` -> a previous
    attempt claimed the week and never recorded the outcome: it may have crashed after SES
    accepted the mail. We log a WARNING and do **not** send (unless ``resend``): a
@@ -55,6 +57,7 @@ from tasks.dynamodb.send_ledger import (
     ledger_state,
     record_sent,
     release_claim,
+    require_ended,
 )
 
 #: No botocore retries for the send itself: a retry after a read timeout could deliver twice.
@@ -86,7 +89,13 @@ def _ses_client() -> Any:
 
 
 def send_report_once(week: Week, raw_message: bytes, *, resend: bool = False) -> SendOutcome:
-    """Send the week's report unless the ledger says it was (or may have been) sent."""
+    """Send the week's report unless the ledger says it was (or may have been) sent.
+
+    A week that has not ended is refused first, even with ``resend``
+    (:class:`~tasks.dynamodb.send_ledger.UnfinishedWeekError`): the flow refuses it at its
+    edge already; this is the last line.
+    """
+    require_ended(week)
     log = run_logger()
     state, message_id = ledger_state(week)
     if state == SENT and not resend:

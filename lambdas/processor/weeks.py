@@ -16,9 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 #: ASCII digits only: ``\d`` would also take Unicode digits, which look alike and are not
 #: the id the processor writes.
 WEEK_PATTERN = re.compile(r"([0-9]{4})-W([0-9]{2})", re.ASCII)
-#: The same shape as a JSON-schema pattern for Prefect's Run form (weeks 01..53; whether
-#: week 53 exists in that year is checked by :meth:`Week.parse` when the run starts).
-WEEK_SCHEMA_PATTERN = r"^[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])$"
 WEEK_FORM = "YYYY-Www (an ISO-8601 week such as 2025-W45)"
 #: GSI partition of responses whose query has not arrived: ``orphan#<week of response>``.
 ORPHAN_PREFIX = "orphan#"
@@ -39,6 +36,26 @@ def iso_week_of_ms(epoch_ms: int) -> str:
 def weeks_in_year(year: int) -> int:
     """52 or 53: 28 December is always in the last ISO week of its year."""
     return date(year, 12, 28).isocalendar()[1]
+
+
+def week_schema_pattern(first_year: int, last_year: int) -> str:
+    """A JSON-schema pattern matching exactly the ids of the weeks of ``first_year`` to
+    ``last_year``, W53 only in the years that have one.
+
+    Prefect's Run form shows it and, with ``enforce_parameter_schema``, the server refuses
+    a week outside it before a run exists. ASCII digits only, anchored both ends (JSON
+    schema patterns are searched, not matched).
+    """
+    if first_year > last_year:
+        raise ValueError(f"no years from {first_year} to {last_year}: expected first <= last")
+    years = range(first_year, last_year + 1)
+    alternatives = [
+        "(" + "|".join(f"{y:04d}" for y in years) + ")-W(0[1-9]|[1-4][0-9]|5[0-2])",
+    ]
+    long_years = [f"{y:04d}" for y in years if weeks_in_year(y) == 53]
+    if long_years:
+        alternatives.append("(" + "|".join(long_years) + ")-W53")
+    return "^(" + "|".join(alternatives) + ")$"
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -81,6 +98,13 @@ class Week:
     def last_complete(cls, now: datetime | None = None) -> Week:
         """The most recent week that has fully ended, in UTC."""
         return cls.of((now or datetime.now(UTC)) - timedelta(days=7))
+
+    def has_ended(self, now: datetime | None = None) -> bool:
+        """True once the week's next Monday 00:00 UTC has come (``now``: the current time).
+
+        Only an ended week has its final figures: its report can be sent, its summary kept.
+        """
+        return self.end <= (now or datetime.now(UTC))
 
     @property
     def id(self) -> str:

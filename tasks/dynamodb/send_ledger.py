@@ -3,11 +3,13 @@
 ``send_state`` is ``sending`` (claimed, outcome unknown), ``sent`` (SES accepted it, with
 its ``message_id``) or ``failed`` (SES refused: a later attempt may send). The claim is a
 conditional update on the state that was read, so two runs, on one Prefect server or
-two, cannot both send a week (:func:`tasks.ses.send_report_once` explains the protocol).
+two, cannot both send a week (:func:`tasks.ses.send_report_once` explains the protocol),
+and it is refused for a week that has not ended (:class:`UnfinishedWeekError`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +24,23 @@ SENT = "sent"
 FAILED = "failed"
 
 
+class UnfinishedWeekError(ValueError):
+    """A week that has not ended has no final report: its ledger is never claimed.
+
+    A claim for it would use up the week's one e-mail on partial figures, and the real
+    report after the week would be skipped as already sent.
+    """
+
+
+def require_ended(week: Week, now: datetime | None = None) -> None:
+    """Refuse a week whose end (the next Monday 00:00 UTC) is after ``now``."""
+    if not week.has_ended(now):
+        raise UnfinishedWeekError(
+            f"week {week} has not ended (it ends {week.end:%Y-%m-%d %H:%M} UTC): its report "
+            "is sent, and its send ledger claimed, only after that"
+        )
+
+
 def ledger_state(week: Week) -> tuple[str | None, str | None]:
     """(send_state, message_id) of a week, (None, None) when never attempted."""
     item = summary_item(week) or {}
@@ -30,8 +49,12 @@ def ledger_state(week: Week) -> tuple[str | None, str | None]:
     return state, message_id
 
 
-def claim_send(week: Week, observed: str | None) -> bool:
-    """Set ``sending`` if the state is still ``observed``; False when another run got there."""
+def claim_send(week: Week, observed: str | None, now: datetime | None = None) -> bool:
+    """Set ``sending`` if the state is still ``observed``; False when another run got there.
+
+    Raises :class:`UnfinishedWeekError`, claiming nothing, for a week not ended at ``now``.
+    """
+    require_ended(week, now)
     if observed is None:
         condition = "attribute_not_exists(send_state)"
         values: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -95,11 +96,24 @@ def list_keys(prefix: str) -> list[str]:
     return keys
 
 
-def presigned_url(key: str, expires_seconds: int = 7 * 24 * 3600) -> str:
-    """A time-limited HTTPS link to one archived object (the bucket itself stays private)."""
-    url: str = aws_client("s3").generate_presigned_url(
-        "get_object",
-        Params={"Bucket": get_settings().archive_bucket, "Key": key},
-        ExpiresIn=expires_seconds,
+def s3_uri(key: str) -> str:
+    """``s3://<archive bucket>/<key>``: where an object is, for the AWS CLI and the logs."""
+    return f"s3://{get_settings().archive_bucket}/{key}"
+
+
+def console_url(key: str) -> str:
+    """The AWS console page of one archived object: opening it needs the reader's own AWS
+    sign-in and read access to the bucket.
+
+    Not a presigned URL: that is a bearer link (whoever holds it reads the report, and
+    Prefect keeps artifact links in its database), and one signed with a task role's
+    temporary credentials stops working when that session ends, within hours, whatever
+    expiry it was given.
+    """
+    settings = get_settings()
+    region = quote(settings.region, safe="")
+    return (
+        f"https://{region}.console.aws.amazon.com/s3/object/"
+        f"{quote(settings.archive_bucket, safe='')}"
+        f"?region={region}&bucketType=general&prefix={quote(key, safe='/')}"
     )
-    return url

@@ -10,7 +10,9 @@ six deployments under the same names, with the same flow parts, on different poo
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from prefect.cli.deploy._models import PrefectYamlModel
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.utilities.callables import parameter_schema
 
-from lambdas.processor.weeks import WEEK_SCHEMA_PATTERN
+from flows.parameters import WEEK_SCHEMA_PATTERN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
@@ -170,7 +172,7 @@ def test_schedule_and_parameters_as_in_the_table(
         assert set(deployment.get("parameters", {})) <= known
 
 
-def test_report_regeneration_requires_a_well_formed_week(
+def test_report_regeneration_requires_a_week_of_the_reportable_years(
     deployments: dict[str, dict[str, Any]],
 ) -> None:
     flow = load_entrypoint(deployments["report-regeneration"]["entrypoint"])
@@ -182,12 +184,27 @@ def test_report_regeneration_requires_a_well_formed_week(
     assert schema.properties["resend"]["default"] is False
     assert "week" not in deployments["report-regeneration"].get("parameters", {})
 
-    import re
-
+    # the server and the Run form refuse, before a run exists, anything but a week that
+    # exists in 2020 to the year after the deploy (searched, as JSON schema does)
     assert week["pattern"] == WEEK_SCHEMA_PATTERN
-    assert re.match(WEEK_SCHEMA_PATTERN, "2025-W45")
-    for bad in ("2025-45", "2025-W00", "2025-W54", "25-W01", "2025-w45"):
-        assert not re.match(WEEK_SCHEMA_PATTERN, bad), bad
+    next_year = datetime.now(UTC).year + 1
+    for good in ("2025-W45", "2020-W01", "2020-W53", "2026-W53", f"{next_year}-W01"):
+        assert re.search(WEEK_SCHEMA_PATTERN, good), good
+    for bad in (
+        *("2025-45", "2025-W00", "2025-W54", "25-W01", "2025-w45", " 2025-W45"),
+        *("2025-W53", "2021-W53", "0001-W01", "2019-W52", f"{next_year + 1}-W01", "9998-W01"),
+    ):
+        assert not re.search(WEEK_SCHEMA_PATTERN, bad), bad
+    # the scheduled deployment's optional week carries the same pattern
+    optional = parameter_schema(load_entrypoint(deployments["weekly-report"]["entrypoint"]))
+    assert WEEK_SCHEMA_PATTERN in str(optional.properties["week"])
+    assert optional.properties["resend"] == {
+        "default": False,
+        "description": "Send the e-mail again even if this week's report was already sent.",
+        "position": 1,
+        "title": "resend",
+        "type": "boolean",
+    }
 
 
 def test_shared_settings_come_from_definitions(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -24,6 +25,7 @@ from deployments.serve import PREFECT_BIN, WORK_POOL, deploy, prefect_env, run_c
 from deployments.worker import SAMPLES_DIR, load_sample, send_all
 from lambdas.processor.handler import handler
 from lambdas.processor.weeks import Week
+from tasks.dynamodb.send_ledger import ledger_state
 from tasks.s3.reports import latest_report
 
 WEEK = Week(2025, 45)
@@ -56,12 +58,18 @@ def test_report_regeneration_runs_through_a_process_worker(
     output = deploy(["report-regeneration"], env)
     assert "weekly-report/report-regeneration" in output
 
-    # the server refuses a malformed or missing week before any run exists
+    # the server refuses a malformed, missing or out-of-range week before any run exists,
+    # and a week 53 of a year that has 52
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("weekly-report/report-regeneration")
-        for bad in ({"week": "2025-45"}, {}, {"week": None}):
+        refused = ["2025-45", "2025-W53", "0001-W01", "2019-W52", "9998-W01", None]
+        for bad in [{}, *({"week": week} for week in refused)]:
             with pytest.raises(PrefectHTTPStatusError, match="week"):
                 client.create_flow_run_from_deployment(deployment.id, parameters=bad)
+        with pytest.raises(PrefectHTTPStatusError, match="resend"):
+            client.create_flow_run_from_deployment(
+                deployment.id, parameters={"week": WEEK.id, "resend": 1}
+            )
 
     # When the operator's command creates a run and a worker polls once
     started = run_command(
@@ -100,3 +108,22 @@ def test_report_regeneration_runs_through_a_process_worker(
     assert report["week"] == WEEK.id
     assert report["total_queries"] == expected["total_queries"]
     assert (tmp_path / "reports" / WEEK.id / "report.html").is_file()
+
+    # When the operator asks for the current week, which the form cannot refuse (it changes
+    # every Monday), Then the run ends Failed when it starts, saying why, having done nothing
+    current = Week.of(datetime.now(UTC))
+    with get_client(sync_client=True) as client:
+        early = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"week": current.id}
+        )
+    run_command(
+        [PREFECT_BIN, "worker", "start", "--pool", WORK_POOL, "--run-once"],
+        worker_env(api_url, str(stack.endpoint_url), tmp_path / "reports"),
+        timeout=RUN_TIMEOUT,
+    )
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(early.id).state
+    assert state is not None and state.is_failed(), state
+    assert f"week {current} has not ended" in (state.message or ""), state.message
+    assert latest_report(current) == {} and ledger_state(current) == (None, None)
+    assert not (tmp_path / "reports" / current.id).exists()

@@ -20,6 +20,7 @@ from prefect.states import Failed
 from deployments.local_stack import StackInfo
 from flows import hooks
 from flows.hooks import FLOW_HOOKS, alert_on_failure, failure_alert
+from flows.parameters import PositiveCount
 from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox
 
 
@@ -201,4 +202,20 @@ def test_a_failure_the_flow_already_alerted_on_is_not_alerted_twice(aws: StackIn
     state = checks_flow_that_alerted_itself(return_state=True)
     # Then it is Failed, and the hook added no second alert
     assert state.is_failed()
+    assert alerts_received(inbox) == []
+
+
+@flow(name="hooked-parameters", **FLOW_HOOKS)
+def flow_with_a_count(count: PositiveCount = 1) -> int:
+    return count
+
+
+def test_a_run_refused_for_its_parameters_is_failed_but_not_alerted(aws: StackInfo) -> None:
+    # Given a subscriber on the alarms topic
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
+    # When a hooked flow is called with a parameter it refuses (an operator's typo)
+    state = flow_with_a_count(True, return_state=True)
+    # Then the run is Failed with what was expected, and nobody is paged for it
+    assert state.is_failed()
+    assert "count" in (state.message or "") and "integer" in (state.message or "")
     assert alerts_received(inbox) == []

@@ -208,3 +208,31 @@ def test_findings_survive_an_alert_that_cannot_be_published(aws: StackInfo) -> N
     assert state.is_failed()
     message = state.message or ""
     assert "cv-analytics-processor-errors" in message and "alert NOT published" in message
+
+
+def test_ttl_verification_refuses_a_segment_count_that_is_not_an_integer_before_any_work(
+    aws: StackInfo,
+) -> None:
+    # Given a disabled TTL, which a run with fix=True would enable
+    table = aws.settings.query_events_table
+    dynamodb = client("dynamodb")
+    dynamodb.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"}
+    )
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
+    # When the segments (or fix) are not what the form sends: True is not 1, "3" is not 3
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({"fix": True, "segments": True}, "segments"),
+        ({"fix": True, "segments": "3"}, "segments"),
+        ({"fix": True, "segments": 65}, "segments"),
+        ({"fix": "true", "segments": 3}, "fix"),
+    ]
+    for parameters, named in refused:
+        state = ttl_verification(**parameters, return_state=True)
+        # Then each run is refused, names the parameter, and did nothing (TTL still off)
+        assert state.is_failed(), parameters
+        message = state.message or ""
+        assert "Validation of flow parameters failed" in message and named in message, message
+    status = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert status["TimeToLiveStatus"] == "DISABLED"
+    assert alerts_received(inbox) == []

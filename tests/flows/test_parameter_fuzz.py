@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prefect.exceptions import ParameterTypeError
@@ -21,20 +23,35 @@ near_weeks = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.one_of(st.text(max_size=12), near_weeks, st.none()))
-def test_a_week_is_accepted_exactly_when_it_exists(week: str | None) -> None:
+def reportable(week: str) -> bool:
+    """The rule, restated: an existing week of 2020 to next year that has ended (UTC)."""
     try:
-        exists = week is None or bool(Week.parse(week))
+        parsed = Week.parse(week)
     except InvalidWeekError:
-        exists = False
+        return False
+    now = datetime.now(UTC)
+    return 2020 <= parsed.year <= now.year + 1 and parsed.end <= now
+
+
+#: Weeks around the edges of the rule: the first and the ones about now and next year.
+edge_weeks = st.builds(
+    lambda year, number: f"{year:04d}-W{number:02d}",
+    st.sampled_from([1, 2019, 2020, datetime.now(UTC).year, datetime.now(UTC).year + 1, 9998]),
+    st.integers(1, 53),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=12), near_weeks, edge_weeks, st.none()))
+def test_a_week_is_accepted_exactly_when_it_is_reportable(week: str | None) -> None:
+    exists = week is None or reportable(week)
     for flow_ in (weekly_report, report_regeneration):
         if week is None and flow_ is report_regeneration:
             continue  # required there; covered by the deployment test
         try:
             flow_.validate_parameters({"week": week})
         except ParameterTypeError as refused:
-            assert not exists
+            assert not exists, refused
             assert "YYYY-Www" in str(refused) or "string" in str(refused).lower()
         else:
             assert exists and (week is None or re.fullmatch(r"[0-9]{4}-W[0-9]{2}", week))
@@ -50,3 +67,12 @@ def test_triage_budget_is_a_positive_count_or_none(max_messages: object) -> None
     else:
         value = validated["max_messages"]
         assert value is None or isinstance(value, int)
+
+
+@pytest.mark.parametrize("resend", ["true", "yes", 1, 0, "false", None])
+def test_resend_is_a_json_boolean_only(resend: object) -> None:
+    # the Run form and `--param resend=true` send a JSON boolean; anything else is a typo
+    for flow_ in (weekly_report, report_regeneration):
+        with pytest.raises(ParameterTypeError, match="resend"):
+            flow_.validate_parameters({"week": "2025-W45", "resend": resend})
+        assert flow_.validate_parameters({"week": "2025-W45", "resend": True})["resend"] is True

@@ -10,6 +10,7 @@ regeneration with ``resend=True`` reads the archive and gives the same figures.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,9 @@ from lambdas.processor.weeks import InvalidWeekError, Week
 from tasks.core.aggregate import METRIC_KEYS, metric_figures
 from tasks.core.insights import INSIGHT_KEYS
 from tasks.dynamodb.send_ledger import ledger_state
+from tasks.dynamodb.summaries import summary_item
 from tasks.dynamodb.week_index import query_week_records
-from tasks.s3.objects import get_bytes, list_keys
+from tasks.s3.objects import console_url, get_bytes, list_keys
 from tasks.s3.reports import latest_report
 from tasks.s3.week_archive import archive_week
 from tests.conftest import alerts_received, subscribe_alarm_inbox
@@ -86,8 +88,12 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     assert (report_dir / WEEK.id / "report.txt").read_text() == text
     assert "| total queries | 91 |" in artifact_data("weekly-report-2025-w45")
     assert "what is his salary expectation?" in artifact_data("weekly-report-top-queries-2025-w45")
-    # and the run links the rendered HTML (a presigned link to the private archive)
-    assert archived["report.html"] in artifact_data("weekly-report-html-2025-w45")
+    # and the run links the rendered HTML through the AWS console: the reader's own AWS
+    # login opens it, and Prefect's database keeps no bearer link to the private archive
+    link = artifact_data("weekly-report-html-2025-w45")
+    assert console_url(archived["report.html"]) in link
+    for credential in ("Signature", "Credential", "AWSAccessKeyId", "Security-Token", "Expires"):
+        assert credential not in link
     assert emails_sent() - already_sent == 1
     assert ledger_state(WEEK)[0] == "sent"
 
@@ -108,20 +114,51 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     assert emails_sent() - already_sent == 2
 
 
-@pytest.mark.parametrize("week", ["2025-W60", "2021-W53", "2025-45"])
-def test_malformed_or_impossible_week_is_refused_before_any_work(aws: StackInfo, week: str) -> None:
-    # (in-process moto: the refused run's failure alert must not go looking for real SNS)
+CURRENT_WEEK = Week.of(datetime.now(UTC))
+REFUSED_WEEKS = {
+    "2025-W60": "does not exist",
+    "2021-W53": "does not exist",
+    "2025-W53": "does not exist",  # 2025 has 52 weeks
+    "2025-45": "malformed",
+    "0001-W01": "outside the reportable years",
+    "2019-W52": "outside the reportable years",
+    f"{CURRENT_WEEK.year + 2}-W01": "outside the reportable years",
+    "9998-W01": "outside the reportable years",
+    CURRENT_WEEK.id: "has not ended",  # would have used up this week's e-mail
+    CURRENT_WEEK.shift(3).id: "has not ended",
+}
+
+
+@pytest.mark.parametrize(("week", "why"), sorted(REFUSED_WEEKS.items()))
+def test_an_unreportable_week_is_refused_before_any_work_and_pages_nobody(
+    aws: StackInfo, week: str, why: str
+) -> None:
+    # (in-process moto: a failure alert would land in the inbox below)
     inbox = subscribe_alarm_inbox(aws.topic_arn)
     already_sent = emails_sent()
     # refused while validating parameters, before the flow's body (or any AWS read) runs
     with pytest.raises(ParameterTypeError) as raised:
         weekly_report(week)
-    assert week in str(raised.value)
+    assert week in str(raised.value) and why in str(raised.value)
     assert "YYYY-Www" in str(raised.value)
-    with pytest.raises(InvalidWeekError, match="YYYY-Www"):
+    with pytest.raises(InvalidWeekError, match=why):
         resolve_week(week)  # the same rule, for callers that bypass Prefect
-    # nothing was read, written or sent; the operators hear of the refused run once
+    # nothing was read, written or sent: no report, no summary, no ledger claim, no alert
     assert emails_sent() == already_sent
     assert list_keys("reports/") == []
-    [alert] = alerts_received(inbox)
-    assert "Flow: weekly-report" in alert["Message"] and week in alert["Message"]
+    if why == "has not ended":
+        assert summary_item(Week.parse(week)) is None
+        assert ledger_state(Week.parse(week)) == (None, None)
+    assert alerts_received(inbox) == []
+
+
+def test_the_last_complete_week_is_reportable_and_the_current_one_is_not() -> None:
+    monday = datetime(2025, 11, 10, tzinfo=UTC)  # 2025-W45 ended this instant
+    assert resolve_week("2025-W45", now=monday) == Week(2025, 45)
+    assert resolve_week(None, now=monday) == Week(2025, 45)
+    with pytest.raises(InvalidWeekError, match="up to 2025-W45, the last complete week"):
+        resolve_week("2025-W46", now=monday)
+    # the years: 2020 to the year after now
+    assert resolve_week("2020-W01", now=monday) == Week(2020, 1)
+    with pytest.raises(InvalidWeekError, match="2020 to 2026"):
+        resolve_week("2019-W52", now=monday)

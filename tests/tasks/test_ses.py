@@ -4,6 +4,7 @@ against in-process moto (``aws``)."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import patch
 
@@ -121,3 +122,22 @@ def test_summary_email_goes_to_the_recipients_masked(aws: StackInfo) -> None:
     (message,) = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
     assert message.destinations["ToAddresses"] == aws.settings.report_recipients
     assert "jane@example.org" not in message.body and "[email]" in message.body
+
+
+@pytest.mark.parametrize("weeks_ahead", [0, 1, 8])
+def test_a_week_that_has_not_ended_is_never_sent_nor_claimed(
+    aws: StackInfo, weeks_ahead: int
+) -> None:
+    # Given the current week (still open) or a future one, reaching the send by any path
+    week = Week.of(datetime.now(UTC)).shift(weeks_ahead)
+    for resend in (False, True):
+        # When its report is sent, Then it is refused before the ledger is even read
+        with pytest.raises(send_ledger.UnfinishedWeekError, match=f"{week} has not ended") as no:
+            ses.send_report_once(week, RAW, resend=resend)
+        # and the send task does not retry it
+        assert ses.retry_send_when_not_delivered(None, None, Failed(data=no.value)) is False
+    # and the ledger cannot be claimed for it either
+    with pytest.raises(send_ledger.UnfinishedWeekError, match="has not ended"):
+        send_ledger.claim_send(week, None)
+    assert send_ledger.ledger_state(week) == (None, None)
+    assert sent_count() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -11,6 +12,7 @@ from lambdas.processor.weeks import (
     InvalidWeekError,
     Week,
     iso_week_of_ms,
+    week_schema_pattern,
     weeks_in_year,
 )
 
@@ -139,3 +141,41 @@ def test_weeks_order_by_time_and_hash_as_values() -> None:
 def test_keys_name_the_weeks_partitions() -> None:
     assert Week(2025, 45).index_key == "2025-W45"
     assert Week(2025, 45).orphan_key == "orphan#2025-W45"
+
+
+@pytest.mark.parametrize(
+    ("week", "now", "ended"),
+    [
+        (Week(2025, 45), datetime(2025, 11, 10, tzinfo=UTC), True),  # ends this instant
+        (Week(2025, 45), datetime(2025, 11, 9, 23, 59, 59, 999_999, tzinfo=UTC), False),
+        (Week(2025, 46), datetime(2025, 11, 10, tzinfo=UTC), False),  # began this instant
+        (Week(2026, 1), datetime(2025, 11, 10, tzinfo=UTC), False),  # a future week
+        (Week(2020, 53), datetime(2021, 1, 4, tzinfo=UTC), True),
+    ],
+)
+def test_a_week_has_ended_once_its_next_monday_began(
+    week: Week, now: datetime, ended: bool
+) -> None:
+    assert week.has_ended(now) is ended
+
+
+def test_a_week_without_a_clock_has_ended_by_the_current_time() -> None:
+    current = Week.of(datetime.now(UTC))
+    assert current.previous.has_ended() and not current.has_ended()
+
+
+def test_the_schema_pattern_matches_exactly_the_weeks_of_its_years() -> None:
+    # every id shaped like a week, in and around 2020..2027 (2020 and 2026 have a W53)
+    pattern = re.compile(week_schema_pattern(2020, 2027))
+    for year in range(2017, 2031):
+        for number in range(0, 56):
+            text = f"{year:04d}-W{number:02d}"
+            exists = 2020 <= year <= 2027 and 1 <= number <= weeks_in_year(year)
+            assert bool(pattern.search(text)) is exists, text
+    for text in ("2025-45", "2025-w45", " 2025-W45", "2025-W45 ", "12025-W45", "0001-W01"):
+        assert not pattern.search(text), text
+
+
+def test_a_schema_pattern_needs_at_least_one_year() -> None:
+    with pytest.raises(ValueError, match="2027 to 2020"):
+        week_schema_pattern(2027, 2020)

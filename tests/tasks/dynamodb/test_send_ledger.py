@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
+
 from deployments.local_stack import StackInfo
 from lambdas.processor.weeks import Week
 from tasks.dynamodb import send_ledger
@@ -35,3 +39,12 @@ def test_a_released_claim_is_failed_and_can_be_claimed_again(aws: StackInfo) -> 
     send_ledger.release_claim(WEEK, "Throttling")
     assert send_ledger.ledger_state(WEEK)[0] == "failed"
     assert send_ledger.claim_send(WEEK, "failed") is True
+
+
+def test_the_ledger_of_a_week_is_claimed_only_once_the_week_has_ended(aws: StackInfo) -> None:
+    week = Week(2025, 46)
+    sunday_night = datetime(2025, 11, 16, 23, 59, 59, tzinfo=UTC)
+    with pytest.raises(send_ledger.UnfinishedWeekError, match="2025-11-17 00:00 UTC"):
+        send_ledger.claim_send(week, None, now=sunday_night)
+    assert send_ledger.ledger_state(week) == (None, None)
+    assert send_ledger.claim_send(week, None, now=datetime(2025, 11, 17, tzinfo=UTC)) is True

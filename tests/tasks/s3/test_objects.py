@@ -29,3 +29,19 @@ def test_given_an_unconfirmed_checksum_when_put_then_it_raises(aws: StackInfo) -
 def test_the_checksum_is_s3s_form_base64_of_the_raw_digest() -> None:
     # Known vector: SHA-256 of the empty string.
     assert s3.sha256_base64(b"") == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+
+
+def test_the_report_link_needs_the_readers_own_aws_login_and_carries_no_credential(
+    aws: StackInfo,
+) -> None:
+    key = "reports/2025-W45/20251110T070000000000Z-0a1b2c3d/report.html"
+    link = s3.console_url(key)
+    bucket = aws.settings.archive_bucket
+    assert link == (
+        f"https://us-east-1.console.aws.amazon.com/s3/object/{bucket}"
+        f"?region=us-east-1&bucketType=general&prefix={key}"
+    )
+    # a bearer link (a presigned URL) would let anyone holding it read the report
+    for credential in ("Signature", "Credential", "AWSAccessKeyId", "Security-Token", "Expires"):
+        assert credential not in link
+    assert s3.s3_uri(key) == f"s3://{bucket}/{key}"
