@@ -59,6 +59,9 @@ from tasks.core.insights import (
 from tasks.core.masking import display_query, mask
 
 TOP_LIMIT = 10
+#: Characters of any text the stored summary keeps (labels, members, sources): a week of
+#: pasted essays still fits DynamoDB's item limit (tasks.dynamodb.summaries bounds the rest).
+STORED_TEXT_LIMIT = 300
 ANONYMOUS_SESSIONS = frozenset({"", "anonymous"})
 PERCENTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 TIMING_FIELDS = (
@@ -183,6 +186,11 @@ class PipelineHealth(_Figures):
     unanswered_requests: int
     orphan_responses: int
     dlq_depth: int | None
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters; a cut text ends in an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _iso_z(moment: datetime) -> str:
@@ -357,6 +365,21 @@ def _daily_queries(week: Week, query_ts: np.ndarray) -> list[DailyQueries]:
     ]
 
 
+def session_codes(values: np.ndarray) -> np.ndarray:
+    """Per request, a session code for the insights: equal ids share a code, and every
+    anonymous request (``sessionId`` missing, empty or ``"anonymous"``) shares code 0.
+
+    Anonymous requests are one pseudo-session, not one each: a visitor can leave the
+    session header out at will, so counting each anonymous request as its own session
+    would hand a flood the weight of many visitors (report-insights.md section 2).
+    """
+    codes, uniques = _factorize_array(values)
+    anonymous = np.array([unique in ANONYMOUS_SESSIONS for unique in uniques], dtype=bool)
+    named = np.cumsum(~anonymous)  # 1.. for named ids; anonymous ones get 0 below
+    lookup = np.where(anonymous, 0, named).astype(np.int64)
+    return np.where(codes < 0, 0, lookup[np.maximum(codes, 0)] if len(lookup) else 0)
+
+
 def _sessions(values: np.ndarray) -> tuple[int, int]:
     """(distinct named sessions, anonymous queries): None, "" and "anonymous" are anonymous."""
     codes, uniques = _factorize_array(values)
@@ -388,7 +411,8 @@ def weekly_figures(
     total = len(rows)
     start = week.start
 
-    unique_sessions, anonymous_count = _sessions(_values(rows, "sessionId"))
+    session_values = _values(rows, "sessionId")
+    unique_sessions, anonymous_count = _sessions(session_values)
     type_codes, type_labels = _factorize_array(_values(rows, "matchType"))
     per_type = dict(zip(type_labels, np.bincount(type_codes[type_codes >= 0]), strict=False))
     counts = MatchCounts(**{kind: int(per_type.get(kind, 0)) for kind in MatchCounts.model_fields})
@@ -420,6 +444,7 @@ def weekly_figures(
             p95_total_time_ms=performance.total_time_ms.p95 if performance else None,
         ),
         previous_summaries or {},
+        sessions=session_codes(session_values),
     )
 
     if not previous_week_total:
@@ -453,8 +478,16 @@ def weekly_figures(
 
 def stored_summary(figures: WeeklyFigures) -> StoredSummary:
     """What later weeks read of this week (report-insights.md section 4): the trend
-    figures, the intent counts, the themes with every member, the top sources."""
+    figures, the intent counts, the themes with every member, the top sources.
+
+    Every text is cut to :data:`STORED_TEXT_LIMIT` characters; counts are never touched.
+    A member longer than that is judged by later weeks on its first characters.
+    """
     p95 = figures.performance.total_time_ms.p95 if figures.performance else None
+
+    def text(value: str) -> str:
+        return clip(value, STORED_TEXT_LIMIT)
+
     return StoredSummary(
         week=figures.week,
         total_queries=figures.total_queries,
@@ -463,14 +496,17 @@ def stored_summary(figures: WeeklyFigures) -> StoredSummary:
         intents={intent: value.count for intent, value in figures.intents.items()},
         themes=[
             {
-                "theme": theme.theme,
+                "theme": text(theme.theme),
                 "intent": theme.intent,
                 "count": theme.count,
-                "members": [member.model_dump() for member in theme.members],
+                "members": [
+                    {"query": text(m.query), "count": m.count, "sessions": m.sessions}
+                    for m in theme.members
+                ],
             }
             for theme in figures.themes
         ],
-        top_sources=[source.source for source in figures.top_sources],
+        top_sources=[text(source.source) for source in figures.top_sources],
     )
 
 

@@ -21,6 +21,13 @@ Decisions the spec leaves open, taken here once:
 - Thresholds are inclusive as the spec writes them (≥, ≤); differences of rates are
   compared with a 1e-9 tolerance so that 0.70 against a median of 0.80 is a drop.
 - A gap's ``short`` counts requests without a response, ``none`` and ``partial`` ones.
+- Sessions (issue 18): every anonymous request (``sessionId`` missing, empty or
+  ``"anonymous"``) belongs to one shared session, since a visitor can drop the header at
+  will; labels and the gap ranking count distinct sessions, every other figure requests.
+  A theme of at least :data:`DOMINATED_MIN_REQUESTS` requests is dominated by one session
+  when one session (the anonymous one included) made at least half of them.
+- Suggestions are ours: fixed sentences and the names of known technologies, never the
+  visitor's words (the gap's ``theme`` is the quote, shown apart).
 - ``unused_sources`` compares masked source names (as ``top_sources`` stores them) with
   every source any answered request of this week used, not only this week's top ten.
 """
@@ -29,13 +36,14 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.processor.weeks import Week
-from tasks.core.intents import INTENTS, MASKED, classify_intent
+from tasks.core.intents import INTENTS, MASKED, TECHNOLOGIES, classify_intent
 from tasks.core.themes import Theme, group_themes, recurrence
 
 #: The new top-level keys of the figures object, in the spec's order.
@@ -54,6 +62,10 @@ HISTORY_WEEKS = 8
 TREND_WEEKS = 8
 GAP_LIMIT = 10
 GAP_MIN_REQUESTS = 2
+#: A theme of at least this many requests is dominated by one session when that session
+#: made at least this share (numerator, denominator) of them.
+DOMINATED_MIN_REQUESTS = 3
+DOMINATED_SHARE = (1, 2)
 #: Anomalies need at least this many previous weeks with a value.
 ANOMALY_MIN_WEEKS = 3
 SPIKE_FACTOR, SPIKE_MIN_QUERIES = 2.0, 20
@@ -82,18 +94,24 @@ class ThemeMatchCounts(_Model):
 class ThemeMember(_Model):
     query: str
     count: int
+    #: Distinct sessions that asked it (every anonymous request together is one).
+    sessions: int
 
 
 class ThemeFigures(_Model):
     theme: str
     intent: str
     count: int
+    #: Distinct sessions that asked the theme: one session counts once, however often.
+    sessions: int
     answered: int
     match_counts: ThemeMatchCounts
     avg_match_score: float | None
     members: list[ThemeMember]
     new: bool
     weeks_seen: int
+    #: One session made at least half of the theme's requests (and it has at least 3).
+    dominated_by_one_session: bool
 
 
 class CvGap(_Model):
@@ -102,7 +120,11 @@ class CvGap(_Model):
     kind: Literal["not_answered", "weak"]
     asked: int
     short: int
+    #: Distinct sessions among the ``short`` requests: what the gaps are ranked by.
+    sessions: int
     new: bool
+    dominated_by_one_session: bool
+    #: Our sentence; the visitors' words are ``theme``, shown apart as a quote.
     suggestion: str
 
 
@@ -140,7 +162,8 @@ class StoredSummary(_Model):
 
     ``None`` fields were not stored (a total-only fallback item, or an older summary).
     ``themes`` are :meth:`tasks.core.themes.Theme.to_json` dicts (label, intent, count,
-    members), the form :func:`tasks.core.themes.recurrence` reads.
+    members), the form :func:`tasks.core.themes.recurrence` reads; a theme whose members
+    were trimmed to fit says how many in ``omitted_members`` (its ``count`` stays whole).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -152,6 +175,10 @@ class StoredSummary(_Model):
     intents: dict[str, int] | None = None
     themes: list[dict[str, Any]] | None = None
     top_sources: list[str] | None = None
+    #: Themes (and their requests) left out to fit DynamoDB's item limit: the last ones
+    #: of ``themes``' order, so the kept themes' counts plus these are the week's.
+    omitted_themes: int = 0
+    omitted_requests: int = 0
 
 
 def history_weeks(week: Week) -> list[Week]:
@@ -192,6 +219,7 @@ def _theme_figures(
     theme: Theme,
     index: Mapping[str, int],
     per_label: Mapping[str, np.ndarray],
+    sessions: ThemeSessions,
     new: bool,
     weeks_seen: int,
 ) -> ThemeFigures:
@@ -202,6 +230,7 @@ def _theme_figures(
         theme=theme.theme,
         intent=theme.intent,
         count=theme.count,
+        sessions=sessions.sessions,
         answered=answered,
         match_counts=ThemeMatchCounts(
             full=int(per_label["full"][rows].sum()),
@@ -209,10 +238,56 @@ def _theme_figures(
             none=int(per_label["none"][rows].sum()),
         ),
         avg_match_score=_round(score_sum / answered, 2) if answered else None,
-        members=[ThemeMember(query=m.query, count=m.count) for m in theme.members],
+        members=[
+            ThemeMember(query=m.query, count=m.count, sessions=m.sessions) for m in theme.members
+        ],
         new=new,
         weeks_seen=weeks_seen,
+        dominated_by_one_session=(
+            theme.count >= DOMINATED_MIN_REQUESTS
+            and sessions.top_session_requests * DOMINATED_SHARE[1]
+            >= theme.count * DOMINATED_SHARE[0]
+        ),
     )
+
+
+@dataclass(frozen=True)
+class ThemeSessions:
+    """A theme's session figures: distinct sessions, those among its short requests, and
+    the requests of its busiest session."""
+
+    sessions: int
+    short_sessions: int
+    top_session_requests: int
+
+
+def _distinct_pairs(groups: np.ndarray, sessions: np.ndarray, size: int) -> np.ndarray:
+    """Per group (0..size-1), the number of distinct sessions among its requests."""
+    if len(groups) == 0:
+        return np.zeros(size, dtype=np.int64)
+    pairs = np.unique(np.stack([groups, sessions]), axis=1)
+    return np.bincount(pairs[0], minlength=size)
+
+
+def theme_sessions(
+    theme_of_request: np.ndarray, sessions: np.ndarray, short: np.ndarray, themes: int
+) -> list[ThemeSessions]:
+    """Session figures of every theme from per-request theme indices and session codes.
+
+    ``sessions`` holds one code per request (every anonymous request shares one code);
+    ``short`` marks the requests without a response or with ``none`` or ``partial``.
+    """
+    distinct = _distinct_pairs(theme_of_request, sessions, themes)
+    short_distinct = _distinct_pairs(theme_of_request[short], sessions[short], themes)
+    top = np.zeros(themes, dtype=np.int64)
+    if len(theme_of_request):
+        pairs, per_pair = np.unique(
+            np.stack([theme_of_request, sessions]), axis=1, return_counts=True
+        )
+        np.maximum.at(top, pairs[0], per_pair)
+    return [
+        ThemeSessions(int(distinct[i]), int(short_distinct[i]), int(top[i])) for i in range(themes)
+    ]
 
 
 # --- gaps -----------------------------------------------------------------------------
@@ -292,14 +367,20 @@ TECHNOLOGY_NAMES = {
     "ios": "iOS",
 }
 
-_RESIDUAL_SUGGESTIONS = {
-    "contact": 'Say on the CV how recruiters should get in touch; visitors asked "{label}".',
-    "compensation": 'Add a line on pay expectations that answers "{label}".',
-    "availability": 'Add a line on your availability that answers "{label}".',
-    "skills": 'State your level with what "{label}" asks about, or that you have none.',
-    "experience": 'Add a line on your experience that answers "{label}".',
-    "education": 'Add a line on your education that answers "{label}".',
-    "other": 'Consider a line that answers "{label}", or leave it: it is not about the CV.',
+#: One sentence per intent for a question the tables do not know (a residual theme, or a
+#: technology outside :data:`~tasks.core.intents.TECHNOLOGIES`). It never quotes the
+#: visitor: the question is the gap's ``theme``, which every surface shows apart, quoted.
+RESIDUAL_SUGGESTIONS = {
+    "contact": "Say on the CV how recruiters should get in touch, so the question quoted "
+    "is answered.",
+    "compensation": "Add a line on pay expectations that answers the question quoted.",
+    "availability": "Add a line on your availability that answers the question quoted.",
+    "skills": "State your level with the technology the question quoted names, or that you "
+    "have none.",
+    "experience": "Add a line on your experience that answers the question quoted.",
+    "education": "Add a line on your education that answers the question quoted.",
+    "other": "Consider a line that answers the question quoted, or leave it: it is not about "
+    "the CV.",
 }
 
 
@@ -309,23 +390,35 @@ def _technology_name(name: str) -> str:
     return TECHNOLOGY_NAMES.get(name, name[:1].upper() + name[1:] if name.isalpha() else name)
 
 
+def _known_technology(name: str) -> bool:
+    return name in TECHNOLOGIES or name.startswith("language:")
+
+
 def suggestion(theme: Theme) -> str:
-    """One sentence telling the owner what to add to the CV for this theme."""
+    """One sentence of ours telling the owner what to add to the CV for this theme.
+
+    It is built from our tables only (a topic's sentence, the names of known
+    technologies); a visitor's words are never spliced in: the question is shown apart.
+    """
     intent, _, topic = theme.key.partition(":")
     if topic.startswith("~") or not topic:
-        return _RESIDUAL_SUGGESTIONS[intent].format(label=theme.theme)
+        return RESIDUAL_SUGGESTIONS[intent]
     if intent == "skills":
+        if not all(_known_technology(name) for name in topic.split("+")):
+            return RESIDUAL_SUGGESTIONS[intent]
         names = [_technology_name(name) for name in topic.split("+")]
         named = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         if all(name.startswith("language:") for name in topic.split("+")):
             return f"State your level of {named}, or that you do not speak it."
         return f"State your level of experience with {named}, or that you have none."
-    return SUGGESTIONS.get(theme.key, _RESIDUAL_SUGGESTIONS[intent].format(label=theme.theme))
+    return SUGGESTIONS.get(theme.key, RESIDUAL_SUGGESTIONS[intent])
 
 
-def _gaps(themes: Sequence[Theme], figures: Sequence[ThemeFigures]) -> list[CvGap]:
+def _gaps(
+    themes: Sequence[Theme], figures: Sequence[ThemeFigures], sessions: Sequence[ThemeSessions]
+) -> list[CvGap]:
     gaps: list[CvGap] = []
-    for theme, shown in zip(themes, figures, strict=True):
+    for theme, shown, asked_by in zip(themes, figures, sessions, strict=True):
         if shown.count < GAP_MIN_REQUESTS:
             continue
         unanswered = shown.count - shown.answered
@@ -343,11 +436,13 @@ def _gaps(themes: Sequence[Theme], figures: Sequence[ThemeFigures]) -> list[CvGa
                 kind=kind,
                 asked=shown.count,
                 short=not_answered + shown.match_counts.partial,
+                sessions=asked_by.short_sessions,
                 new=shown.new,
+                dominated_by_one_session=shown.dominated_by_one_session,
                 suggestion=suggestion(theme),
             )
         )
-    gaps.sort(key=lambda gap: (-gap.short, gap.theme))
+    gaps.sort(key=lambda gap: (-gap.sessions, -gap.short, gap.theme))
     return gaps[:GAP_LIMIT]
 
 
@@ -459,6 +554,7 @@ def week_insights(
     used_sources: set[str],
     this_week: TrendPoint,
     previous: Mapping[str, StoredSummary],
+    sessions: np.ndarray | None = None,
 ) -> Insights:
     """The insights of ``week`` from its population and the previous weeks' summaries.
 
@@ -471,6 +567,8 @@ def week_insights(
         used_sources: the (masked) source names any answered request of the week used.
         this_week: the week's own trend entry (from its figures).
         previous: the stored summaries by week id; a week missing has no summary.
+        sessions: per request, a session code (non-negative; every anonymous request
+            shares one code). ``None``: every request is its own session.
 
     The per-request work is a few ``bincount`` calls; everything else runs per distinct
     display query or per theme.
@@ -494,18 +592,33 @@ def week_insights(
         per_label["full"] + per_label["partial"],
         previous.get(week.previous.id),
     )
+    session_codes = (
+        np.arange(len(codes), dtype=np.int64)
+        if sessions is None
+        else np.asarray(sessions, dtype=np.int64)
+    )
+    label_sessions = _distinct_pairs(codes, session_codes, size)
     present = [i for i in range(size) if per_label["count"][i] > 0]
     themes = group_themes(
-        [label_list[i] for i in present], [int(per_label["count"][i]) for i in present]
+        [label_list[i] for i in present],
+        [int(per_label["count"][i]) for i in present],
+        [int(label_sessions[i]) for i in present],
     )
     stored_weeks = [previous.get(w.id) for w in history_weeks(week)]
     seen = recurrence(
         themes, [s.themes if s is not None and s.themes is not None else None for s in stored_weeks]
     )
     index = {label: i for i, label in enumerate(label_list)}
+    theme_of_label = np.zeros(size, dtype=np.int64)
+    for number, theme in enumerate(themes):
+        theme_of_label[[index[member.query] for member in theme.members]] = number
+    short = ~answered | match_kinds["none"] | match_kinds["partial"]
+    by_theme = theme_sessions(
+        theme_of_label[codes], session_codes, np.asarray(short, dtype=bool), len(themes)
+    )
     theme_figures = [
-        _theme_figures(theme, index, per_label, r.new, r.weeks_seen)
-        for theme, r in zip(themes, seen, strict=True)
+        _theme_figures(theme, index, per_label, asked_by, r.new, r.weeks_seen)
+        for theme, asked_by, r in zip(themes, by_theme, seen, strict=True)
     ]
     contact = [i for i, intent in enumerate(label_intents) if intent == "contact"]
     contact_requests = ContactRequests(
@@ -521,7 +634,7 @@ def week_insights(
     return Insights(
         intents=intents,
         themes=theme_figures,
-        cv_gaps=_gaps(themes, theme_figures),
+        cv_gaps=_gaps(themes, theme_figures, by_theme),
         contact_requests=contact_requests,
         trends=trends,
         anomalies=anomalies(trends),

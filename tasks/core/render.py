@@ -25,7 +25,7 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from tasks.core.aggregate import PipelineHealth, WeeklyFigures
+from tasks.core.aggregate import PipelineHealth, WeeklyFigures, clip
 from tasks.core.insights import INTENTS, ThemeFigures
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -47,6 +47,18 @@ INTENT_LABELS = {
     "other": "Other",
 }
 GAP_KINDS = {"not_answered": "not answered", "weak": "answered weakly"}
+#: Characters of a visitor's text that any surface shows (the e-mail, the artifacts), so
+#: pasted essays cannot make the e-mail too large to send; report.json keeps the figures.
+SHOWN_LIMIT = 300
+#: What a theme or gap one session dominates says, beside it.
+DOMINATED = "mostly one session"
+
+
+def shown_text(text: str) -> str:
+    """A visitor's text as the e-mail and the artifacts show it: at most :data:`SHOWN_LIMIT`
+    characters, a cut text ending in an ellipsis."""
+    return clip(text, SHOWN_LIMIT)
+
 
 #: The stylesheet goes onto the elements; @media rules stay in a <style> for narrow screens.
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
@@ -59,6 +71,9 @@ _environment = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+
+
+_environment.filters["shown"] = shown_text
 
 
 def subject(week: str) -> str:
@@ -222,6 +237,8 @@ def report_context(figures: WeeklyFigures, health: PipelineHealth) -> dict[str, 
         "trend_alt": trend_alt(figures),
         "earlier_weeks": earlier_weeks,
         "gap_kinds": GAP_KINDS,
+        "shown": shown_text,
+        "dominated": DOMINATED,
         "intent_labels": INTENT_LABELS,
         "f": figures,
         "health": health,
@@ -260,12 +277,20 @@ def render_text(figures: WeeklyFigures, health: PipelineHealth) -> str:
 
 
 _MARKDOWN_SPECIAL = str.maketrans(
-    {c: f"\\{c}" for c in "\\`*_{}[]()#+-.!|>~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+    {c: f"\\{c}" for c in "\\`*_{}[]()#+-.!|>~:@="} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 )
 
 
 def markdown_escape(text: str) -> str:
-    """Text that markdown (and the HTML the Prefect UI renders from it) shows verbatim."""
+    """Text that markdown (and the HTML the Prefect UI renders from it) shows verbatim.
+
+    Every markdown punctuation is backslash-escaped and ``<``, ``>``, ``&`` become
+    entities, so no link, image, emphasis or tag can come out of a visitor's words; ``:``,
+    ``.`` and ``@`` are escaped too, which breaks GFM's bare autolinks (``http://``,
+    ``www.``, addresses). This is the one escaping rule of every Prefect artifact: the
+    markdown artifact and both table artifacts (the Prefect UI renders each string cell of
+    a table as markdown).
+    """
     return text.translate(_MARKDOWN_SPECIAL)
 
 
@@ -287,12 +312,13 @@ def _markdown_advice(figures: WeeklyFigures) -> list[str]:
     lines += ["", "## Where the CV falls short", ""]
     if figures.cv_gaps:
         lines += [
-            "| theme | intent | kind | asked | short | new | suggestion |",
-            "|---|---|---|---|---|---|---|",
+            "| question asked | intent | kind | asked | short | sessions | new | suggestion |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {markdown_escape(g.theme)} | {g.intent} | {markdown_escape(g.kind)} | {g.asked} "
-            f"| {g.short} "
+            f"| {markdown_escape(shown_text(g.theme))} | {g.intent} | {markdown_escape(g.kind)} "
+            f"| {g.asked} | {g.short} "
+            f"| {g.sessions}{' (' + DOMINATED + ')' if g.dominated_by_one_session else ''} "
             f"| {'new' if g.new else ''} | {markdown_escape(g.suggestion)} |"
             for g in figures.cv_gaps
         ]
@@ -300,7 +326,9 @@ def _markdown_advice(figures: WeeklyFigures) -> list[str]:
         lines.append(
             "A theme with 2 or more requests is `not_answered` when at least half got no "
             "response or `none`, `weak` when at least half got `partial`; `short` counts "
-            "those requests (no response, `none`, `partial`)."
+            "those requests (no response, `none`, `partial`), `sessions` the distinct "
+            "sessions among them (all anonymous requests count as one), which ranks the gaps. "
+            f"*{DOMINATED}*: one session made at least half of the theme's requests."
         )
     else:
         lines.append("No gaps this week.")
@@ -371,38 +399,39 @@ def render_markdown(figures: WeeklyFigures, health: PipelineHealth) -> str:
     lines.append("")
     if figures.unused_sources:
         lines += ["## CV items nobody asked about this week", ""]
-        lines += [f"- {markdown_escape(source)}" for source in figures.unused_sources]
+        lines += [f"- {markdown_escape(shown_text(source))}" for source in figures.unused_sources]
         lines.append("")
     if figures.unmatched_queries:
         lines += ["## Questions the CV could not answer", ""]
         lines += [
-            f"- {markdown_escape(item.query)} ({item.count})" for item in figures.unmatched_queries
+            f"- {markdown_escape(shown_text(item.query))} ({item.count})"
+            for item in figures.unmatched_queries
         ]
     return "\n".join(lines) + "\n"
 
 
 def top_queries_table(figures: WeeklyFigures) -> list[dict[str, Any]]:
-    """Rows of the Prefect table artifact of the week's top queries."""
-    return [item.model_dump(mode="json") for item in figures.top_queries]
-
-
-_HTML_TEXT = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;"})
-
-
-def html_text(text: str) -> str:
-    """``<``, ``>`` and ``&`` as entities: markup typed by a visitor can never be markup."""
-    return text.translate(_HTML_TEXT)
+    """Rows of the Prefect table artifact of the week's top queries: the figures, with the
+    query escaped by :func:`markdown_escape` (the one rule of every artifact)."""
+    return [
+        {**item.model_dump(mode="json"), "query": markdown_escape(shown_text(item.query))}
+        for item in figures.top_queries
+    ]
 
 
 def themes_table(figures: WeeklyFigures) -> list[dict[str, Any]]:
     """Rows of the Prefect table artifact of the week's themes: one per theme, in order.
 
-    ``gap``, ``asked`` and ``short`` say why a theme is a gap (empty when it is not); the
-    examples are its other members. Texts are display queries with ``<``, ``>`` and ``&``
-    as entities, so no client that renders a cell as HTML meets a visitor's markup.
+    ``gap``, ``asked`` and ``short`` say why a theme is a gap (empty when it is not);
+    ``sessions`` and ``dominated_by_one_session`` say how many visitors asked it; the
+    examples are its other members. Visitor text goes through :func:`markdown_escape`, as
+    in the markdown artifact, because the Prefect UI renders every string cell as markdown.
     """
     gaps = {gap.theme: gap for gap in figures.cv_gaps}
-    text = html_text
+
+    def text(value: str) -> str:
+        return markdown_escape(shown_text(value))
+
     rows = []
     for theme in figures.themes:
         gap = gaps.get(theme.theme)
@@ -412,6 +441,8 @@ def themes_table(figures: WeeklyFigures) -> list[dict[str, Any]]:
                 "theme": text(theme.theme),
                 "intent": theme.intent,
                 "count": theme.count,
+                "sessions": theme.sessions,
+                "dominated_by_one_session": theme.dominated_by_one_session,
                 "answered": theme.answered,
                 "full": theme.match_counts.full,
                 "partial": theme.match_counts.partial,
@@ -423,7 +454,9 @@ def themes_table(figures: WeeklyFigures) -> list[dict[str, Any]]:
                 "short": gap.short if gap else "",
                 "new": theme.new,
                 "weeks_seen": theme.weeks_seen,
-                "examples": text(" | ".join(m.query for m in theme.members[1 : 1 + EXAMPLES])),
+                "examples": " | ".join(
+                    text(member.query) for member in theme.members[1 : 1 + EXAMPLES]
+                ),
                 "members": len(theme.members),
             }
         )

@@ -12,9 +12,13 @@ share a key (so every query is in exactly one theme and a theme has one intent):
    are ``availability:start``); an ``other`` query with no topic is ``other:off-topic``;
 3. a query with an intent but no topic (a question the tables do not know) is clustered
    with the others of its intent by meaning: the static embedding of
-   :mod:`tasks.core.embedding`, leader clustering in a fixed order (count descending,
-   then text), joining the most similar leader when the cosine is at least
-   :data:`RESIDUAL_SIMILARITY`.
+   :mod:`tasks.core.embedding`, leader clustering in a fixed order (distinct sessions
+   descending, then count descending, then text), joining the most similar leader when
+   the cosine is at least :data:`RESIDUAL_SIMILARITY`.
+
+A theme's label is its first member in that same order, so the question the most
+distinct sessions asked; one session repeating a variant cannot take the label (and a
+residual theme's label is its leader, which :func:`recurrence` compares with).
 
 Deterministic: keys depend on the text alone, and the residual clustering's order is
 sorted, never the input's. :func:`recurrence` judges "the same question" across weeks with
@@ -355,8 +359,16 @@ def question_key(query: str) -> tuple[str, str | None]:
 
 @dataclass(frozen=True)
 class Member:
+    """A display query of a theme: its requests and the distinct sessions that sent them."""
+
     query: str
     count: int
+    #: Distinct sessions (all anonymous requests together are one); ``count`` when unknown.
+    sessions: int = -1
+
+    def __post_init__(self) -> None:
+        if self.sessions < 0:
+            object.__setattr__(self, "sessions", self.count)
 
 
 @dataclass(frozen=True)
@@ -380,12 +392,16 @@ class Theme:
             "theme": self.theme,
             "intent": self.intent,
             "count": self.count,
-            "members": [{"query": m.query, "count": m.count} for m in self.members],
+            "members": [
+                {"query": m.query, "count": m.count, "sessions": m.sessions} for m in self.members
+            ],
         }
 
 
-def _member_order(member: Member) -> tuple[int, str]:
-    return -member.count, member.query
+def _member_order(member: Member) -> tuple[int, int, str]:
+    """Most distinct sessions first, then most requests, then the text: one session
+    repeating a question cannot make it the label (or a residual cluster's leader)."""
+    return -member.sessions, -member.count, member.query
 
 
 def _theme(intent: str, key: str, members: list[Member]) -> Theme:
@@ -446,26 +462,34 @@ def _residual_themes(intent: str, members: list[Member]) -> list[Theme]:
     ]
 
 
-def group_themes(queries: Sequence[str], counts: Sequence[int]) -> list[Theme]:
-    """The week's themes from its distinct display queries and their request counts.
+def group_themes(
+    queries: Sequence[str], counts: Sequence[int], sessions: Sequence[int] | None = None
+) -> list[Theme]:
+    """The week's themes from its distinct display queries, their request counts and
+    (optionally) the distinct sessions that asked each; without ``sessions`` every
+    request is taken as its own session.
 
     Every query is in exactly one theme (a query given twice has its counts added).
-    Themes come ordered by count descending, then label ascending; members by count
-    descending, then query ascending; a label is the theme's first member.
+    Themes come ordered by count descending, then label ascending; members by distinct
+    sessions descending, then count descending, then query ascending; a label is the
+    theme's first member, so the question most visitors asked, not the one most repeated.
     """
-    if len(queries) != len(counts):
-        raise ValueError("queries and counts differ in length")
-    totals: dict[str, int] = {}
-    for query, count in zip(queries, counts, strict=True):
-        totals[query] = totals.get(query, 0) + int(count)
+    if len(queries) != len(counts) or (sessions is not None and len(sessions) != len(counts)):
+        raise ValueError("queries, counts and sessions differ in length")
+    askers = counts if sessions is None else sessions
+    totals: dict[str, tuple[int, int]] = {}
+    for query, count, asked in zip(queries, counts, askers, strict=True):
+        before = totals.get(query, (0, 0))
+        totals[query] = (before[0] + int(count), before[1] + int(asked))
     keyed: dict[tuple[str, str], list[Member]] = {}
     residual: dict[str, list[Member]] = {}
-    for query, count in totals.items():
+    for query, (count, asked) in totals.items():
         intent, topic = question_key(query)
+        member = Member(query, count, asked)
         if topic is None:
-            residual.setdefault(intent, []).append(Member(query, count))
+            residual.setdefault(intent, []).append(member)
         else:
-            keyed.setdefault((intent, topic), []).append(Member(query, count))
+            keyed.setdefault((intent, topic), []).append(member)
     themes = [
         _theme(intent, f"{intent}:{topic}", group) for (intent, topic), group in keyed.items()
     ]

@@ -7,9 +7,22 @@ zlib-compressed JSON too), so the next weeks' ``previous_week``, ``trends``, int
 ``previous_count``, themes' ``new``/``weeks_seen`` and ``unused_sources`` never re-read
 old records. Both are compressed because a theme's members are every distinct display
 query of the week: a busy week's JSON would otherwise pass DynamoDB's 400 KB item limit.
-If the item still would, ``figures`` is left out (nothing reads it back but people) and
-then keyed themes keep their first members only, which loses nothing later weeks judge:
-every member of a keyed theme has the same question key.
+
+The item always fits, whatever visitors typed (issue 18: a few pasted 90 KB questions
+must not stop the report). Every stored text is already cut to
+:data:`~tasks.core.aggregate.STORED_TEXT_LIMIT` characters; then, while the packed values
+pass :data:`ITEM_BUDGET`, one deterministic step after another is taken:
+
+1. ``figures`` is left out (nothing reads it back but people);
+2. keyed themes keep their first :data:`TRIMMED_MEMBERS` members (every member of a
+   keyed theme has the same question key, so later weeks lose nothing) and residual
+   themes their first :data:`RESIDUAL_MEMBERS`; ``omitted_members`` says how many went;
+3. only the longest prefix of the themes (in their order: most requests first) that fits
+   is kept; ``omitted_themes``/``omitted_requests`` say what went.
+
+No count changes: ``total_queries``, the intents and each kept theme's ``count`` are the
+week's. Compression is streamed and stops as soon as the output passes the budget, so an
+incompressible week costs no more than the budget's worth of zlib.
 
 The same item carries the send ledger (:mod:`tasks.dynamodb.send_ledger`); both write
 with ``UpdateItem`` on their own attributes, so neither clobbers the other.
@@ -39,6 +52,10 @@ from tasks.s3.week_archive import read_week
 ITEM_BUDGET = 350_000
 #: Members a keyed theme keeps when the summary must shrink (see the module doc).
 TRIMMED_MEMBERS = 5
+#: Members a residual theme keeps when the summary must shrink: recurrence compares
+#: each stored member with a later week's leaders, so a few more are worth keeping.
+RESIDUAL_MEMBERS = 20
+_CHUNK = 65_536
 UNPROCESSED_RETRIES = 8
 
 
@@ -49,6 +66,32 @@ class UnprocessedSummariesError(RuntimeError):
 def pack(value: Any) -> bytes:
     """JSON (sorted keys, so equal values give equal bytes), zlib-compressed."""
     return zlib.compress(json.dumps(value, sort_keys=True, ensure_ascii=False).encode(), 9)
+
+
+def pack_within(value: Any, budget: int) -> bytes | None:
+    """:func:`pack` of ``value`` if it is at most ``budget`` bytes, else None; the JSON is
+    encoded and compressed piece by piece and abandoned once the output passes the budget."""
+    encoder = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+    compressor = zlib.compressobj(9)
+    output: list[bytes] = []
+    size = 0
+    pending: list[str] = []
+    pending_size = 0
+    for piece in encoder.iterencode(value):
+        pending.append(piece)
+        pending_size += len(piece)
+        if pending_size < _CHUNK:
+            continue
+        chunk = compressor.compress("".join(pending).encode())
+        pending, pending_size = [], 0
+        output.append(chunk)
+        size += len(chunk)
+        if size > budget:
+            return None
+    output.append(compressor.compress("".join(pending).encode()))
+    output.append(compressor.flush())
+    packed = b"".join(output)
+    return packed if len(packed) <= budget else None
 
 
 def unpack(data: bytes) -> Any:
@@ -83,28 +126,62 @@ def _keyed(theme: Mapping[str, Any]) -> bool:
     return bool(members) and question_key(str(members[0]["query"]))[1] is not None
 
 
-def _trimmed(summary: StoredSummary) -> StoredSummary:
-    themes = [
-        {**theme, "members": theme["members"][:TRIMMED_MEMBERS]} if _keyed(theme) else theme
-        for theme in summary.themes or []
-    ]
-    return summary.model_copy(update={"themes": themes})
+def _trimmed_theme(theme: dict[str, Any]) -> dict[str, Any]:
+    members = theme.get("members") or []
+    keep = TRIMMED_MEMBERS if _keyed(theme) else RESIDUAL_MEMBERS
+    if len(members) <= keep:
+        return theme
+    omitted = int(theme.get("omitted_members", 0)) + len(members) - keep
+    return {**theme, "members": members[:keep], "omitted_members": omitted}
+
+
+def _with_themes(summary: dict[str, Any], themes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The summary keeping the first ``len(themes)`` of its themes, counting the rest."""
+    rest = summary["themes"][len(themes) :]
+    return {
+        **summary,
+        "themes": themes,
+        "omitted_themes": summary.get("omitted_themes", 0) + len(rest),
+        "omitted_requests": summary.get("omitted_requests", 0)
+        + sum(int(theme["count"]) for theme in rest),
+    }
+
+
+def bounded_summary(summary: dict[str, Any], budget: int) -> bytes:
+    """The packed summary within ``budget`` bytes: whole if it fits, else with members
+    trimmed, else with the longest prefix of its themes that fits (see the module doc)."""
+    whole = pack_within(summary, budget)
+    if whole is not None:
+        return whole
+    themes = [_trimmed_theme(theme) for theme in summary.get("themes") or []]
+    trimmed = {**summary, "themes": themes}
+    packed = pack_within(trimmed, budget)
+    if packed is not None:
+        return packed
+    fits, too_many = 0, len(themes)  # no theme at all fits: seven counts, ten short names
+    best = pack_within(_with_themes(trimmed, []), budget)
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        attempt = pack_within(_with_themes(trimmed, themes[:middle]), budget)
+        if attempt is None:
+            too_many = middle
+        else:
+            fits, best = middle, attempt
+    if best is None:
+        raise ValueError(f"a summary without themes passes {budget} bytes")
+    return best
 
 
 def summary_values(figures: WeeklyFigures) -> dict[str, bytes]:
     """The packed ``figures`` and ``summary`` attributes, within :data:`ITEM_BUDGET`."""
-    summary = stored_summary(figures)
-    packed = {
-        "figures": pack(figures.model_dump(mode="json")),
-        "summary": pack(summary.model_dump()),
-    }
-    if sum(map(len, packed.values())) <= ITEM_BUDGET:
-        return packed
+    summary = stored_summary(figures).model_dump()
+    packed_summary = bounded_summary(summary, ITEM_BUDGET)
+    room = ITEM_BUDGET - len(packed_summary)
+    packed_figures = pack_within(figures.model_dump(mode="json"), room)
+    if packed_figures is not None:
+        return {"figures": packed_figures, "summary": packed_summary}
     run_logger().warning("Summary of %s is large: stored without its full figures", figures.week)
-    packed = {"summary": packed["summary"]}
-    if len(packed["summary"]) > ITEM_BUDGET:
-        packed["summary"] = pack(_trimmed(summary).model_dump())
-    return packed
+    return {"summary": packed_summary}
 
 
 def save_summary(figures: WeeklyFigures, records_source: str) -> None:

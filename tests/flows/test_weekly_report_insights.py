@@ -125,8 +125,14 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
         False,
         1,
     )
-    assert themes["call [phone] if he is free"].new is True
-    assert figures.cv_gaps[0].theme == "call [phone] if he is free"
+    # "call [phone] if he is free" was sent 12 times by one session, "email me at [email]
+    # about a role" 12 times by 11: the label is what most visitors asked, and the theme
+    # is flagged, that one session having sent half of it
+    left_details = themes["email me at [email] about a role"]
+    assert (left_details.new, left_details.count, left_details.sessions) == (True, 24, 12)
+    assert left_details.dominated_by_one_session is True
+    assert figures.cv_gaps[0].theme == "email me at [email] about a role"
+    assert (figures.cv_gaps[0].sessions, figures.cv_gaps[0].short) == (12, 24)
     assert figures.contact_requests.model_dump() == {"count": 24, "left_details": 24}
 
     # and W46's own summary keeps what the weeks after it will read
@@ -153,6 +159,8 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
     table = artifact_data("weekly-report-themes-2025-w46")
     assert "does he know fortran?" in table and "not_answered" in table
     assert '"gap": "not_answered", "asked": 24, "short": 24' in table
+    assert '"sessions": 12, "dominated_by_one_session": true' in table
+    assert "mostly one session" in markdown
 
     # and report.json, the e-mail and its text part carry the same insights
     archived = latest_report(W46)

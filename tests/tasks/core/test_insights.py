@@ -161,14 +161,18 @@ def test_themes_members_counts_labels_and_order(figures: WeeklyFigures) -> None:
     ]
     pay, kafka = themes[0], themes[1]
     assert pay["members"] == [
-        {"query": "day rate?", "count": 2},  # "Day rate?" and "day   rate?": one display query
-        {"query": "what's his hourly rate", "count": 1},
+        {
+            "query": "day rate?",
+            "count": 2,
+            "sessions": 2,
+        },  # "Day rate?" and "day   rate?": one display query
+        {"query": "what's his hourly rate", "count": 1, "sessions": 1},
     ]
     assert (pay["answered"], pay["match_counts"]) == (2, {"full": 0, "partial": 1, "none": 1})
     assert pay["avg_match_score"] == 32.5  # (10 + 55) / 2; r2 has no response
     assert kafka["members"] == [
-        {"query": "does he know kafka?", "count": 2},
-        {"query": "kafka experience?", "count": 1},
+        {"query": "does he know kafka?", "count": 2, "sessions": 2},
+        {"query": "kafka experience?", "count": 1, "sessions": 1},
     ]
     assert kafka["match_counts"] == {"full": 1, "partial": 2, "none": 0}
     assert kafka["avg_match_score"] == 73.33  # (60 + 70 + 90) / 3
@@ -384,8 +388,8 @@ def test_the_stored_summary_keeps_what_later_weeks_read(figures: WeeklyFigures) 
         "intent": "compensation",
         "count": 3,
         "members": [
-            {"query": "day rate?", "count": 2},
-            {"query": "what's his hourly rate", "count": 1},
+            {"query": "day rate?", "count": 2, "sessions": 2},
+            {"query": "what's his hourly rate", "count": 1, "sessions": 1},
         ],
     }
     # the next week reads it: its pay question is not new, seen in 1 of its 8 weeks

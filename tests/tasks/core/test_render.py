@@ -14,6 +14,7 @@ from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
 from tasks.core.render import (
     EMPTY_WEEK,
     build_mime,
+    markdown_escape,
     render_html,
     render_markdown,
     render_text,
@@ -146,5 +147,8 @@ def test_mime_is_multipart_alternative_with_text_then_html(figures: WeeklyFigure
 
 def test_top_queries_table_rows_are_the_figures(figures: WeeklyFigures) -> None:
     rows = top_queries_table(figures)
-    assert rows == [t.model_dump(mode="json") for t in figures.top_queries]
+    assert rows == [
+        {**t.model_dump(mode="json"), "query": markdown_escape(t.query)}
+        for t in figures.top_queries
+    ]
     assert re.fullmatch(r"[^@]*", json.dumps(rows))

@@ -12,6 +12,7 @@ from tasks.core.insights import StoredSummary, history_weeks
 from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
 from tasks.core.render import (
     human_period,
+    markdown_escape,
     render_html,
     render_markdown,
     render_text,
@@ -40,7 +41,7 @@ def figures() -> WeeklyFigures:
     for n, (text, match) in enumerate(texts * 3):
         rid = f"q{n:02d}"
         at = f"2025-11-0{3 + n % 7}T10:{n:02d}:00"
-        events.append(query(rid, at, text))
+        events.append(query(rid, at, text, session=f"v{n}"))
         if match is not None:
             perf = {"totalTime": 5000.0}
             events.append(response(rid, at, match, 20, ["Python"], perf))
@@ -204,14 +205,12 @@ def test_markdown_artifact_leads_with_anomalies_and_gaps(figures: WeeklyFigures)
         for s in ("## Anomalies", "## Where the CV falls short", "**Contact requests:**", "## Key")
     ]
     assert -1 not in order and order == sorted(order)
-    assert "| does he know fortran? | skills | not\\_answered | 15 | 15 | new |" in markdown
+    assert "| does he know fortran? | skills | not\\_answered | 15 | 15 | 15 | new |" in markdown
 
 
 def test_themes_table_says_why_a_theme_is_a_gap(figures: WeeklyFigures) -> None:
     rows = themes_table(figures)
-    assert [row["theme"] for row in rows] == [
-        t.theme.replace("<", "&lt;").replace(">", "&gt;") for t in figures.themes
-    ]
+    assert [row["theme"] for row in rows] == [markdown_escape(t.theme) for t in figures.themes]
     fortran = rows[0]
     assert {k: fortran[k] for k in ("theme", "gap", "asked", "short", "new", "weeks_seen")} == {
         "theme": "does he know fortran?",

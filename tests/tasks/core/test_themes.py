@@ -107,7 +107,7 @@ def test_members_by_count_then_query_and_themes_by_count_then_label() -> None:
     assert themes[0].theme == "day rate?" and themes[0].count == 10
     assert themes[1].theme == "does he know kubernetes" and themes[1].count == 8
     stored = pay.to_json()
-    assert stored["members"][0] == {"query": "day rate?", "count": 5}
+    assert stored["members"][0] == {"query": "day rate?", "count": 5, "sessions": 5}
 
 
 def test_repeated_query_counts_are_added() -> None:
