@@ -326,6 +326,13 @@ _LOCAL_CHARS = r"[\w.%+\-!#$&'*=?^`{|}~/]"
 #: An address with an ``@``: the local part starts where a run of its characters starts
 #: (so a long run without ``@`` is read once), labels are possessive.
 _EMAIL = re.compile(rf"(?<!{_LOCAL_CHARS}){_LOCAL_CHARS}++@(?:[\w\-]*+\.)+[^\W\d_]{{2,}}")
+#: The rarer forms RFC 5321 allows: a quoted local part (``"jane doe"@example.com``) and an
+#: address literal for the domain (``jane@[192.0.2.1]``, ``jane@[IPv6:2001:db8::1]``).
+#: Bounded: a quoted part of at most 64 characters, a literal of at most 50.
+_EMAIL_RFC = re.compile(
+    rf'(?:"[^"\r\n]{{1,64}}+"|(?<!{_LOCAL_CHARS}){_LOCAL_CHARS}++){_B}{{0,2}}+@{_B}{{0,2}}+'
+    rf"(?:\[[\w:.]{{2,50}}+\]|(?:[\w\-]*+\.)+[^\W\d_]{{2,}})"
+)
 _OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
 _AT = (
     rf"(?>{_B}{{0,3}}+{_OPEN}{_B}{{0,2}}+(?:at|@){_B}{{0,2}}+{_CLOSE}{_B}{{0,3}}+"
@@ -438,6 +445,9 @@ def _find(view: _View, neutralise: bool) -> list[tuple[int, int, int, str]]:
     if "@" in text:
         for match in _EMAIL.finditer(text):
             add(*match.span(), _EMAIL_RANK, EMAIL_MASK)
+        if '"' in text or "[" in text:
+            for match in _EMAIL_RFC.finditer(text):
+                add(*match.span(), _EMAIL_RANK, EMAIL_MASK)
     if "@" in text or _AT_WORD.search(text):
         for match in _SPELLED.finditer(text):
             plain_at = match.group("at").strip().casefold() == "at"
@@ -541,16 +551,6 @@ def _decode_escapes(text: str) -> str:
     return _JSON_ESCAPE.sub(one, text)
 
 
-def _mask_values(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask(value)
-    if isinstance(value, list):
-        return [_mask_values(v) for v in value]
-    if isinstance(value, dict):
-        return {mask(str(k)): _mask_values(v) for k, v in value.items()}
-    return value  # numbers, booleans, null: not text
-
-
 def _parsed_container(text: str) -> dict[str, Any] | list[Any] | None:
     if text.lstrip()[:1] not in ("{", "["):
         return None
@@ -559,14 +559,6 @@ def _parsed_container(text: str) -> dict[str, Any] | list[Any] | None:
     except (ValueError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict | list) else None
-
-
-def mask_untrusted(text: str) -> str:
-    """Untrusted text masked for display: JSON value by value, anything else whole."""
-    parsed = _parsed_container(text)
-    if parsed is not None:
-        return json.dumps(_mask_values(parsed), ensure_ascii=False)
-    return mask(_decode_escapes(text))
 
 
 class _Budget:
@@ -638,5 +630,4 @@ __all__ = [
     "display_query",
     "mask",
     "mask_sample",
-    "mask_untrusted",
 ]

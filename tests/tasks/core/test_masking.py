@@ -104,6 +104,9 @@ RLO, PDF = "\u202e", "\u202c"
         ("see uk.linkedin.com/in/jane-doe", "jane"),
         ("see github.com/janedoe and x.com/janedoe", "janedoe"),
         ("see linkedin[.]com/in/jane-doe", "jane"),
+        ('mail "john doe"@example.com', "doe"),  # a quoted local part (RFC 5321)
+        ("mail john.doe@[192.0.2.1]", "doe"),  # an address literal for the domain
+        ("mail john.doe@[IPv6:2001:db8::1]", "2001"),
     ],
 )
 def test_disguised_contact_details_are_masked(text: str, secret: str) -> None:
