@@ -9,7 +9,6 @@ Prefect's artifacts and logs, the stored summary) for what must not be there.
 
 from __future__ import annotations
 
-import email
 import gzip
 import json
 import random
@@ -20,22 +19,11 @@ import uuid
 import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from email.message import Message
-from typing import Any, cast
 
 import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses import ses_backends
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    FlowRunFilter,
-    FlowRunFilterStartTime,
-    LogFilter,
-    LogFilterFlowRunId,
-)
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import WorkerSend, send_all
@@ -44,6 +32,7 @@ from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
 from lambdas.processor.weeks import Week
 from tasks.dynamodb.week_index import query_week_records
+from tests.flows.surfaces import artifacts_and_logs, run_ids_since, sent_mail_texts
 
 pytestmark = pytest.mark.integration
 
@@ -119,18 +108,6 @@ def _traffic(texts: list[str]) -> list[WorkerSend]:
     return sends
 
 
-def _mail_texts() -> list[str]:
-    texts = []
-    for sent in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages:
-        message: Message = email.message_from_string(sent.raw_data)
-        texts.append(str(message["Subject"]))
-        for part in message.walk():
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                texts.append(payload.decode(part.get_content_charset() or "utf-8"))
-    return texts
-
-
 def _archived(stack: StackInfo, prefix: str) -> list[str]:
     s3 = boto3.client("s3", region_name="us-east-1")
     bucket = stack.settings.archive_bucket
@@ -158,23 +135,6 @@ def _stored_summaries(stack: StackInfo) -> list[str]:
     return texts
 
 
-def _prefect_texts(started: datetime) -> list[str]:
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                start_time=FlowRunFilterStartTime(after_=cast(Any, started))
-            )
-        )
-        ids = [run.id for run in runs]
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))
-        )
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
-    return [json.dumps(a.data, ensure_ascii=False) for a in artifacts] + [
-        log.message for log in logs
-    ]
-
-
 def test_disguised_contact_details_reach_no_surface_and_only_real_ones_count_as_leads(
     stack: StackInfo, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -196,9 +156,9 @@ def test_disguised_contact_details_reach_no_surface_and_only_real_ones_count_as_
 
     # and no disguised detail is in the e-mail, the archive, Prefect or the summaries
     surfaces = {
-        "the e-mail": _mail_texts(),
+        "the e-mail": sent_mail_texts(),
         "the archived report": _archived(stack, f"reports/{WEEK}/"),
-        "Prefect artifacts and logs": _prefect_texts(started),
+        "Prefect artifacts and logs": artifacts_and_logs(run_ids_since(started)),
         "the stored summaries": _stored_summaries(stack),
         "the process output": list(capsys.readouterr()),
     }

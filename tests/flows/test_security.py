@@ -8,32 +8,19 @@ back and searched.
 
 from __future__ import annotations
 
-import email
 import json
 import uuid
 from datetime import UTC, datetime
-from email.message import Message
-from typing import Any, cast
 
 import boto3
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses import ses_backends
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    FlowRunFilter,
-    FlowRunFilterStartTime,
-    LogFilter,
-    LogFilterFlowRunId,
-)
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import WorkerSend, send_all
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
 from lambdas.processor.weeks import Week
+from tests.flows.surfaces import artifacts_and_logs, run_ids_since, sent_mail_texts
 
 WEEK = Week(2025, 45)
 SECRETS = ["Jane.Doe@Example.COM", "jane.doe@example.com", "+44 20 7946 0958", "07700 900123"]
@@ -67,35 +54,6 @@ def _traffic() -> list[WorkerSend]:
     return sends
 
 
-def _texts_of_mail(raw: str) -> list[str]:
-    message: Message = email.message_from_string(raw)
-    parts = [str(message["Subject"])]
-    for part in message.walk():
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            parts.append(payload.decode(part.get_content_charset() or "utf-8"))
-    return parts
-
-
-def _run_ids_since(started: datetime) -> list[Any]:
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                start_time=FlowRunFilterStartTime(after_=cast(Any, started))
-            )
-        )
-    return [run.id for run in runs]
-
-
-def _artifacts_and_logs(run_ids: list[Any]) -> list[str]:
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids))
-        )
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids)))
-    return [json.dumps(a.data) for a in artifacts] + [log.message for log in logs]
-
-
 def _assert_clean(texts: list[str], where: str) -> None:
     for text in texts:
         squeezed = "".join(c for c in text if c.isdigit())
@@ -118,8 +76,7 @@ def test_no_personal_data_or_markup_escapes_into_mail_archive_artifacts_or_logs(
     assert figures.total_queries == 6
 
     # Then the e-mail (every decoded part) carries masked text only
-    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
-    mails = [text for m in sent for text in _texts_of_mail(m.raw_data)]
+    mails = sent_mail_texts()
     assert mails, "the report e-mail was not sent"
     _assert_clean(mails, "the e-mail")
     assert any("[email]" in text for text in mails) and any("[phone]" in t for t in mails)
@@ -138,6 +95,6 @@ def test_no_personal_data_or_markup_escapes_into_mail_archive_artifacts_or_logs(
     _assert_clean(objects, "the archived report")
 
     # and every artifact and log line of the runs, and everything printed
-    _assert_clean(_artifacts_and_logs(_run_ids_since(started)), "Prefect artifacts or logs")
+    _assert_clean(artifacts_and_logs(run_ids_since(started)), "Prefect artifacts or logs")
     captured = capsys.readouterr()
     _assert_clean([captured.out, captured.err], "the process output")
