@@ -6,35 +6,15 @@ contact-request count rely on those two tokens, so a visitor must not be able to
 detail past them, nor to forge them (:func:`display_query` neutralises a typed
 ``[email]`` into ``(email)``).
 
-What a visitor can hide a detail with, and what undoes it (matching only; the output keeps
-the visitor's text wherever no detail was found):
-
-- Unicode compatibility forms (full-width letters, circled digits): NFKC, on the output too;
-- invisible characters (format characters, category Cf: zero-width space, soft hyphen,
-  bidirectional controls) are removed from the output as well as from what is matched, and
-  combining marks (Mn, Me) from what is matched;
-- a bidirectional span (RLO/LRO/RLE/LRE ... PDF, RLI/LRI/FLI ... PDI) renders its text in
-  another order: its content is checked reversed too, so an address typed backwards in it
-  is found;
-- look-alike letters from another script (a Cyrillic ``\\u0430``): folded to Latin with the
-  ``confusable-homoglyphs`` tables; any script's digits, dashes and slashes too;
-- ``%40``, ``&#64;``, ``&commat;``, ``\\u0040``: decoded (up to three levels) before matching;
-- ``name [at] example [dot] com``, ``name(at)example.com``, ``name at example dot com``,
-  ``name @ example . com``;
-- any dash, slash, dot, parenthesis or one or two blanks between phone digit groups.
-
-The rule for a phone number is report-metrics.md's: nine digits or more, at most two
-separators between two digits (``1234 - 56789`` is not one number). What the rule would
-otherwise damage is kept: dates and times (``2026-11-09 12:30``, ``09/11/2026``), UUIDs (a
-request id), AWS account ids in ARNs and queue URLs, ``v``-prefixed versions and prices.
-A number written with a country code may have wider gaps (``+1 (555) 123 - 4567``) and
-only seven digits, when its first digits are a country calling code of Google's
-libphonenumber (``phonenumbers``). Why not libphonenumber's matcher itself: it validates
-against real numbering plans, so it misses fictitious or unknown-region numbers (a bare
-``123456789`` must be masked: a mask must over-approximate), it cannot place a number
-without a ``+`` and a region, it gives up after a fixed number of candidates (a visitor
-could hide a number behind decoys), and at about 30 microseconds a candidate it would make
-a megabyte of digits cost seconds.
+What undoes a disguise (matching only; the output keeps the visitor's text wherever no
+detail was found, minus invisible format characters): NFKC, removal of format characters
+and combining marks, bidirectional spans also read reversed, look-alike letters folded to
+Latin (``confusable-homoglyphs``), ``%xx``/HTML/``\\u`` escapes decoded (up to three
+levels), spelled ``at``/``dot``. A phone number follows report-metrics.md's rule (nine
+digits or more, at most two separators between two digits; wider gaps and seven digits
+after a country calling code from ``phonenumbers``); dates, times, UUIDs, ARNs' account
+ids, versions and prices are kept. The full list: docs/spec/report-metrics.md, section 4;
+why not libphonenumber's own matcher: docs/security.md.
 
 Linear time: every pattern is anchored where a run starts (look-behind) and uses
 possessive quantifiers or atomic groups, so no input makes the regex engine revisit a run
@@ -138,41 +118,61 @@ _FOLD_TARGETS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456
 
 @cache
 def _fold_table() -> dict[int, str]:
-    """Look-alike -> ASCII, one character for one: digits of any script, dashes, and what
-    the Unicode confusables data (confusable-homoglyphs) says looks like an ASCII letter,
-    digit or address punctuation. A letter folds only to a letter (a Cyrillic ``\\u0431`` is not a
-    ``6``), so words in other scripts do not turn into digit runs."""
-    path = os.path.join(os.path.dirname(confusable_homoglyphs.__file__), "confusables.json")
-    with open(path, encoding="utf-8") as data:
-        confusables: dict[str, list[dict[str, str]]] = json.load(data)
+    """Look-alike -> ASCII, one character for one: digits of any script, dashes, accented
+    Latin letters, and what the Unicode confusables data (confusable-homoglyphs) says looks
+    like an ASCII letter, digit or address punctuation. A letter folds only to a letter (a
+    Cyrillic ``\\u0431`` is not a ``6``), so words in other scripts do not turn into digit runs."""
     table: dict[int, str] = {}
-
-    def add(char: str, target: str) -> None:
-        if len(char) != 1 or char.isascii() or ord(char) in table:
-            return
-        if target not in _FOLD_TARGETS:
-            return
-        if unicodedata.category(char).startswith("L") and not target.isalpha():
-            return
-        table[ord(char)] = target
-
     for cp in range(0x30000):
-        char = chr(cp)
-        category = unicodedata.category(char)
-        if category == "Nd" and not char.isascii():
-            table[cp] = str(unicodedata.digit(char))
-        elif category == "Pd" and char != "-":
-            table[cp] = "-"
+        _fold_digit_dash_or_accent(chr(cp), table)
     for chars, target in (("\u2212\u2043", "-"), ("\u2044\u2215\u29f8", "/"), ("\u3002", ".")):
         for char in chars:
             table.setdefault(ord(char), target)
+    _fold_confusables(table)
+    return table
+
+
+def _fold_confusables(table: dict[int, str]) -> None:
+    """Add the confusables data's look-alikes of ASCII letters, digits and punctuation."""
+    path = os.path.join(os.path.dirname(confusable_homoglyphs.__file__), "confusables.json")
+    with open(path, encoding="utf-8") as data:
+        confusables: dict[str, list[dict[str, str]]] = json.load(data)
     for key, homoglyphs in confusables.items():
         for glyph in homoglyphs:
             if key.isascii():
-                add(glyph["c"], key)
+                _add_fold(table, glyph["c"], key)
             elif glyph["c"].isascii():
-                add(key, glyph["c"])
-    return table
+                _add_fold(table, key, glyph["c"])
+
+
+def _add_fold(table: dict[int, str], char: str, target: str) -> None:
+    """Fold ``char`` to ``target`` unless it is ASCII, already folded, or a letter that
+    would become something else than a letter."""
+    if len(char) != 1 or char.isascii() or ord(char) in table:
+        return
+    if target not in _FOLD_TARGETS:
+        return
+    if unicodedata.category(char).startswith("L") and not target.isalpha():
+        return
+    table[ord(char)] = target
+
+
+def _fold_digit_dash_or_accent(char: str, table: dict[int, str]) -> None:
+    """Digits of any script, dashes, and a Latin letter with marks (an accented ``i``) as
+    its base letter."""
+    if char.isascii():
+        return
+    category = unicodedata.category(char)
+    if category == "Nd":
+        table[ord(char)] = str(unicodedata.digit(char))
+    elif category == "Pd":
+        table[ord(char)] = "-"
+    elif category.startswith("L"):
+        parts = unicodedata.normalize("NFD", char)
+        base, marks = parts[0], parts[1:]
+        plain = base.isascii() and base.isalpha()
+        if plain and marks and all(unicodedata.category(mark) == "Mn" for mark in marks):
+            table[ord(char)] = base
 
 
 # --- the matching view and its way back to the text -----------------------------------------
@@ -223,9 +223,14 @@ class _Reversed:
 
 _ENCODED = re.compile(
     r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"
-    r"|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
-    r"|\\u[0-9A-Fa-f]{4}"
+    r"|&(?:#0*+[0-9]{1,7}|#[xX]0*+[0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"
+    r"|\\[uU]00(?:0[0-9A-Fa-f]|10)[0-9A-Fa-f]{4}|\\u[0-9A-Fa-f]{4}|\\u\{[0-9A-Fa-f]{1,6}\}"
+    r"|\\x[0-9A-Fa-f]{2}"
+    r"|%[uU][0-9A-Fa-f]{4}"
 )
+#: A markup tag (``<b>``, ``</span>``, ``<br/>``): it splits a detail for the eye no more
+#: than an invisible character does, so the view drops it. ``<jane@example.com>`` is no tag.
+_TAG = r"</?[A-Za-z][A-Za-z0-9]{0,15}+(?:[\s/][^<>]{0,200}+)?>"
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
@@ -238,10 +243,13 @@ def _clean(text: str) -> str:
 @lru_cache(maxsize=4096)
 def _decoded(token: str) -> str:
     """What one encoded token (or run of hidden characters) stands for."""
+    if token[:2] in ("%u", "%U"):
+        return _clean(chr(int(token[2:], 16)))
     if token[0] == "%":
         return _clean(bytes.fromhex(token.replace("%", "")).decode("utf-8", errors="replace"))
     if token[0] == "\\":
-        return _clean(chr(int(token[2:], 16)))
+        code = int(token[2:].strip("{}"), 16)
+        return _clean(chr(code)) if code <= sys.maxunicode else ""
     if token[0] == "&":
         return _clean(html.unescape(token))
     return ""  # hidden characters
@@ -249,7 +257,7 @@ def _decoded(token: str) -> str:
 
 @cache
 def _hidden_group() -> re.Pattern[str]:
-    return re.compile(f"({_hidden()[0].pattern})")
+    return re.compile(f"({_hidden()[0].pattern}|{_TAG})")
 
 
 _ENCODED_GROUP = re.compile(f"({_ENCODED.pattern})")
@@ -294,7 +302,7 @@ class _View:
                 at = b
             current = "".join([*pieces, current[at:]])
             layers.append(_Reversed(spans))
-        if not current.isascii() or "%" in current or "&" in current or "\\" in current:
+        if not current.isascii() or any(c in current for c in "%&\\<"):
             if not current.isascii():  # a look-alike may stand in an escape: %2\u0435
                 current = current.translate(_fold_table())
             for round_ in range(4):  # hidden characters, then up to three levels of escapes
@@ -321,11 +329,15 @@ class _View:
 
 # --- detectors --------------------------------------------------------------------------------
 
-_B = r"[^\S\r\n]"
+#: A blank between the parts of a detail; a line break too (a detail split over lines).
+_B = r"\s"
 _LOCAL_CHARS = r"[\w.%+\-!#$&'*=?^`{|}~/]"
 #: An address with an ``@``: the local part starts where a run of its characters starts
 #: (so a long run without ``@`` is read once), labels are possessive.
-_EMAIL = re.compile(rf"(?<!{_LOCAL_CHARS}){_LOCAL_CHARS}++@(?:[\w\-]*+\.)+[^\W\d_]{{2,}}")
+_EMAIL = re.compile(
+    rf"(?<!{_LOCAL_CHARS}){_LOCAL_CHARS}++@"
+    r"(?:(?:[\w\-]*+\.)+[^\W\d_]{2,}|\d{1,3}+(?:\.\d{1,3}+){3}(?!\d))"
+)
 #: The rarer forms RFC 5321 allows: a quoted local part (``"jane doe"@example.com``) and an
 #: address literal for the domain (``jane@[192.0.2.1]``, ``jane@[IPv6:2001:db8::1]``).
 #: Bounded: a quoted part of at most 64 characters, a literal of at most 50.
@@ -345,20 +357,27 @@ _DOT = (
 #: ``name [at] example [dot] com``, ``name(at)example.com``, ``name at example dot com``,
 #: ``name @ example . com``. Bounded: at most 8 labels of at most 63 characters.
 _SPELLED = re.compile(
-    rf"(?<![\w.%+\-])[\w.%+\-]{{1,64}}+(?P<at>{_AT})"
+    rf"(?<![\w.%+\-])(?P<local>[\w.%+\-]{{1,64}}+)(?P<at>{_AT})"
     rf"(?P<domain>(?:[\w\-]{{1,63}}+{_DOT}){{1,8}}[^\W\d_]{{2,24}}+)(?![\w\-])",
     re.IGNORECASE,
 )
 _AT_WORD = re.compile(r"at", re.IGNORECASE)
+#: A local part no word has (``john.doe``, ``jane_doe77``): with it, a plain ``at`` is ``@``.
+_ADDRESS_LOCAL = re.compile(r"[._+%\d]")
 _SPELLED_DOT = re.compile(rf"{_B}dot{_B}|{_OPEN}", re.IGNORECASE)
 _HOST_DOT = rf"(?:\.|[\[(](?:\.|dot)[\])]|{_B}dot{_B})"
 _PROFILE_HOSTS = "|".join(
     host.replace(".", _HOST_DOT)
     for host in (
-        r"linkedin.com/(?:in|pub|profile)/",
+        r"linkedin.com/(?:comm/|mwlite/)?(?:in|pub|profile)/",
         r"(?:github|gitlab|twitter|x|facebook|fb|instagram|tiktok|calendly).com/@?",
-        r"(?:t|wa).me/",
-        r"(?:youtube|medium|threads).(?:com|net)/@",
+        r"(?:vk|pinterest|dribbble|weibo).com/",
+        r"(?:t|wa|fb|about|signal).me/",
+        r"(?:lnkd.in|instagr.am|linktr.ee|keybase.io|behance.net)/",
+        r"youtube.com/(?:c/|user/|channel/)",
+        r"reddit.com/(?:u|user)/",
+        r"stackoverflow.com/users/",
+        r"snapchat.com/add/",
         r"xing.com/profile/",
         r"bsky.app/profile/",
     )
@@ -366,15 +385,35 @@ _PROFILE_HOSTS = "|".join(
 #: A personal profile URL: a way to reach a person, so it counts (and shows) as ``[email]``.
 _PROFILE = re.compile(
     rf"(?<![\w.\-])(?:https?://)?(?:www\.|m\.|mobile\.|[a-z]{{2}}\.)?(?:{_PROFILE_HOSTS})"
-    r"[\w.\-%~]{2,100}+",
+    r"[\w.\-%~/]{2,100}+",
     re.IGNORECASE,
 )
+
+#: Any host's ``/@handle`` (Mastodon and the fediverse, Medium, YouTube, TikTok, Threads).
+_HANDLE_URL = re.compile(
+    r"(?<![\w.\-])(?:https?://)?(?:[\w\-]++\.)++[a-z]{2,24}+/@[\w.\-]{2,100}+", re.IGNORECASE
+)
+#: A personal site on a host that gives each person a subdomain.
+_PERSONAL_HOST = re.compile(
+    r"(?<![\w.\-])(?:https?://)?(?!www\.)[\w\-]{2,63}+\."
+    r"(?:github\.io|medium\.com|substack\.com|wordpress\.com|blogspot\.com|bsky\.social)"
+    r"(?![\w\-])",
+    re.IGNORECASE,
+)
+#: A contact URI: ``tel:``, ``sms:``, ``callto:`` and ``facetime:`` name a number however
+#: short; ``skype:`` names an account.
+_TEL_URI = re.compile(
+    rf"\b(?:tel|sms|callto|facetime):{_B}{{0,2}}+\+?\(?\d(?:[\-.()\s]{{0,3}}+\d){{2,20}}+",
+    re.IGNORECASE,
+)
+_SKYPE_URI = re.compile(r"\bskype:[\w.\-:]{2,100}+", re.IGNORECASE)
 
 _TIME = (
     r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?"
     r"(?:z|[+\-](?:[01]\d|2[0-3]):?[0-5]\d)?"
 )
 _YEAR = r"(?:1[6-9]|2\d)\d\d"
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _DAY_OR_MONTH = r"(?:0?[1-9]|[12]\d|3[01])"
 _NOT_MORE_DIGITS = rf"(?!{_B}?[\-./,]?{_B}?\d)"
 #: What looks like digit groups but is not a phone number; blanked before phones are sought.
@@ -397,6 +436,15 @@ _KEEP = re.compile(
             r"(?<![\w.])v\d{1,4}(?:\.\d{1,6}){1,3}(?!\d)",  # v10.0.19041.1234
             rf"[$€£¥]{_B}?(?:\d{{1,3}}(?:[,.{_B}]\d{{3}})*|\d{{1,7}})(?:[.,]\d{{2}})?"
             rf"(?!\d){_NOT_MORE_DIGITS}",
+            # an IPv4 address (no octet with a leading zero: 079.111.23.45 is a number)
+            rf"(?<![\w.])(?:{_OCTET}\.){{3}}{_OCTET}(?![\w.]|\.\d)",
+            # a decimal with one or two digits before the point: 3.14159265358, 0.123456789
+            rf"(?<![\w.,+\-])\d{{1,2}}\.\d{{5,}}+(?![\w.,]){_NOT_MORE_DIGITS}",
+            # a DOI's prefix (its suffix is still read) and an arXiv id (YYMM.NNNNN)
+            rf"\bdoi:?{_B}?10\.\d{{4,5}}/",
+            r"\barxiv:?\s?(?:0[7-9]|[1-3]\d)(?:0[1-9]|1[0-2])\.\d{4,5}(?:v\d{1,3})?(?!\d)",
+            # an ISBN named as one (blanked only if its check digit is right: _blank_kept)
+            rf"\bisbn(?:-?1[03])?:?{_B}{{0,2}}+(?P<isbn>[\d\-]{{9,17}}+x?)(?![\w\-])",
         )
     ),
     re.IGNORECASE,
@@ -404,8 +452,9 @@ _KEEP = re.compile(
 #: A gap between two digits of a phone number: at most two separators, one or two blanks
 #: counting as one. Atomic: the only way to read a gap is the longest, so a run of digit
 #: groups that is too short fails after a bounded number of steps.
-_GAP = rf"(?>{_B}{{1,2}}+(?:[\-./()]|{_B}{{1,2}}+)?|[\-./()](?:{_B}{{1,2}}+|[\-./()])?)?"
-_PHONE = re.compile(rf"(?<!\d)\+?\(?\d(?:{_GAP}\d){{8,}}+")
+_SEP = r"[\-./()\[\]_~*|\u00b7\u2022]"
+_GAP = rf"(?>{_B}{{1,2}}+(?:{_SEP}|{_B}{{1,2}}+)?|{_SEP}(?:{_B}{{1,2}}+|{_SEP})?)?"
+_PHONE = re.compile(rf"(?<!\d)\+?[(\[]?\d(?:{_GAP}\d){{8,}}+")
 #: A gap of a number written with a country code: up to three separators (``123 - 4567``).
 _WIDE_GAP = rf"(?>(?:{_B}{{1,2}}+|[\-./()]){{0,3}}+)"
 #: A ``+``, then seven digits or more: a number in international format, if the digits
@@ -428,43 +477,99 @@ def _has_country_code(digits: str) -> bool:
     return any(int(digits[:n]) in codes for n in (1, 2, 3) if len(digits) >= n)
 
 
+def _isbn_valid(isbn: str) -> bool:
+    """Whether an ISBN-10 or ISBN-13 has the right check digit (a phone number rarely has)."""
+    chars = isbn.replace("-", "").upper()
+    if len(chars) == 13 and chars.isdigit():
+        return sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(chars)) % 10 == 0
+    if len(chars) == 10 and chars[:9].isdigit() and (chars[9].isdigit() or chars[9] == "X"):
+        values = [*map(int, chars[:9]), 10 if chars[9] == "X" else int(chars[9])]
+        return sum((10 - i) * v for i, v in enumerate(values)) % 11 == 0
+    return False
+
+
+def _blank(match: re.Match[str]) -> str:
+    isbn = match.group("isbn")
+    if isbn is not None and not _isbn_valid(isbn):
+        return match.group()
+    return "#" * len(match.group())
+
+
 def _blank_kept(text: str) -> str:
-    """The view with dates, ids, versions and prices blanked (same length)."""
-    return _KEEP.sub(lambda match: "#" * len(match.group()), text)
+    """The view with dates, ids, versions, prices, addresses of machines and named ISBNs,
+    DOIs and arXiv ids blanked (same length)."""
+    return _KEEP.sub(_blank, text)
 
 
-def _find(view: _View, neutralise: bool) -> list[tuple[int, int, int, str]]:
-    """Every detail in the view, as text spans ``(start, end, rank, token)``."""
-    found: list[tuple[int, int, int, str]] = []
-    text = view.text
+_Found = list[tuple[int, int, int, str]]
 
-    def add(start: int, end: int, rank: int, token: str) -> None:
-        found.append((*view.to_text(start, end), rank, token))
 
-    # each detector runs only if a character it cannot match without is there (cheap)
+def _emails(text: str) -> list[tuple[int, int]]:
+    """View spans of addresses: with an ``@``, RFC 5321's rarer forms, spelled out."""
+    spans: list[tuple[int, int]] = []
     if "@" in text:
-        for match in _EMAIL.finditer(text):
-            add(*match.span(), _EMAIL_RANK, EMAIL_MASK)
+        spans += [match.span() for match in _EMAIL.finditer(text)]
         if '"' in text or "[" in text:
-            for match in _EMAIL_RFC.finditer(text):
-                add(*match.span(), _EMAIL_RANK, EMAIL_MASK)
+            spans += [match.span() for match in _EMAIL_RFC.finditer(text)]
     if "@" in text or _AT_WORD.search(text):
         for match in _SPELLED.finditer(text):
-            plain_at = match.group("at").strip().casefold() == "at"
-            if not plain_at or _SPELLED_DOT.search(match.group("domain")):
-                add(*match.span(), _EMAIL_RANK, EMAIL_MASK)
+            if _spelled_is_address(match):
+                spans.append(match.span())
+    return spans
+
+
+def _spelled_is_address(match: re.Match[str]) -> bool:
+    """A plain ``at`` needs a spelled-out dot or a local part no word has
+    (``he worked at amazon.com`` is no address; ``john.doe at example.com`` is)."""
+    if match.group("at").strip().casefold() != "at":
+        return True
+    return bool(_SPELLED_DOT.search(match.group("domain")) or _ADDRESS_LOCAL.search(match["local"]))
+
+
+def _profiles(text: str) -> list[tuple[int, int]]:
+    """View spans of personal profile URLs and ``skype:`` accounts."""
+    spans: list[tuple[int, int]] = []
     if "/" in text:
-        for match in _PROFILE.finditer(text):
-            add(*match.span(), _EMAIL_RANK, EMAIL_MASK)
-    digits = _blank_kept(text) if _DIGIT.search(text) else ""
-    for match in _PHONE.finditer(digits):
-        add(*match.span(), _PHONE_RANK, PHONE_MASK)
+        spans += [match.span() for match in _PROFILE.finditer(text)]
+        if "/@" in text:
+            spans += [match.span() for match in _HANDLE_URL.finditer(text)]
+    if "." in text:
+        spans += [match.span() for match in _PERSONAL_HOST.finditer(text)]
+    if ":" in text:
+        spans += [match.span() for match in _SKYPE_URI.finditer(text)]
+    return spans
+
+
+def _phones(text: str) -> list[tuple[int, int]]:
+    """View spans of phone numbers (what only looks like one blanked first)."""
+    if not _DIGIT.search(text):
+        return []
+    digits = _blank_kept(text)
+    spans = [match.span() for match in _PHONE.finditer(digits)]
     for match in _PLUS_CHAIN.finditer(digits):
         if _has_country_code(_NOT_DIGIT.sub("", match.group())):
-            add(*match.span(), _PHONE_RANK, PHONE_MASK)
+            spans.append(match.span())
+    if ":" in text:
+        spans += [match.span() for match in _TEL_URI.finditer(text)]
+    return spans
+
+
+def _find(view: _View, neutralise: bool) -> _Found:
+    """Every detail in the view, as text spans ``(start, end, rank, token)``.
+
+    Each detector runs only if a character it cannot match without is there (cheap)."""
+    text = view.text
+    found: _Found = []
+    for spans, rank, token in (
+        (_emails(text), _EMAIL_RANK, EMAIL_MASK),
+        (_profiles(text), _EMAIL_RANK, EMAIL_MASK),
+        (_phones(text), _PHONE_RANK, PHONE_MASK),
+    ):
+        found += [(*view.to_text(start, end), rank, token) for start, end in spans]
     if neutralise:
         for match in _PLACEHOLDER.finditer(text):
-            add(*match.span(), _TYPED_RANK, f"({match.group(1).casefold().replace('-', '')})")
+            token = f"({match.group(1).casefold().replace('-', '')})"
+            found.append((*view.to_text(*match.span()), _TYPED_RANK, token))
     return found
 
 

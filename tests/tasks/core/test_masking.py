@@ -204,6 +204,12 @@ HOSTILE = {
     "pluses": lambda n: "+1 2 3 4 5 6 7 " * (n // 15),
     "hidden": lambda n: "a\u200b" * (n // 2),
     "bidi": lambda n: "\u202eab" * (n // 3),
+    "tags": lambda n: "<b x=1" * (n // 6),  # tags that never close
+    "closed tags": lambda n: "1<b>" * (n // 4),
+    "lines": lambda n: "1\n2 " * (n // 4),
+    "handles": lambda n: "a.b/@" * (n // 5),
+    "uris": lambda n: "tel:1 " * (n // 6),
+    "plain at": lambda n: "a.b at c." * (n // 9),
 }
 
 
@@ -226,3 +232,90 @@ def test_masking_time_grows_linearly_with_hostile_text(shape: str) -> None:
     mask(small)  # warm the caches
     ratio = _best_time([large]) / _best_time([small] * 16)
     assert ratio < 6, f"{shape}: x{ratio:.1f}"
+
+
+# --- red team, round 2: disguises and shapes the first table did not have -------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("mail john.doe\n@example.com", "doe"),  # split by line breaks
+        ("mail john.doe@\nexample.com", "doe"),
+        ("mail john.doe@example\n.com", "doe"),
+        ("mail john.doe\r\n@example.com", "doe"),
+        ("mail john.doe<b>@</b>example.com", "doe"),  # split by markup
+        ("mail john.doe<span class='x'>@example.com</span>", "doe"),
+        ("mail john.doe at example.com", "doe"),  # plain "at", an address-shaped local part
+        ("mail john_doe77 at example.com", "doe"),
+        ("mail john.doe&#000000064;example.com", "doe"),  # zero-padded entity
+        ("mail john.doe\\x40example.com", "doe"),  # escapes of other languages
+        ("mail john.doe\\u{40}example.com", "doe"),
+        ("mail john.doe\\U00000040example.com", "doe"),
+        ("mail john.doe%u0040example.com", "doe"),
+        ("mail john.doe@192.0.2.1", "doe"),  # an IPv4 domain without brackets
+        ("see g\u00edthub.com/janedoe", "janedoe"),  # an accented look-alike
+        ("see lnkd.in/janedoe", "janedoe"),
+        ("see linkedin.com/comm/in/jane-doe", "jane"),
+        ("see https://www.linkedin.com/mwlite/in/jane-doe", "jane"),
+        ("see instagr.am/janedoe", "janedoe"),
+        ("see fb.me/janedoe", "janedoe"),
+        ("see youtube.com/c/janedoe", "janedoe"),
+        ("see reddit.com/user/janedoe and reddit.com/u/janedoe", "janedoe"),
+        ("see stackoverflow.com/users/123/jane-doe", "jane"),
+        ("see mastodon.social/@janedoe", "janedoe"),  # any host's /@handle
+        ("see janedoe.github.io", "janedoe"),
+        ("see janedoe.medium.com and janedoe.substack.com", "janedoe"),
+        ("see linktr.ee/janedoe", "janedoe"),
+        ("see about.me/janedoe", "janedoe"),
+        ("see skype:janedoe?call", "janedoe"),
+        ("call 555\n123\n4567", "4567"),  # phone groups split by line breaks
+        ("call 555\r\n123 4567", "4567"),
+        ("call 555<b>123</b>4567", "4567"),  # split by markup
+        ("call 555<br>123<br>4567", "4567"),
+        ("call 555_123_4567", "4567"),  # other separators
+        ("call 555~123~4567", "4567"),
+        ("call 555*123*4567", "4567"),
+        ("call 555|123|4567", "4567"),
+        ("call 555\u00b7123\u00b74567", "4567"),
+        ("call 555\u2022123\u20224567", "4567"),
+        ("call [555] 123 4567", "4567"),
+        ("call tel:5551234", "5551234"),  # a tel: URI, however short
+        ("call sms:+15551234", "5551234"),
+    ],
+)
+def test_more_disguised_contact_details_are_masked(text: str, secret: str) -> None:
+    for shown in (mask(text), display_query(text), mask_sample(text, 500)):
+        assert secret not in shown, shown
+        assert "[email]" in shown or "[phone]" in shown, shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ip 192.168.100.200 and 10.0.0.1",
+        "isbn 978-3-16-148410-0",
+        "ISBN-13: 9783161484100",
+        "pi is 3.14159265358 and uptime 99.9999999%",
+        "a share of 0.123456789",
+        "doi 10.1000/182 and doi:10.1109/5.771073",
+        "arxiv 2101.12345 and arXiv:2101.12345v2",
+        "worked 2019-2024 at acme",
+        "he worked at amazon.com",
+        "look at me. then",
+    ],
+)
+def test_more_shapes_that_only_look_like_a_detail_are_kept(text: str) -> None:
+    assert mask(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ip-shaped 079.111.23.45",  # a leading zero: not how an address is written
+        "pi-shaped 555.1234567",  # three digits before the point: a number
+        "isbn-less 978-3-16-148410-0",
+    ],
+)
+def test_kept_shapes_stay_narrow(text: str) -> None:
+    assert "[phone]" in mask(text)
