@@ -2,6 +2,8 @@
 #   docker build -t cv-analytics-flows:<tag> .
 # The code lives in /opt/cv-analytics, where the ECS deployments' pull step goes
 # (`set_working_directory`); dependencies come from uv.lock exactly (no dev tools).
+# It holds what the flows import (flows/, tasks/, lambdas/) and nothing of the local stack:
+# deployments/ (moto, the demo, the template tooling) stays out (.dockerignore too).
 FROM python:3.13-slim
 
 COPY --from=ghcr.io/astral-sh/uv:0.8 /uv /usr/local/bin/uv
@@ -25,7 +27,6 @@ RUN uv sync --frozen --no-dev --no-install-project \
 COPY lambdas/ lambdas/
 COPY tasks/ tasks/
 COPY flows/ flows/
-COPY deployments/ deployments/
 
 # A user of its own; it may write the rendered reports under out/ and nothing else.
 RUN groupadd --gid 10001 cv-analytics \

@@ -1,10 +1,10 @@
 """A small reader of ``deployments/template.yaml``: the one description of the resources.
 
-It loads the YAML with the CloudFormation short-form tags (``!Ref``, ``!Sub``, ``!GetAtt``,
-``!If``...) turned into their long JSON forms, resolves parameters (defaults, or values the
-caller passes), conditions and intrinsic functions to plain values, and gives typed views of
-the resources the local stack and the tests need (queues, tables, buckets, topics, alarms,
-log groups, the function and its event source mapping).
+It loads the YAML with cfn-lint's decoder, which turns the CloudFormation short-form tags
+(``!Ref``, ``!Sub``, ``!GetAtt``, ``!If``...) into their long JSON forms; resolves parameters
+(defaults, or values the caller passes), conditions and intrinsic functions to plain values;
+and gives typed views of the resources the local stack and the tests need (queues, tables,
+buckets, topics, alarms, log groups, the function and its event source mapping).
 
 Resolution is honest: a value only AWS can know (a queue URL, a KMS key id, a generated role
 name) raises :class:`Unresolvable` instead of being guessed. Physical names come from each
@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
-
-import yaml
 
 S = TypeVar("S")
 
@@ -39,35 +37,32 @@ class Unresolvable(ValueError):
 # ---------------------------------------------------------------------------- loading
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """PyYAML's safe loader plus the short-form intrinsic tags."""
-
-
-def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    key = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":  # !GetAtt Resource.Attribute
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(cast(yaml.MappingNode, node), deep=True)
-    return {key: value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
-
-
 def load_document(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """The template as CloudFormation's JSON form (intrinsics as ``{"Fn::...": ...}``)."""
-    with path.open(encoding="utf-8") as stream:
-        # a SafeLoader subclass that only adds the CloudFormation short-form tags
-        document = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506  # nosec B506
+    """The template as CloudFormation's JSON form (intrinsics as ``{"Fn::...": ...}``).
+
+    Read with cfn-lint's decoder, the loader ``make lint`` checks the template with, so the
+    short-form tags mean the same here as there; its position-carrying nodes become plain
+    dicts, lists and strings, the values boto3 and ``json`` are handed.
+    """
+    from cfnlint.decode import decode  # a dev tool: imported only when a template is read
+
+    document, problems = decode(str(path))
+    if problems:
+        raise ValueError(f"{path} could not be read: {'; '.join(p.message for p in problems)}")
     if not isinstance(document, dict) or "Resources" not in document:
         raise ValueError(f"{path} is not a CloudFormation template")
-    return document
+    return cast(dict[str, Any], _plain(document))
+
+
+def _plain(node: Any) -> Any:
+    """``node`` with cfn-lint's dict, list and str subclasses turned into the built-in types."""
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(value) for value in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
 
 
 @cache
@@ -87,8 +82,47 @@ NO_VALUE = _NoValue()
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
-def _arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
-    return f"arn:{partition}:{service}:{region}:{account}:{resource}"
+#: The attributes known before deployment: (type, attribute) -> value, a pattern of the
+#: partition, region, account and the resource's physical name.
+_ATTRIBUTES = {
+    ("AWS::SQS::Queue", "Arn"): "arn:{partition}:sqs:{region}:{account}:{name}",
+    ("AWS::SQS::Queue", "QueueName"): "{name}",
+    ("AWS::DynamoDB::Table", "Arn"): "arn:{partition}:dynamodb:{region}:{account}:table/{name}",
+    ("AWS::Logs::LogGroup", "Arn"): "arn:{partition}:logs:{region}:{account}:log-group:{name}:*",
+    ("AWS::Lambda::Function", "Arn"): "arn:{partition}:lambda:{region}:{account}:function:{name}",
+    ("AWS::SNS::Topic", "TopicArn"): "arn:{partition}:sns:{region}:{account}:{name}",
+    ("AWS::SNS::Topic", "TopicName"): "{name}",
+    ("AWS::S3::Bucket", "Arn"): "arn:{partition}:s3:::{name}",
+    ("AWS::CloudWatch::Alarm", "Arn"): "arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}",
+    ("AWS::IAM::ManagedPolicy", "Arn"): "arn:{partition}:iam::{account}:policy/{name}",
+}
+
+
+def _mappings(node: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping within ``node`` (``node`` included), depth first."""
+    if isinstance(node, dict):
+        yield node
+        children: Iterable[Any] = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return
+    for child in children:
+        yield from _mappings(child)
+
+
+def _named_ids(node: dict[str, Any]) -> set[str]:
+    """The names one intrinsic function refers to: ``Ref``'s, ``GetAtt``'s resource, and
+    the ``${X}`` or ``${X.Attribute}`` of a ``Sub`` (resources or not: the caller filters)."""
+    if set(node) == {"Ref"}:
+        return {str(node["Ref"])}
+    if set(node) == {"Fn::GetAtt"}:
+        return {str(node["Fn::GetAtt"][0])}
+    if set(node) == {"Fn::Sub"}:
+        argument = node["Fn::Sub"]
+        text = argument if isinstance(argument, str) else argument[0]
+        return {name.split(".", 1)[0] for name in _SUB_VARIABLE.findall(text)}
+    return set()
 
 
 @dataclass(frozen=True)
@@ -185,30 +219,10 @@ class Template:
 
     def references(self, logical_id: str) -> set[str]:
         """Other resources this one's properties refer to (Ref, GetAtt, ${X} in Sub)."""
-        found: set[str] = set()
-        resources = self.document["Resources"]
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                if set(node) == {"Ref"} and node["Ref"] in resources:
-                    found.add(node["Ref"])
-                elif set(node) == {"Fn::GetAtt"}:
-                    found.add(node["Fn::GetAtt"][0])
-                elif set(node) == {"Fn::Sub"}:
-                    text = (
-                        node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
-                    )
-                    for name in _SUB_VARIABLE.findall(text):
-                        if name.split(".", 1)[0] in resources:
-                            found.add(name.split(".", 1)[0])
-                for child in node.values():
-                    walk(child)
-            elif isinstance(node, list):
-                for child in node:
-                    walk(child)
-
-        walk(self.document["Resources"][logical_id].get("Properties", {}))
-        return found - {logical_id}
+        resources = set(self.document["Resources"])
+        properties = self.document["Resources"][logical_id].get("Properties", {})
+        found = {name for node in _mappings(properties) for name in _named_ids(node)}
+        return (found & resources) - {logical_id}
 
     # ------------------------------------------------------------------ names, Ref, GetAtt
 
@@ -243,29 +257,17 @@ class Template:
         if logical_id not in resources:
             raise Unresolvable(f"!GetAtt of unknown {logical_id}")
         kind = resources[logical_id]["Type"]
-        p, r, a = self.partition, self.region, self.account_id
-        match kind, attribute:
-            case "AWS::SQS::Queue", "Arn":
-                return _arn(p, "sqs", r, a, self.physical_name(logical_id))
-            case "AWS::SQS::Queue", "QueueName":
-                return self.physical_name(logical_id)
-            case "AWS::DynamoDB::Table", "Arn":
-                return _arn(p, "dynamodb", r, a, f"table/{self.physical_name(logical_id)}")
-            case "AWS::Logs::LogGroup", "Arn":
-                return _arn(p, "logs", r, a, f"log-group:{self.physical_name(logical_id)}:*")
-            case "AWS::Lambda::Function", "Arn":
-                return _arn(p, "lambda", r, a, f"function:{self.physical_name(logical_id)}")
-            case "AWS::SNS::Topic", "TopicArn":
-                return _arn(p, "sns", r, a, self.physical_name(logical_id))
-            case "AWS::SNS::Topic", "TopicName":
-                return self.physical_name(logical_id)
-            case "AWS::S3::Bucket", "Arn":
-                return f"arn:{p}:s3:::{self.physical_name(logical_id)}"
-            case "AWS::CloudWatch::Alarm", "Arn":
-                return _arn(p, "cloudwatch", r, a, f"alarm:{self.physical_name(logical_id)}")
-            case "AWS::IAM::ManagedPolicy", "Arn":
-                return f"arn:{p}:iam::{a}:policy/{self.physical_name(logical_id)}"
-        raise Unresolvable(f"!GetAtt {logical_id}.{attribute} ({kind}) is only known once deployed")
+        pattern = _ATTRIBUTES.get((kind, attribute))
+        if pattern is None:
+            raise Unresolvable(
+                f"!GetAtt {logical_id}.{attribute} ({kind}) is only known once deployed"
+            )
+        return pattern.format(
+            partition=self.partition,
+            region=self.region,
+            account=self.account_id,
+            name=self.physical_name(logical_id),
+        )
 
     # ------------------------------------------------------------------ conditions and values
 

@@ -7,6 +7,8 @@ without dev tools, no secrets, and the code where ``prefect.ecs.yaml``'s pull st
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import os
 import re
 import shutil
@@ -19,6 +21,11 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+#: The repository's own top-level packages and scripts, which an image may or may not hold.
+FIRST_PARTY = {"flows", "tasks", "lambdas", "deployments", "benchmarks", "tests"}
+#: What belongs to the local stack, the demo or development: never in the flows image.
+NOT_IN_THE_IMAGE = {"deployments", "benchmarks", "tests", "samples", "docs", "out", "dist"}
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|ACCESS_KEY|PRIVATE_KEY)", re.I)
 
 
@@ -107,3 +114,75 @@ def test_the_code_is_where_the_ecs_pull_step_goes() -> None:
     # every package a flow imports is in the image
     copied = {args.split()[0].rstrip("/") for keyword, args in instructions() if keyword == "COPY"}
     assert {"flows", "tasks", "lambdas"} <= copied, copied
+
+
+def copied_paths() -> set[str]:
+    """The repository paths the image's COPY instructions take from the build context."""
+    paths = set()
+    for keyword, args in instructions():
+        if keyword != "COPY" or "--from=" in args:
+            continue
+        sources = [s for s in args.split()[:-1] if not s.startswith("--")]
+        paths |= {source.rstrip("/") for source in sources}
+    return paths
+
+
+def first_party_imports(module: Path) -> set[str]:
+    """The repository modules ``module`` imports, anywhere in it (dotted names)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in names if name.split(".")[0] in FIRST_PARTY}
+
+
+def module_file(name: str) -> Path | None:
+    path = REPO_ROOT.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None  # a name imported from a module, not a module
+
+
+def test_the_image_holds_what_the_flows_import_and_nothing_of_the_local_stack() -> None:
+    # every module the flows reach, following the repository's own imports
+    pending = [module for module in (REPO_ROOT / "flows").glob("*.py")]
+    seen: set[Path] = set()
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        found = (module_file(name) for name in first_party_imports(module))
+        pending.extend(path for path in found if path is not None)
+    reached = {path.relative_to(REPO_ROOT).parts[0] for path in seen}
+    copied = copied_paths()
+    assert reached <= copied, f"the flows import {sorted(reached - copied)}, not in the image"
+    assert "deployments" not in reached, "a flow imports the local stack's package"
+    assert not copied & NOT_IN_THE_IMAGE, sorted(copied & NOT_IN_THE_IMAGE)
+
+
+def test_the_build_context_leaves_the_local_stack_out() -> None:
+    """.dockerignore, read the way Docker does (last matching line wins, ``!`` re-includes)."""
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+
+    def in_context(path: str) -> bool:
+        included = True
+        for pattern in patterns:
+            negated = pattern.startswith("!")
+            glob = pattern.removeprefix("!").rstrip("/")
+            if fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(path.split("/")[0], glob):
+                included = negated
+        return included
+
+    for path in NOT_IN_THE_IMAGE | {"deployments/local_stack/server.py", ".venv", ".git"}:
+        assert not in_context(path), path
+    for path in copied_paths() | {"flows/weekly_report.py", "tasks/core/templates"}:
+        assert in_context(path), path

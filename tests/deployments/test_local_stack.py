@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -13,6 +18,7 @@ from deployments.local_stack import (
     MAX_RECEIVE_COUNT,
     StackInfo,
     expire_ttl_items,
+    fast_sqs_clock,
     local_template,
     provision,
 )
@@ -157,3 +163,48 @@ def test_the_fast_sqs_clock_keeps_visibility_timeouts_and_delays(stack: StackInf
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
     assert counts["ApproximateNumberOfMessagesNotVisible"] == "2"
+
+
+def test_the_fast_sqs_clock_is_moto_s_only_inside_its_block() -> None:
+    import moto.sqs.models
+
+    sqs_models: Any = moto.sqs.models
+    original = sqs_models.unix_time_millis
+    with fast_sqs_clock():
+        assert getattr(sqs_models.unix_time_millis, "fast_clock", False)
+        with fast_sqs_clock():  # nested: the outer block keeps the patch
+            patched = sqs_models.unix_time_millis
+        assert sqs_models.unix_time_millis is patched
+        assert abs(patched() - time.time() * 1000) < 1000
+    assert sqs_models.unix_time_millis is original
+
+
+#: Run in a fresh interpreter: importing the package (and the template reader) must not read
+#: the template, import or patch moto, start a thread or touch the environment.
+IMPORT_ONLY = """
+import os, sys, threading
+import deployments.local_stack as local_stack
+import deployments.template as template
+assert template._default_document.cache_info().currsize == 0, "the template was read"
+assert local_stack.template_figures.cache_info().currsize == 0, "the figures were read"
+assert "cfnlint" not in sys.modules, "the template loader was imported"
+assert not [m for m in sys.modules if m == "moto" or m.startswith("moto.")], "moto imported"
+assert threading.active_count() == 1, threading.enumerate()
+assert "AWS_ENDPOINT_URL" not in os.environ
+print("idle")
+"""
+
+
+def test_importing_the_local_stack_does_no_work() -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_ONLY],
+        cwd=root,
+        env=env | {"PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "idle", done.stderr

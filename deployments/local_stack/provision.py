@@ -1,4 +1,4 @@
-"""The embedded local AWS: moto's server, provisioned from ``deployments/template.yaml``.
+"""Provisioning: create what ``deployments/template.yaml`` declares on the configured endpoint.
 
 ``provision()`` reads the template (``deployments/template.py``) and creates what it declares
 on whatever endpoint the environment points at, idempotently (existing resources are left
@@ -15,23 +15,16 @@ alone, their settings re-applied). Each resource type goes the way that honours 
 
 Resources are named after the settings (``SETTINGS_NAMES``), as the deployed function's
 environment names them for the processor; with default settings these are the template's
-default names. ``local_stack()`` runs a ``ThreadedMotoServer`` on 127.0.0.1 for the demo and
-integration tests. ``EventSourceMapping`` stands in for Lambda's SQS poller, which moto cannot
-run without Docker: receive a batch, call the handler, delete what it did not report as failed.
+default names.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import socket
-import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import boto3
@@ -39,23 +32,6 @@ from botocore.exceptions import ClientError
 
 from deployments.template import DEFAULT_ACCOUNT_ID, Template
 from lambdas.processor.settings import Settings, get_settings
-
-#: The template with its default parameters, for the figures below.
-TEMPLATE = Template()
-_MAPPING = TEMPLATE.event_source_mapping()
-_QUEUE = TEMPLATE.queue(_MAPPING.queue)
-_FUNCTION = TEMPLATE.function(_MAPPING.function)
-if _QUEUE.dead_letter_queue is None or _QUEUE.max_receive_count is None:
-    raise ValueError("the template's event source queue has no redrive policy")
-_DLQ = TEMPLATE.queue(_QUEUE.dead_letter_queue)
-
-FUNCTION_TIMEOUT_SECONDS = _FUNCTION.timeout
-#: The main queue's (AWS asks for at least 6x the function timeout; tests check the template).
-VISIBILITY_TIMEOUT_SECONDS = _QUEUE.visibility_timeout
-MAX_RECEIVE_COUNT: int = _QUEUE.max_receive_count
-DLQ_RETENTION_SECONDS = _DLQ.retention_seconds
-BATCH_SIZE = _MAPPING.batch_size
-ALARM_NAMES = tuple(alarm.name for alarm in TEMPLATE.alarms())
 
 #: The Settings field that names each template resource (logical id -> field).
 SETTINGS_NAMES = {
@@ -96,7 +72,7 @@ OMITTED_PROPERTIES = {"AWS::SNS::Topic": ("KmsMasterKeyId",)}
 #: Declared by the template, not emulated locally, and why.
 NOT_EMULATED = {
     "AWS::Lambda::Function": "moto runs functions only in Docker; the handler runs in-process",
-    "AWS::Lambda::EventSourceMapping": "EventSourceMapping below stands in for the poller",
+    "AWS::Lambda::EventSourceMapping": "EventSourceMapping (poller.py) stands in for the poller",
     "AWS::IAM::Role": "moto does not enforce IAM unless asked to",
     "AWS::IAM::ManagedPolicy": "moto does not enforce IAM unless asked to",
     "AWS::KMS::Key": "moto's SNS does not encrypt; the topic is created without the key",
@@ -118,7 +94,47 @@ class StackInfo:
     settings: Settings
 
 
-def _client(service: str, settings: Settings) -> Any:
+@dataclass(frozen=True)
+class TemplateFigures:
+    """The figures of the template with its default parameters that the local stack and its
+    tests hold to (the poller's batch, the function's limits, the redrive, the alarms)."""
+
+    function_name: str
+    function_arn: str
+    function_memory_mb: int
+    function_timeout_seconds: int
+    #: The main queue's (AWS asks for at least 6x the function timeout; tests check it).
+    visibility_timeout_seconds: int
+    max_receive_count: int
+    dlq_retention_seconds: int
+    batch_size: int
+    alarm_names: tuple[str, ...]
+
+
+@cache
+def template_figures() -> TemplateFigures:
+    """The figures, read from the template on first use (once per process)."""
+    template = Template()
+    mapping = template.event_source_mapping()
+    queue = template.queue(mapping.queue)
+    function = template.function(mapping.function)
+    if queue.dead_letter_queue is None or queue.max_receive_count is None:
+        raise ValueError("the template's event source queue has no redrive policy")
+    return TemplateFigures(
+        function_name=function.name,
+        function_arn=str(template.get_att(function.logical_id, "Arn")),
+        function_memory_mb=function.memory_size,
+        function_timeout_seconds=function.timeout,
+        visibility_timeout_seconds=queue.visibility_timeout,
+        max_receive_count=queue.max_receive_count,
+        dlq_retention_seconds=template.queue(queue.dead_letter_queue).retention_seconds,
+        batch_size=mapping.batch_size,
+        alarm_names=tuple(alarm.name for alarm in template.alarms()),
+    )
+
+
+def client(service: str, settings: Settings) -> Any:
+    """A boto3 client in the settings' region, on whatever endpoint the environment names."""
     return boto3.client(service, region_name=settings.region)  # type: ignore[call-overload]
 
 
@@ -131,7 +147,7 @@ class _Clients:
 
     def __call__(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = _client(service, self.settings)
+            self._clients[service] = client(service, self.settings)
         return self._clients[service]
 
 
@@ -147,6 +163,19 @@ def local_template(settings: Settings, account_id: str = DEFAULT_ACCOUNT_ID) -> 
 
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+#: The error codes that mean "no such resource" to _exists().
+_MISSING = frozenset(
+    {
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "ResourceNotFoundException",
+        "NotFound",
+        "404",
+        "NoSuchBucket",
+    }
+)
 
 
 def _exists(template: Template, logical_id: str, aws: _Clients) -> bool:
@@ -169,15 +198,7 @@ def _exists(template: Template, logical_id: str, aws: _Clients) -> bool:
         else:
             raise ValueError(f"no existence check for {kind}")
     except ClientError as exc:
-        missing = {
-            "AWS.SimpleQueueService.NonExistentQueue",
-            "QueueDoesNotExist",
-            "ResourceNotFoundException",
-            "NotFound",
-            "404",
-            "NoSuchBucket",
-        }
-        if _error_code(exc) in missing:
+        if _error_code(exc) in _MISSING:
             return False
         raise
     return True
@@ -344,258 +365,3 @@ def provision(settings: Settings | None = None) -> StackInfo:
         topic.arn,
         settings,
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-#: The emulator accepts any credentials; these dummies keep boto3 from looking for real ones.
-LOCAL_ENV = dict.fromkeys(
-    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), "testing"
-) | {"AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def _forget_clients() -> None:
-    """Cached clients (processor, flows) point at the previous endpoint: drop them."""
-    from lambdas.processor.handler import reset_clients
-    from tasks.aws import reset_aws_clients
-
-    reset_clients()
-    reset_aws_clients()
-
-
-def _use_fast_sqs_clock() -> None:
-    """Give moto's SQS model a cheap clock: the same epoch milliseconds, 20x less work.
-
-    moto recomputes every queue attribute several times per call, and each message's
-    ``visible``/``delayed`` check converts two naive datetimes to epoch milliseconds; at
-    1,000 queued messages a SendMessage took 125 ms and a receive+delete 1.1 s. Returning
-    ``time.time() * 1000`` (which freezegun patches too) for "now" gives the same values,
-    so behaviour is unchanged; only explicit datetimes still take moto's own path.
-    """
-    import moto.sqs.models as sqs_models
-
-    original = sqs_models.unix_time_millis
-    if getattr(original, "fast_clock", False):
-        return
-
-    def unix_time_millis(dt: Any = None) -> float:
-        return time.time() * 1000.0 if dt is None else original(dt)
-
-    unix_time_millis.fast_clock = True  # type: ignore[attr-defined]
-    sqs_models.unix_time_millis = unix_time_millis
-
-
-@contextmanager
-def local_stack(port: int | None = None) -> Iterator[StackInfo]:
-    """Run moto's server on 127.0.0.1, point the environment at it, provision, clean up."""
-    from moto.server import ThreadedMotoServer
-
-    _use_fast_sqs_clock()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    port = port or free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    # moto's backends are process-wide: without a reset, a second stack in the same
-    # process would inherit the first one's queues, tables and messages.
-    # (a fixed http URL on our own loopback server)
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
-    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # nosec B310
-        pass
-    saved = {key: os.environ.get(key) for key in [*LOCAL_ENV, "AWS_ENDPOINT_URL"]}
-    os.environ.update(LOCAL_ENV, AWS_ENDPOINT_URL=endpoint)
-    try:
-        _forget_clients()
-        yield provision()
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        _forget_clients()
-
-
-@dataclass
-class LocalContext:
-    """The parts of a Lambda context object that Powertools reads."""
-
-    function_name: str = _FUNCTION.name
-    memory_limit_in_mb: int = _FUNCTION.memory_size
-    invoked_function_arn: str = TEMPLATE.get_att(_FUNCTION.logical_id, "Arn")
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    deadline: float = field(default_factory=lambda: time.time() + FUNCTION_TIMEOUT_SECONDS)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.time()) * 1000))
-
-
-def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """An SQS message as Lambda's event source mapping hands it to the function."""
-    attributes = {
-        name: {
-            "stringValue": value.get("StringValue"),
-            "dataType": value["DataType"],
-            "stringListValues": [],
-            "binaryListValues": [],
-        }
-        for name, value in message.get("MessageAttributes", {}).items()
-    }
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": attributes,
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-
-
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-@dataclass
-class DrainResult:
-    invocations: int = 0
-    processed: int = 0
-    failed: int = 0
-
-
-class EventSourceMapping:
-    """Local stand-in for Lambda's SQS FIFO poller (the template's batch size, partial batch
-    responses).
-
-    Failed messages are left on the queue for SQS's redrive policy. Because waiting out
-    the visibility timeout is pointless locally, ``fast_retry`` makes them visible
-    again at once, which is what the passage of the timeout would do.
-    """
-
-    def __init__(
-        self,
-        handler: Handler,
-        settings: Settings | None = None,
-        *,
-        batch_size: int = BATCH_SIZE,
-        fast_retry: bool = True,
-    ) -> None:
-        self.handler = handler
-        self.settings = settings or get_settings()
-        self.batch_size = batch_size
-        self.fast_retry = fast_retry
-        self.sqs = _client("sqs", self.settings)
-        self.queue_url = self.sqs.get_queue_url(QueueName=self.settings.queue_name)["QueueUrl"]
-        self.queue_arn = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
-
-    def poll_once(self, result: DrainResult | None = None) -> DrainResult:
-        """One receive and (if anything came) one invocation."""
-        result = result or DrainResult()
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.batch_size,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-            WaitTimeSeconds=0,
-        ).get("Messages", [])
-        if not messages:
-            return result
-        records = [lambda_record(m, self.queue_arn, self.settings.region) for m in messages]
-        result.invocations += 1
-        try:
-            response = self.handler({"Records": records}, LocalContext())
-            failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        except Exception:  # a function error: Lambda retries the whole batch
-            # (Powertools raises BatchProcessingError when every record of a batch failed)
-            failed_ids = {m["MessageId"] for m in messages}
-        done = [m for m in messages if m["MessageId"] not in failed_ids]
-        for start in range(0, len(done), 10):
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(done[start : start + 10])
-                ],
-            )
-        failed = [m for m in messages if m["MessageId"] in failed_ids]
-        if failed and self.fast_retry:
-            self.sqs.change_message_visibility_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                    for i, m in enumerate(failed)
-                ],
-            )
-        result.processed += len(done)
-        result.failed += len(failed)
-        return result
-
-    def drain(self, max_invocations: int = 100_000, settle_seconds: float = 2.0) -> DrainResult:
-        """Poll until the queue is empty (or the invocation budget is spent).
-
-        An empty receive alone does not mean empty: a failed FIFO message made visible
-        again can still count as in flight for an instant (moto compares microsecond
-        clocks), and while it does SQS hides its whole message group. With
-        ``fast_retry`` the drain looks at the queue's counts and polls again for up to
-        ``settle_seconds`` of no progress; without it, in-flight messages wait out their
-        visibility timeout, as on AWS, and the drain stops.
-        """
-        result = DrainResult()
-        idle_since: float | None = None
-        while result.invocations < max_invocations:
-            before = result.invocations
-            self.poll_once(result)
-            if result.invocations != before:
-                idle_since = None
-                continue
-            if not self.fast_retry or self._remaining() == 0:
-                break
-            idle_since = idle_since or time.monotonic()
-            if time.monotonic() - idle_since > settle_seconds:
-                break
-            time.sleep(0.005)
-        return result
-
-    def _remaining(self) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return sum(int(value) for value in attributes.values())
-
-
-def expire_ttl_items(settings: Settings | None = None, now: float | None = None) -> int:
-    """Do what DynamoDB's TTL process does and moto does not: delete expired items.
-
-    Only items whose TTL attribute is a number of epoch seconds in the past are deleted,
-    exactly AWS's rule; an item without it, or with a value in milliseconds (far in the
-    future as seconds), stays, so TTL verification still sees those faults.
-    """
-    settings = settings or get_settings()
-    dynamodb = _client("dynamodb", settings)
-    cutoff = int(time.time() if now is None else now)
-    expired: list[dict[str, Any]] = []
-    for page in dynamodb.get_paginator("scan").paginate(
-        TableName=settings.query_events_table,
-        ProjectionExpression="requestId, eventKey",
-        FilterExpression="#ttl < :now",
-        ExpressionAttributeNames={"#ttl": settings.ttl_attribute},
-        ExpressionAttributeValues={":now": {"N": str(cutoff)}},
-    ):
-        expired.extend(page.get("Items", []))
-    for start in range(0, len(expired), 25):
-        chunk = expired[start : start + 25]
-        dynamodb.batch_write_item(
-            RequestItems={
-                settings.query_events_table: [{"DeleteRequest": {"Key": key}} for key in chunk]
-            }
-        )
-    return len(expired)
