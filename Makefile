@@ -1,4 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both install what they need.
+# The inner loop: `make check` (lint, types, import contracts, the pure-core tests; < 1 min).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTHON_VERSION := 3.13
@@ -10,9 +11,16 @@ PYTHON_FOR_UV := $(if $(PYENV_PREFIX),$(PYENV_PREFIX)/bin/python$(PYTHON_VERSION
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PY := .venv/bin/python
 SRC := lambdas tasks flows deployments benchmarks tests
+# The tests of the pure cores (the modules the import contracts keep free of AWS and
+# Prefect): no moto, no Prefect harness, no browser. A new pure-core test file goes here.
+PURE_TESTS := tests/tasks/core \
+	tests/lambdas/processor/test_contract.py \
+	tests/lambdas/processor/test_correlation.py \
+	tests/lambdas/processor/test_weeks.py \
+	tests/lambdas/processor/test_settings.py
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install lint imports typecheck cfn-lint security unit browser-deps test demo report lambda-zip bench eval soak serve automations clean
+.PHONY: help install lint imports typecheck cfn-lint security pure check unit browser-deps test demo report lambda-zip bench eval soak serve automations clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,7 +41,7 @@ lint: install  ## ruff lint and format check
 imports: install  ## the import contracts in pyproject.toml (rooms, pure cores)
 	.venv/bin/lint-imports
 
-typecheck: install  ## mypy
+typecheck: install  ## mypy --strict (pyproject's [tool.mypy]); .mypy_cache makes reruns quick
 	$(PY) -m mypy $(SRC)
 
 cfn-lint: install  ## lint the CloudFormation template
@@ -45,14 +53,21 @@ security: install  ## bandit over the shipped code
 lambda-zip: install  ## build dist/processor.zip and check it imports with only runtime + Powertools layer
 	$(PY) -m deployments.lambda_zip
 
+# One process: with ~500 quick tests, a second worker costs more in start-up than it saves.
+pure: install  ## the pure-core tests only (PURE_TESTS: no AWS, no Prefect, no browser)
+	$(PY) -m pytest -q $(PURE_TESTS)
+
+check: lint imports typecheck pure  ## the fast lane: lint, import contracts, mypy, pure tests
+
 # Two workers (the machine has two cores), a test file per worker at a time, so module
 # fixtures (a stack, a Prefect harness, the browser's serve) are shared as written.
-unit: install browser-deps  ## pytest only (tests/browser included), two workers
+# Installs nothing: without Chromium the browser tests skip (fail when CI is set).
+unit: install  ## pytest only (tests/browser included), two workers
 	$(PY) -m pytest -n 2 --dist loadfile
 
-# tests/browser drive Debian's Chromium (Playwright, no browser download). Installed when
-# missing if we are root with apt-get (CI); otherwise a hint, and the tests skip (fail in CI).
-browser-deps:  ## Debian's chromium and chromium-driver for tests/browser (apt-get when missing)
+# tests/browser drive Debian's Chromium (Playwright, no browser download). The one target
+# that changes the machine: .ci/run calls it before `make test`; no test target does.
+browser-deps:  ## Debian's chromium and chromium-driver for tests/browser (apt-get as root)
 	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing chromium and chromium-driver (apt-get)"; \

@@ -12,7 +12,7 @@ Zipf-like. Timed, in this process, after building the input:
 - ``recurrence_seconds``: :func:`recurrence` of the themes against 8 stored weeks;
 - ``peak_rss_mb``: this process's ``VmHWM`` (its whole life, input included).
 
-Goals (issue): 1,000 requests < 1 s; 100,000 requests with 20,000 distinct display
+Goals: 1,000 requests < 1 s; 100,000 requests with 20,000 distinct display
 queries < 20 s and < 1.5 GB peak RSS.
 
 Usage: ``python -m benchmarks.bench_insights [--requests 100000 --distinct 20000]``.

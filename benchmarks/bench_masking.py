@@ -1,4 +1,4 @@
-"""Masking throughput on hostile text (issue 18): megabytes per second of :func:`mask`.
+"""Masking throughput on hostile text: megabytes per second of :func:`mask`.
 
 Each shape is text a visitor could paste to slow the masking down (long runs without
 ``@``, digits, ``at``/``dot`` words, ``%`` escapes, hidden characters, bidirectional

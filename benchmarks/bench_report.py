@@ -14,7 +14,7 @@ Measured (setup, i.e. writing the synthetic records, is timed separately):
 - ``bench_process_peak_rss_mb_with_moto``: this process, which hosts moto's server and
   every item it stores: the emulator's memory, not the report's.
 
-Goals (issue 3): report < 60 s at 100,000 requests, aggregation < 2 s for 1,000,000
+Goals: report < 60 s at 100,000 requests, aggregation < 2 s for 1,000,000
 records, peak memory < 1.5 GB, bytes read <= 1.1x the week's records.
 
 Usage: ``python -m benchmarks.bench_report [--requests 100000] [--aggregate-records N]``.

@@ -147,6 +147,7 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
     import boto3
     from prefect.testing.utilities import prefect_test_harness
 
+    import tasks.aws
     import tasks.sqs.queues
     from deployments.local_stack import local_stack
     from flows.dlq_triage import dlq_triage
@@ -169,7 +170,7 @@ def run(messages: int, baseline: int) -> dict[str, Any]:
         load_dlq(sqs, stack.dlq_url, messages, offset=baseline)
         counter = RequestCounter()
         with (
-            patch.object(tasks.sqs.queues, "aws_client", counter.wrap(tasks.sqs.queues.aws_client)),
+            patch.object(tasks.sqs.queues, "aws_client", counter.wrap(tasks.aws.aws_client)),
             HttpWait().measuring() as waited,
         ):
             started = time.perf_counter()

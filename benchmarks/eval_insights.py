@@ -1,6 +1,6 @@
 """``make eval``: quality of intents and themes on the labelled questions; prints JSON.
 
-Figures per labelled set (report-insights.md, issue goals on the held-out set):
+Figures per labelled set (report-insights.md; the goals apply to the held-out set):
 
 - ``must_link_recall``: share of same-group pairs that share a theme (goal >= 0.75);
 - ``cannot_link_precision``: share of different-group pairs, ``related`` ones aside, that
@@ -124,7 +124,8 @@ def nearest_neighbour_intents(train: list[dict[str, Any]]) -> Callable[[str], st
     matrix = embed(texts)
 
     def classify(query: str) -> str:
-        return labels[int(np.argmax(matrix @ embed([query])[0]))]
+        label: str = labels[int(np.argmax(matrix @ embed([query])[0]))]
+        return label
 
     return classify
 

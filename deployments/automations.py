@@ -7,9 +7,8 @@ alarms topic; automations add what a hook cannot see:
   enters Failed or Crashed, including a crash of the infrastructure the hook never ran
   in (an ECS task killed, a worker host lost), notifies through a notification block;
 - ``cv-analytics <flow> running too long``, one per flow: a run that entered Running and
-  has not left it within the flow's expected duration (``flows.hooks.EXPECTED_SECONDS``,
-  the successor of the reporter Lambda's ``reporter-duration`` alarm) notifies too,
-  well before the flow's own timeout stops it.
+  has not left it within the flow's expected duration (``flows.hooks.EXPECTED_SECONDS``)
+  notifies too, well before the flow's own timeout stops it.
 
 The notification goes through any Prefect notification block (Slack, e-mail, Microsoft
 Teams, a custom webhook...), named ``<block-type-slug>/<block-name>``; create it once in
@@ -87,7 +86,10 @@ def failure_automation(block_document_id: UUID) -> Automation:
     refused for its parameters (a week that has not ended, a malformed count)."""
     return Automation(
         name=FAILED_NAME,
-        description="Replaces the reporter Lambda's reporter-errors alarm, for every flow.",
+        description=(
+            "Notifies when any cv-analytics flow run fails or crashes (not when its "
+            "parameters are refused)."
+        ),
         trigger=EventTrigger(
             expect=set(FAILED_EVENTS),
             match=FAILED_RUN_RESOURCE,
@@ -117,8 +119,8 @@ def long_running_automation(
     return Automation(
         name=long_running_name(flow_name),
         description=(
-            f"Replaces the reporter Lambda's reporter-duration alarm: {flow_name} is expected "
-            f"to finish within {expected_seconds} s."
+            f"Notifies when {flow_name} runs longer than expected: it normally finishes "
+            f"within {expected_seconds} s."
         ),
         trigger=EventTrigger(
             after={"prefect.flow-run.Running"},

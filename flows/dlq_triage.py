@@ -1,40 +1,24 @@
 """DLQ triage: the runbook's "Messages in Dead Letter Queue" procedure as a flow.
 
-The runbook peeked at a few messages, guessed the cause, fixed it and then moved
-*everything* back with ``aws sqs start-message-move-task``. This flow does it per message:
+Page by page (10 messages), each message is classified with the processor's own contract
+check (:func:`tasks.core.triage.classify_dead_letter`). Poison is archived to S3 (checksum
+confirmed) and only then deleted; ``redrivable`` messages are sent back to the main queue
+with ``redriveCount`` + 1 and deleted only once the send succeeded, so a crash duplicates,
+never loses. A message triage cannot read is archived as poison, so it never blocks the
+DLQ's one message group. The run reports counts, masked samples and the weeks whose sent
+report is now stale; a run stopped by AWS deletes nothing unconfirmed and says what it left.
 
-1. count the messages on the DLQ (the alarm's figure);
-2. page through the DLQ (10 per ReceiveMessage, all attributes) and classify each message
-   with the processor's own contract check (``tasks.core.triage.classify_dead_letter``);
-3. poison (``invalid_json``, ``invalid_event``, ``store_refused``, ``duplicate_conflict``,
-   ``exhausted``, ``unreadable``, ``unsendable``) is written to the S3 archive with its
-   reason and a SHA-256 that S3 checks and confirms (``put_bytes``), and only then deleted
-   from the DLQ. A message triage cannot read is poison too: one bad message at the head of
-   the single-group FIFO DLQ must not stop every run on page 1 while the DLQ's retention
-   expires everything behind it;
-4. ``redrivable`` messages are sent back to the main queue (same MessageGroupId, a fresh
-   deduplication id derived from the DLQ message id, ``redriveCount`` + 1) and deleted
-   from the DLQ only once the send succeeded. A crash in between duplicates, never loses;
-5. report: counts, masked samples, the weeks whose already-sent report is now stale,
-   an alert when the DLQ held more than the alarm threshold or poison was archived. A run
-   stopped by AWS (S3 down, a send failing on SQS's side) deletes nothing it did not
-   archive or redrive, and fails saying how many messages it left and why.
-
-Why not ``StartMessageMoveTask``: it moves every message back, poison included, so an
-invalid body would be received, dead-lettered and moved again forever, and a valid one
-that keeps failing would loop with no count to stop it; it cannot add a redrive count
-or archive anything. (moto does not implement it either, so it could not be tested.)
-
-Why page by page instead of "read everything, then act": the DLQ is a FIFO queue and every
-message of this pipeline is in the one message group ``analytics``. SQS returns nothing
-more of a group while any of its messages is in flight, so a page must be settled
-(deleted) before the next can be received. The same rule limits a dry run, which deletes
-nothing: it can only see the first page of each message group, and says so.
+Why not ``StartMessageMoveTask``: it moves every message back, poison included, with no
+redrive count to stop a loop and no archive. Why page by page: SQS returns nothing more of
+a FIFO message group while any of its messages is in flight, so a page must be settled
+before the next is received (a dry run therefore sees only the first page).
+Details: docs/flows.md, "DLQ triage".
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -63,7 +47,7 @@ from tasks.core.triage import (
 from tasks.dynamodb.send_ledger import sent_report_weeks
 from tasks.dynamodb.week_index import stored_query_weeks
 from tasks.sns import publish_alert_task
-from tasks.sqs.dlq_pages import merge_round, triage_round
+from tasks.sqs.dlq_pages import RoundResult, merge_round, triage_round
 from tasks.sqs.queues import (
     PAGE_VISIBILITY_SECONDS,
     extend_visibility_task,
@@ -104,83 +88,144 @@ def dlq_triage(
     if dry_run and regenerate_reports:
         raise ValueError("regenerate_reports re-sends reports: it needs dry_run=False")
     settings = get_settings()
-    logger = get_run_logger()
-    run_id = _run_id()
+    summary = _count_dlq(settings.dlq_name, _run_id(), dry_run)
+    paging = _page_through_dlq(settings.dlq_name, summary, max_messages)
+    summary.stale_weeks = _find_stale_weeks(paging.redriven_events)
+    if regenerate_reports and summary.stale_weeks:
+        _regenerate_stale_reports(summary)
+    _report_and_alert(summary, settings.dlq_alarm_threshold)
+    if paging.error:
+        raise RuntimeError(stop_message(summary))  # counts and a masked cause, no samples
+    return summary
 
-    # 1. How many messages are on the DLQ (the runbook's get-queue-attributes).
-    depth = queue_depth_task(settings.dlq_name)
-    summary = TriageSummary(run_id=run_id, dry_run=dry_run, dlq_depth_before=depth)
-    logger.info("DLQ holds %d message(s); dry run: %s", depth, dry_run)
-    expected = min(depth, max_messages or depth)
-    progress: UUID | None = None
-    if expected > PROGRESS_FROM_MESSAGES:
-        progress = cast(
-            UUID,
-            create_progress_artifact(
-                0.0, key="dlq-triage-progress", description="DLQ messages triaged"
-            ),
-        )
 
-    # 2-4. Page through the DLQ: classify, archive poison, redrive the rest.
-    held: list[dict[str, Any]] = []
-    redriven_events: list[EventWeek] = []
+def _count_dlq(dlq_name: str, run_id: str, dry_run: bool) -> TriageSummary:
+    """How many messages are on the DLQ (the alarm's figure), as a new summary."""
+    depth = queue_depth_task(dlq_name)
+    get_run_logger().info("DLQ holds %d message(s); dry run: %s", depth, dry_run)
+    return TriageSummary(run_id=run_id, dry_run=dry_run, dlq_depth_before=depth)
+
+
+@dataclass
+class _Paging:
+    """The state of the page loop: where it is, what it holds in flight, what it redrove."""
+
+    summary: TriageSummary
+    max_messages: int | None
+    #: How many messages the run expects to triage (the progress artifact's 100 %).
+    expected: int
+    progress: UUID | None
+    page: int = 1
+    #: Messages a dry run received and keeps in flight until the run ends.
+    held: list[dict[str, Any]] = field(default_factory=list)
+    redriven_events: list[EventWeek] = field(default_factory=list)
+    #: Why AWS stopped the run (masked and cut by ``tasks.core.triage.error_text``).
     error: str | None = None
-    started, page = time.monotonic(), 1
+    #: When ``held`` last had its visibility timeout set.
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, summary: TriageSummary, max_messages: int | None) -> _Paging:
+        """The loop's state before the first page, with a progress artifact for long runs."""
+        depth = summary.dlq_depth_before
+        expected = min(depth, max_messages or depth)
+        progress: UUID | None = None
+        if expected > PROGRESS_FROM_MESSAGES:
+            progress = cast(
+                UUID,
+                create_progress_artifact(
+                    0.0, key="dlq-triage-progress", description="DLQ messages triaged"
+                ),
+            )
+        return cls(summary, max_messages, expected, progress)
+
+    def budget(self) -> int | None:
+        """How many more messages the next round may triage (``None``: no bound)."""
+        return None if self.max_messages is None else self.max_messages - self.summary.seen
+
+    def take(self, result: RoundResult) -> None:
+        """Add one round to the summary and the loop's state, and move the progress bar."""
+        self.page += result.pages
+        merge_round(self.summary, result)
+        self.held.extend(result.held)
+        self.redriven_events.extend(result.redriven_events)
+        if self.progress is not None and self.expected:
+            update_progress_artifact(
+                self.progress, min(100.0, 100.0 * self.summary.seen / self.expected)
+            )
+        if result.error:
+            self.error = result.error
+            get_run_logger().error("triage stopped: %s", self.error)
+
+    def keep_held_invisible(self, dlq_name: str) -> None:
+        """Extend the visibility of held messages before half their timeout has passed, so
+        the next round cannot receive them again."""
+        if self.held and time.monotonic() - self.started > PAGE_VISIBILITY_SECONDS / 2:
+            extend_visibility_task(dlq_name, self.held, PAGE_VISIBILITY_SECONDS)
+            self.started = time.monotonic()
+
+
+def _page_through_dlq(dlq_name: str, summary: TriageSummary, max_messages: int | None) -> _Paging:
+    """Round after round: classify each page, archive its poison and redrive the
+    rest, until the DLQ is empty, ``max_messages`` are triaged or AWS stops the run; then
+    count what is left on the DLQ."""
+    paging = _Paging.start(summary, max_messages)
     try:
         while True:
-            budget = None if max_messages is None else max_messages - summary.seen
-            result = triage_round(run_id, page, budget, dry_run)
-            page += result.pages
-            merge_round(summary, result)
-            held.extend(result.held)
-            redriven_events.extend(result.redriven_events)
-            if progress is not None and expected:
-                update_progress_artifact(progress, min(100.0, 100.0 * summary.seen / expected))
-            if result.error:
-                error = result.error  # masked and cut (tasks.core.triage.error_text)
-                logger.error("triage stopped: %s", error)
+            result = triage_round(summary.run_id, paging.page, paging.budget(), summary.dry_run)
+            paging.take(result)
             if result.finished:
                 break
-            if held and time.monotonic() - started > PAGE_VISIBILITY_SECONDS / 2:
-                extend_visibility_task(settings.dlq_name, held, PAGE_VISIBILITY_SECONDS)
-                started = time.monotonic()
+            paging.keep_held_invisible(dlq_name)
     finally:
         # A dry run leaves the DLQ as it found it: every message visible again.
-        if held:
-            release_messages_task(settings.dlq_name, held)
-    summary.left = queue_total_task(settings.dlq_name)
-    summary.stopped = error
+        if paging.held:
+            release_messages_task(dlq_name, paging.held)
+    summary.left = queue_total_task(dlq_name)
+    summary.stopped = paging.error
+    return paging
 
-    # 5. Reports already sent for weeks the redriven events belong to are now stale.
-    if redriven_events:
-        responses = [e.request_id for e in redriven_events if e.event_type == "response"]
-        stored = stored_query_weeks(responses) if responses else {}
-        stale = sent_report_weeks(affected_weeks(redriven_events, stored))
-        summary.stale_weeks = [week.id for week in stale]
-    if regenerate_reports and summary.stale_weeks:
-        if wait_for_main_queue():
-            from flows.weekly_report import weekly_report
 
-            for week in summary.stale_weeks:
-                weekly_report(week=week, resend=True)
-                summary.regenerated_weeks.append(week)
-        else:
-            logger.warning("main queue not drained in time: stale reports not regenerated")
+def _find_stale_weeks(redriven_events: list[EventWeek]) -> list[str]:
+    """The weeks whose report was already sent and that a redriven event belongs to
+    (a response's week is its stored query's)."""
+    if not redriven_events:
+        return []
+    responses = [e.request_id for e in redriven_events if e.event_type == "response"]
+    stored = stored_query_weeks(responses) if responses else {}
+    stale = sent_report_weeks(affected_weeks(redriven_events, stored))
+    return [week.id for week in stale]
 
-    # 6. Observability: counts, masked samples, progress; alert on the alarm rule.
+
+def _regenerate_stale_reports(summary: TriageSummary) -> None:
+    """Re-send each stale week's report once the main queue has processed the redriven
+    events; if it does not drain in time, say so and regenerate nothing."""
+    if not wait_for_main_queue():
+        get_run_logger().warning("main queue not drained in time: stale reports not regenerated")
+        return
+    from flows.weekly_report import weekly_report
+
+    for week in summary.stale_weeks:
+        weekly_report(week=week, resend=True)
+        summary.regenerated_weeks.append(week)
+
+
+def _report_and_alert(summary: TriageSummary, alarm_threshold: int) -> None:
+    """Counts and masked samples as artifacts; an alert on the alarm rule (not for a
+    dry run); the run's figures in the log."""
     create_table_artifact(
-        counts_table(summary), key="dlq-triage-counts", description=f"DLQ triage {run_id}"
+        counts_table(summary), key="dlq-triage-counts", description=f"DLQ triage {summary.run_id}"
     )
     create_markdown_artifact(
         summary_markdown(summary),
         key="dlq-triage-summary",
         description="DLQ triage: samples (masked) and stale reports",
     )
-    if not dry_run and alert_needed(summary, settings.dlq_alarm_threshold):
-        subject, message = alert_text(summary, settings.dlq_alarm_threshold)
+    if not summary.dry_run and alert_needed(summary, alarm_threshold):
+        subject, message = alert_text(summary, alarm_threshold)
         publish_alert_task(subject, message)
         summary.alerted = True
-    logger.info(
+    get_run_logger().info(
         "seen %d, redriven %d, archived %d, left %d, stale weeks %s",
         summary.seen,
         summary.redriven,
@@ -188,6 +233,3 @@ def dlq_triage(
         summary.left,
         summary.stale_weeks,
     )
-    if error:
-        raise RuntimeError(stop_message(summary))  # counts and a masked cause, no samples
-    return summary

@@ -1,25 +1,14 @@
 """Daily health check: the runbook's "Daily Health Checks", as a flow (``health-check``).
 
-Top to bottom, like the runbook:
-
-1. CloudWatch alarms ``cv-analytics-*``: fails when any is in ALARM.
-2. Main queue depth (shown) and the age of its oldest message: fails above
-   ``max_queue_age_seconds``. SQS has no queue attribute for that age and receiving a
-   message to look at it would count towards the redrive limit, so the age is CloudWatch's
-   ``AWS/SQS ApproximateAgeOfOldestMessage`` (latest Maximum of the last 15 minutes); with
-   no datapoint (an idle queue, or an emulator that publishes no SQS metrics) it shows
-   "no data" and passes.
-3. Dead-letter queue depth: fails above ``dlq_alarm_threshold``.
-4. Newest analytics record and requests still awaiting a response after
-   ``awaiting_response_after_seconds`` (shown): read with the report's own Query on the
-   ``week-index`` partitions of the current and previous ISO week (plus their orphan
-   partitions), since the index is keyed by request id, not time. Two weeks of a CV
-   chatbot's traffic is a small read, and never a Scan.
-5. Processor invocations and errors in the last 24 h from CloudWatch (shown; "no data"
-   when CloudWatch has none).
-
-Findings: artifact ``health-check-findings``, one log line per check, and on failure an
-alert to the alarms topic and the Failed state (``tasks.conclude``).
+Top to bottom, like the runbook: CloudWatch alarms ``cv-analytics-*`` (fails on any in
+ALARM); main queue depth and the age of its oldest message from CloudWatch (fails above
+``max_queue_age_seconds``; no datapoint passes); DLQ depth (fails above
+``dlq_alarm_threshold``); the newest analytics record and requests still awaiting a
+response, read with the report's own Query on the ``week-index`` partitions of this and
+last ISO week (the index is keyed by request id, not time; never a Scan); processor
+invocations and errors of the last 24 h. Findings: artifact ``health-check-findings``, one
+log line per check, and on failure an alert and the Failed state (``tasks.conclude``).
+Details: docs/flows.md.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """Flow state hooks, run names and expected durations shared by every flow.
 
-The reporter Lambda had three CloudWatch alarms (``reporter-errors``,
-``reporter-throttles``, ``reporter-duration`` > 45 s) on the alarms topic. Flows replace
-them with:
-
 - :func:`alert_on_failure`, an ``on_failure`` and ``on_crashed`` hook publishing to the
-  same topic (``FLOW_HOOKS`` splats both into ``@flow(...)``), except for a run whose
+  alarms topic (``FLOW_HOOKS`` splats both into ``@flow(...)``), except for a run whose
   parameters Prefect refused before it did anything (the run shows why; nobody is paged);
 - :data:`EXPECTED_SECONDS`, how long each flow normally takes, from which the flows'
   timeouts (:func:`timeout_seconds`) and the "running too long" automations

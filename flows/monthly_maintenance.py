@@ -1,30 +1,22 @@
 """Monthly maintenance: the runbook's "Monthly Tasks", as a flow (``monthly-maintenance``).
 
-Top to bottom, like the runbook (each step's findings become checks; an error in one
-step becomes a failed check and the other steps still run):
+Top to bottom, like the runbook; each step's findings become checks, and an error in one
+step becomes a failed check while the other steps still run:
 
-1. Log groups ``/aws/lambda/cv-analytics-*``: stored bytes, and retention set to
-   ``log_retention_days`` where it is missing (never expire) or longer.
-2. Tables (raw events, analytics, weekly summaries): size, item count, billing mode, and
-   point-in-time recovery (the runbook's PITR advice) enabled where it is off.
-3. An on-demand backup of the analytics table named ``<table>-monthly-<UTC time>``; once
-   it is AVAILABLE (a bounded wait), backups with that prefix beyond the newest
-   ``backups_to_keep`` AVAILABLE ones are deleted; if it is not, every backup is kept.
-   Backups made any other way are never touched.
-4. Archival of analytics weeks that ended more than ``archive_after_days`` ago: one count
-   Query per week from the earliest week the contract accepts (``EPOCH_MS_MIN``) to the
-   cutoff finds them; each is written (checksum confirmed), its manifest added, read back
-   through the report's reader, and only then are its records deleted, each on condition
-   it is unchanged; records that arrived after an archival are merged into a new archive
-   (``tasks.s3.week_archive.archive_week``). Weekly summaries and orphan responses stay.
-5. Alarm notification test (``test_alarms``): alarms in ALARM are reported (and fail the
-   run); ``cv-analytics-dlq-depth`` is set to ALARM and back to its state, so its e-mails
-   reach the alarms topic's subscribers. Skipped if it is already in ALARM, so a real
-   alarm is never cleared.
-6. A summary e-mail to the report recipients (masked figures only).
+1. log retention of ``/aws/lambda/cv-analytics-*`` set to ``log_retention_days`` where it
+   is missing or longer;
+2. table figures, and point-in-time recovery enabled where it is off;
+3. an on-demand backup of the analytics table; older backups of this flow beyond
+   ``backups_to_keep`` are deleted only once the new one is AVAILABLE;
+4. archival of analytics weeks that ended more than ``archive_after_days`` ago
+   (:func:`tasks.s3.week_archive.archive_week`: records deleted only once the archive is
+   confirmed);
+5. the alarm notification test (``test_alarms``), skipped when the alarm is already in
+   ALARM so a real alarm is never cleared;
+6. a masked summary e-mail to the report recipients.
 
-``dry_run`` changes nothing and sends nothing: every step reports what it would do.
-Findings: artifact ``monthly-maintenance-findings``; failure: alert and Failed state.
+``dry_run`` changes and sends nothing. Findings: artifact ``monthly-maintenance-findings``;
+failure: alert and Failed state. Details: docs/flows.md.
 """
 
 from __future__ import annotations

@@ -4,21 +4,14 @@ A week parameter is reportable when it is a canonical ISO week (``YYYY-Www``) th
 of a year from :data:`FIRST_REPORT_YEAR` to next year (UTC), and has ended: only an ended
 week has final figures, and a report sent early would use up the week's one e-mail.
 
-Two checks, one rule:
-
-- The JSON schema's pattern (:data:`WEEK_SCHEMA_PATTERN`) holds the years and the weeks
-  that exist in them. With ``enforce_parameter_schema`` the server refuses any other week
-  before a run exists, and the Run form shows the pattern. It is computed when this module
-  loads, that is when ``prefect deploy`` runs: the years are 2020 to the year after the
-  deploy, so a deployment must be deployed again at least once a year.
-- At run time, :func:`reportable_week` (the parameters' validator and :func:`resolve_week`)
-  applies the whole rule with today's date, including "has ended", which changes every
-  week. A run with a refused week ends Failed before its body runs (Prefect's
-  ``ParameterTypeError``, which the failure hook does not alert on), with a message naming
-  the week and what was expected, on every path (UI, CLI, a direct Python call).
-
-A flow turns its week parameter into a :class:`~lambdas.processor.weeks.Week` once, with
-:func:`resolve_week`, and passes that on.
+Two checks, one rule. The JSON schema's pattern (:data:`WEEK_SCHEMA_PATTERN`) holds the
+weeks that exist in those years, computed when ``prefect deploy`` loads this module (so
+deploy again at least once a year); with ``enforce_parameter_schema`` the server refuses
+any other week before a run exists. At run time :func:`reportable_week` applies the whole
+rule with today's date, "has ended" included: a refused week ends the run Failed before
+its body runs (``ParameterTypeError``, which the failure hook does not alert on), on every
+path (UI, CLI, a direct call). A flow turns its week parameter into a
+:class:`~lambdas.processor.weeks.Week` once, with :func:`resolve_week`.
 """
 
 from __future__ import annotations

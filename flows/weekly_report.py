@@ -1,27 +1,13 @@
 """Weekly report: the figures of one ISO week, e-mailed once, archived, shown in Prefect.
 
-Replaces the original Reporter Lambda (Monday 07:00 UTC). Two jobs, as the design card
-names them:
-
-- ``weekly-aggregation`` (:func:`weekly_aggregation`): the previous week's total (from
-  its stored summary), the stored summaries of the 8 weeks before (one consistent
-  BatchGetItem), the week's records (DynamoDB ``Query`` on the week's GSI partition, or
-  the S3 archive for weeks maintenance moved out), the figures and insights (pure,
-  ``tasks.core.aggregate`` and ``tasks.core.insights``), and the week's summary stored
-  for later weeks. Old weeks' records are never re-read for the insights.
-- ``weekly-report`` (:func:`weekly_report`): runs the aggregation, adds pipeline health
-  (orphan responses, DLQ depth now), renders HTML and text, writes them to
-  ``report_output_dir/<week>/``, archives a new generation of
-  ``reports/<week>/<generated>/report.{html,txt,json}``,
-  publishes the Prefect artifacts (key figures led by the gaps and anomalies, top
-  queries, themes, a link to the HTML in the AWS console) and sends the e-mail exactly
-  once per week (``resend=True`` sends again). It returns the figures: the same object
-  the e-mail, the artifacts and ``report.json`` were made from.
-
-Any week that has ended, from 2020 on, can be regenerated:
-``python -m flows.weekly_report --week 2025-W45``. A week that has not ended is refused
-before any work (:mod:`flows.parameters`): its report would be partial and would use up
-the week's one e-mail; the send task refuses it too.
+Two flows: ``weekly-aggregation`` (:func:`weekly_aggregation`) reads the week's records
+(DynamoDB or the S3 archive) and the stored summaries of earlier weeks, computes the
+figures and insights and stores the week's summary; ``weekly-report``
+(:func:`weekly_report`) adds pipeline health, renders, archives a new generation to S3,
+publishes the artifacts, sends the e-mail once per week and returns the figures.
+Scheduled Monday 07:00 UTC for the last complete week; any ended week from 2020 on can be
+regenerated (``python -m flows.weekly_report --week 2025-W45``). A week that has not ended
+is refused before any work (:mod:`flows.parameters`). Details: docs/flows.md.
 """
 
 from __future__ import annotations

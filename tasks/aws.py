@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -27,6 +29,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
 from lambdas.processor.settings import get_settings
+
+if TYPE_CHECKING:  # boto3-stubs (dev only): the client class of each service we call
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ses import SESClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 # botocore's warnings reach the run log (PREFECT_LOGGING_EXTRA_LOGGERS=botocore,boto3);
 # its DEBUG output (request bodies, signing details) must never, whatever the root level.
@@ -73,6 +84,27 @@ _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
+# One overload per service the project calls, so callers get boto3-stubs' typed client
+# (methods, parameters, TypedDict responses). A service added here needs its extra in
+# pyproject's boto3-stubs[...]; any other name still works, typed as a plain BaseClient.
+@overload
+def aws_client(
+    service: Literal["cloudwatch"], config: Config | None = None
+) -> CloudWatchClient: ...
+@overload
+def aws_client(service: Literal["dynamodb"], config: Config | None = None) -> DynamoDBClient: ...
+@overload
+def aws_client(service: Literal["logs"], config: Config | None = None) -> CloudWatchLogsClient: ...
+@overload
+def aws_client(service: Literal["s3"], config: Config | None = None) -> S3Client: ...
+@overload
+def aws_client(service: Literal["ses"], config: Config | None = None) -> SESClient: ...
+@overload
+def aws_client(service: Literal["sns"], config: Config | None = None) -> SNSClient: ...
+@overload
+def aws_client(service: Literal["sqs"], config: Config | None = None) -> SQSClient: ...
+@overload
+def aws_client(service: str, config: Config | None = None) -> BaseClient: ...
 def aws_client(service: str, config: Config | None = None) -> Any:
     """A boto3 client for ``service``: the credentials block if configured, else the chain.
 
@@ -123,7 +155,9 @@ def _new_client(service: str, config: Config, region: str, block_name: str) -> A
         if credentials.region_name:
             params["region_name"] = credentials.region_name
         return credentials.get_boto3_session().client(service, **params)
-    return boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+    # boto3-stubs types client() per service literal; here the service is a runtime str
+    make_client: Callable[..., BaseClient] = boto3.client
+    return make_client(service, region_name=region, config=config)
 
 
 def is_transient(exc: BaseException | None) -> bool:

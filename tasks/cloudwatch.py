@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from prefect import task
 
 from tasks.aws import TASK_OPTIONS, aws_client
 from tasks.core.health import ALARM_PREFIX, AlarmState
 
-ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.literals import StateValueType, StatisticType
+
+ALARM_STATES: tuple[StateValueType, ...] = ("OK", "ALARM", "INSUFFICIENT_DATA")
 
 
 @task(name="describe-alarms", **TASK_OPTIONS)
@@ -55,7 +59,7 @@ def metric_statistic(
     dimensions: dict[str, str],
     *,
     window_seconds: int,
-    statistic: str = "Sum",
+    statistic: StatisticType = "Sum",
     period_seconds: int = 3600,
     now: datetime | None = None,
 ) -> float | None:

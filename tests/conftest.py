@@ -184,8 +184,9 @@ def response(
 def records_of(*events: dict[str, Any]) -> list[dict[str, Any]]:
     """Analytics records exactly as the processor would store them for these events."""
     parsed = [parse_event(json.dumps(e), now_ms=NOW_MS) for e in events]
-    assert not [p for p in parsed if isinstance(p, Invalid)], parsed
-    return [analytics_item(state) for state in fold_events(parsed).values()]  # type: ignore[arg-type]
+    valid = [p for p in parsed if not isinstance(p, Invalid)]
+    assert len(valid) == len(parsed), parsed
+    return [analytics_item(state) for state in fold_events(valid).values()]
 
 
 def store_sample(stack: StackInfo) -> None:
@@ -227,9 +228,11 @@ def seed_week(stack: StackInfo, week: Week, count: int, answered: bool = True) -
                 }
             )
     parsed = [parse_event(json.dumps(e)) for e in events]
+    valid = [p for p in parsed if not isinstance(p, Invalid)]
+    assert len(valid) == len(parsed), parsed
     store_events(
         boto3.client("dynamodb", region_name="us-east-1"),
-        parsed,  # type: ignore[arg-type]
+        valid,
         query_events_table=stack.settings.query_events_table,
         analytics_table=stack.settings.analytics_table,
         ttl_days=stack.settings.query_events_ttl_days,

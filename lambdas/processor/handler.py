@@ -206,8 +206,23 @@ def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
     """
     dynamodb, sqs, dlq_url = _clients()
     by_id = {record["messageId"]: record for record in records}
+    valid, rejects = _parse_records(records)
+    failures: dict[str, Exception] = {}
+    stored = _store_valid(dynamodb, valid, by_id, rejects, failures)
+    now, sent = _dead_letter_before_failure(sqs, dlq_url, records, rejects, failures)
+    _record_metrics(stored, rejects, now, sent, failures)
+    return failures
+
+
+_Reject = tuple[dict[str, Any], Invalid]
+
+
+def _parse_records(
+    records: list[dict[str, Any]],
+) -> tuple[list[tuple[str, Event]], list[_Reject]]:
+    """Each body parsed: the valid events (with their message ids) and the rejects."""
     valid: list[tuple[str, Event]] = []
-    rejects: list[tuple[dict[str, Any], Invalid]] = []
+    rejects: list[_Reject] = []
     for record in records:
         try:
             outcome = parse_event(record["body"])
@@ -217,51 +232,82 @@ def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
             rejects.append((record, outcome))
         else:
             valid.append((record["messageId"], outcome))
+    return valid, rejects
 
-    failures: dict[str, Exception] = {}
-    stored = 0
+
+def _store_valid(
+    dynamodb: DynamoDBClient,
+    valid: list[tuple[str, Event]],
+    by_id: dict[str, dict[str, Any]],
+    rejects: list[_Reject],
+    failures: dict[str, Exception],
+) -> int:
+    """Store the valid events in one go (one by one if that fails for good); add the
+    conflicting and refused ones to ``rejects``, the failed ones to ``failures``; return
+    how many were stored."""
     try:
         conflicts = _store(dynamodb, [event for _, event in valid])
     except Exception as exc:
         if is_transient(exc):
             logger.exception("storing the batch failed; its valid messages will be retried")
             failures.update({message_id: exc for message_id, _ in valid})
-        else:
-            # One record DynamoDB will never take (e.g. over 400 KB), or one that breaks
-            # the write path, must not hold its neighbours hostage: store one by one and
-            # dead-letter only the records that fail for good.
-            logger.warning(
-                "storing the batch failed for good; storing its events one by one",
-                extra={"error": type(exc).__name__},
-            )
-            for message_id, event in valid:
-                if failures:  # behind a transient failure: reported failed anyway (FIFO)
-                    failures[message_id] = HeldBack("behind a message that failed to store")
-                    continue
-                try:
-                    conflict = _store(dynamodb, [event])
-                except Exception as one:
-                    if is_transient(one):
-                        failures[message_id] = one
-                    elif is_refused(one):
-                        rejects.append((by_id[message_id], _refusal(one)))
-                    else:
-                        rejects.append((by_id[message_id], _unexpected(one, "storing")))
-                    continue
-                if conflict:
-                    rejects.append((by_id[message_id], _conflict(conflict[0])))
-                else:
-                    stored += 1
-    else:
-        for index, fields in conflicts.items():
-            rejects.append((by_id[valid[index][0]], _conflict(fields)))
-        stored = len(valid) - len(conflicts)
+            return 0
+        # One record DynamoDB will never take (e.g. over 400 KB), or one that breaks
+        # the write path, must not hold its neighbours hostage: store one by one and
+        # dead-letter only the records that fail for good.
+        logger.warning(
+            "storing the batch failed for good; storing its events one by one",
+            extra={"error": type(exc).__name__},
+        )
+        return _store_one_by_one(dynamodb, valid, by_id, rejects, failures)
+    for index, fields in conflicts.items():
+        rejects.append((by_id[valid[index][0]], _conflict(fields)))
+    return len(valid) - len(conflicts)
 
+
+def _store_one_by_one(
+    dynamodb: DynamoDBClient,
+    valid: list[tuple[str, Event]],
+    by_id: dict[str, dict[str, Any]],
+    rejects: list[_Reject],
+    failures: dict[str, Exception],
+) -> int:
+    stored = 0
+    for message_id, event in valid:
+        if failures:  # behind a transient failure: reported failed anyway (FIFO)
+            failures[message_id] = HeldBack("behind a message that failed to store")
+            continue
+        try:
+            conflict = _store(dynamodb, [event])
+        except Exception as one:
+            if is_transient(one):
+                failures[message_id] = one
+            elif is_refused(one):
+                rejects.append((by_id[message_id], _refusal(one)))
+            else:
+                rejects.append((by_id[message_id], _unexpected(one, "storing")))
+            continue
+        if conflict:
+            rejects.append((by_id[message_id], _conflict(conflict[0])))
+        else:
+            stored += 1
+    return stored
+
+
+def _dead_letter_before_failure(
+    sqs: SQSClient,
+    dlq_url: str,
+    records: list[dict[str, Any]],
+    rejects: list[_Reject],
+    failures: dict[str, Exception],
+) -> tuple[list[_Reject], list[_Reject]]:
+    """Dead-letter the rejects before the first failed message, in queue order; return
+    those tried and those SQS accepted (what it did not is added to ``failures``)."""
     position = {record["messageId"]: i for i, record in enumerate(records)}
     first_failure = min((position[m] for m in failures), default=len(records))
     now = [(r, why) for r, why in rejects if position[r["messageId"]] < first_failure]
     now.sort(key=lambda reject: position[reject[0]["messageId"]])
-    sent: list[tuple[dict[str, Any], Invalid]] = []
+    sent: list[_Reject] = []
     if now:
         sent, not_sent = _send_invalid(sqs, dlq_url, now)
         failures.update(not_sent)
@@ -276,7 +322,16 @@ def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
                 "event not accepted by the DLQ; it will be redelivered",
                 extra={"message_id": record["messageId"], "reason": why.reason},
             )
+    return now, sent
 
+
+def _record_metrics(
+    stored: int,
+    rejects: list[_Reject],
+    now: list[_Reject],
+    sent: list[_Reject],
+    failures: dict[str, Exception],
+) -> None:
     reasons = [why.reason for _, why in sent]
     metrics.add_metric("EventsStored", MetricUnit.Count, stored)
     metrics.add_metric("EventsDeadLettered", MetricUnit.Count, len(sent))
@@ -286,7 +341,6 @@ def process_records(records: list[dict[str, Any]]) -> dict[str, Exception]:
     metrics.add_metric("DuplicateConflicts", MetricUnit.Count, reasons.count(DUPLICATE_CONFLICT))
     metrics.add_metric("ProcessingErrors", MetricUnit.Count, reasons.count(PROCESSING_ERROR))
     metrics.add_metric("EventsFailed", MetricUnit.Count, len(failures))
-    return failures
 
 
 def _store(dynamodb: DynamoDBClient, events: list[Event]) -> dict[int, list[str]]:

@@ -2,17 +2,16 @@
 
 It lives beside the processor because the Lambda zip must carry it and the processor may
 not import from ``flows/`` or ``tasks/``; the flows import it from here. Defaults are the
-original system's resource names, so a bare environment talks to the real deployment's
-names; every field can be overridden with ``CV_ANALYTICS_<FIELD>``. AWS access itself
-uses the standard boto3 chain, so ``AWS_ENDPOINT_URL`` points everything at an emulator.
+deployed system's resource names and policies; every field can be overridden with
+``CV_ANALYTICS_<FIELD>``. AWS access itself uses the standard boto3 chain, so
+``AWS_ENDPOINT_URL`` points everything at an emulator.
 
-A plain frozen dataclass read from the environment, not a pydantic-settings model: that
-and python-dotenv cost the Lambda's cold start ~30 ms for no behaviour it needs. It reads
-the environment as pydantic-settings did: names are case-insensitive, a keyword argument
-wins over the environment, integers may carry a sign, underscores, surrounding blanks or
-a ``.0`` tail, lists are JSON arrays of strings (``CV_ANALYTICS_REPORT_RECIPIENTS=
-'["a@example.org"]'``), and a bad value is refused with a :class:`SettingsError` naming the
-variable and what was expected.
+A plain frozen dataclass, not a pydantic-settings model: that and python-dotenv would cost
+the Lambda's cold start ~30 ms for no behaviour it needs. Names are case-insensitive, a
+keyword argument wins over the environment, integers may carry a sign, underscores,
+surrounding blanks or a ``.0`` tail, lists are JSON arrays of strings
+(``CV_ANALYTICS_REPORT_RECIPIENTS='["a@example.org"]'``), and a bad value is refused with
+a :class:`SettingsError` naming the variable and what was expected.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ class Settings:
     """Names, thresholds and policies. Read once per process through :func:`get_settings`.
 
     ``Settings()`` reads ``CV_ANALYTICS_*`` from the environment; ``Settings(region=...)``
-    sets a field directly (it wins over the environment), as with pydantic-settings.
+    sets a field directly (it wins over the environment).
     """
 
     region: str = "us-east-1"
@@ -69,7 +68,7 @@ class Settings:
     ttl_attribute: str = "ttl"
     ttl_grace_hours: int = 48
 
-    # Alarm/health thresholds (the original runbook's figures).
+    # Alarm/health thresholds (DLQ depth and queue age match deployments/template.yaml).
     dlq_alarm_threshold: int = 10
     max_queue_age_seconds: int = 900
     awaiting_response_after_seconds: int = 3600
@@ -129,25 +128,35 @@ def _from_env(name: str, kind: object, text: str, variable: str) -> Any:
 def _checked(name: str, kind: object, value: Any, where: str) -> Any:
     """``value`` as the field's type, or a :class:`SettingsError` saying what was expected."""
     if kind == "int":
-        if isinstance(value, bool):
-            return int(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and (match := _INTEGER.fullmatch(value)):
-            return int(match.group(1))
-        raise SettingsError(f"{where}: expected an integer, got {_shown(value)}")
+        return _as_int(value, where)
     if kind == "list[str]":
-        if not isinstance(value, list | tuple):
-            raise SettingsError(f"{where}: expected a list of strings, got {_shown(value)}")
-        for index, item in enumerate(value):
-            if not isinstance(item, str):
-                raise SettingsError(f"{where}[{index}]: expected a string, got {_shown(item)}")
-        return list(value)
+        return _as_strings(value, where)
     if not isinstance(value, str):
         raise SettingsError(f"{where}: expected a string, got {_shown(value)}")
     return value
+
+
+def _as_int(value: Any, where: str) -> int:
+    """An integer as pydantic's lax mode took one: a bool, a whole float, ``" +1_000 "``."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and (match := _INTEGER.fullmatch(value)):
+        return int(match.group(1))
+    raise SettingsError(f"{where}: expected an integer, got {_shown(value)}")
+
+
+def _as_strings(value: Any, where: str) -> list[str]:
+    """A list or tuple of strings as a list; the error names the first item that is not."""
+    if not isinstance(value, list | tuple):
+        raise SettingsError(f"{where}: expected a list of strings, got {_shown(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise SettingsError(f"{where}[{index}]: expected a string, got {_shown(item)}")
+    return list(value)
 
 
 def _shown(value: Any) -> str:

@@ -21,7 +21,7 @@ Decisions the spec leaves open, taken here once:
 - Thresholds are inclusive as the spec writes them (≥, ≤); differences of rates are
   compared with a 1e-9 tolerance so that 0.70 against a median of 0.80 is a drop.
 - A gap's ``short`` counts requests without a response, ``none`` and ``partial`` ones.
-- Sessions (issue 18): every anonymous request (``sessionId`` missing, empty or
+- Sessions: every anonymous request (``sessionId`` missing, empty or
   ``"anonymous"``) belongs to one shared session, since a visitor can drop the header at
   will; labels and the gap ranking count distinct sessions, every other figure requests.
   A theme of at least :data:`DOMINATED_MIN_REQUESTS` requests is dominated by one session

@@ -26,7 +26,8 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from tasks.core.aggregate import PipelineHealth, WeeklyFigures, clip
-from tasks.core.insights import INTENTS, ThemeFigures
+from tasks.core.insights import ThemeFigures
+from tasks.core.intents import INTENTS
 
 TEMPLATES = Path(__file__).parent / "templates"
 SUBJECT_PREFIX = "CV Analytics Weekly Report - Week "
@@ -77,7 +78,8 @@ _environment.filters["shown"] = shown_text
 
 
 def subject(week: str) -> str:
-    """``CV Analytics Weekly Report - Week 2025-W45``: the original Reporter's subject."""
+    """The e-mail's subject: ``CV Analytics Weekly Report - Week 2025-W45``, the same form
+    every week so the owner's mail rules can match it."""
     return SUBJECT_PREFIX + week
 
 

@@ -531,34 +531,58 @@ def recurrence(
     """
     seen = [0] * len(themes)
     residual_themes = [i for i, theme in enumerate(themes) if ":~" in theme.key]
-    leader_vectors: np.ndarray | None = None
-    if residual_themes:
-        from tasks.core.embedding import embed
-
-        leader_vectors = embed([themes[i].theme for i in residual_themes])
+    leader_vectors = _leader_vectors(themes, residual_themes)
     for week in previous_weeks:
         if week is None:
             continue
-        keys: set[str] = set()
-        residual_queries: dict[str, list[str]] = {}
-        for query in _stored_queries(week):
-            intent, topic = question_key(query)
-            if topic is None:
-                residual_queries.setdefault(intent, []).append(query)
-            else:
-                keys.add(f"{intent}:{topic}")
+        keys, residual_queries = _stored_keys(week)
         matched = {i for i, theme in enumerate(themes) if theme.key in keys}
         if leader_vectors is not None and residual_queries:
-            from tasks.core.embedding import embed
-
-            for intent, stored in residual_queries.items():
-                rows = [j for j, i in enumerate(residual_themes) if themes[i].intent == intent]
-                if not rows:
-                    continue
-                stored_vectors = embed(sorted(set(stored)))
-                for j in rows:
-                    if float(np.max(stored_vectors @ leader_vectors[j])) >= RESIDUAL_SIMILARITY:
-                        matched.add(residual_themes[j])
+            matched |= _residual_matches(themes, residual_themes, leader_vectors, residual_queries)
         for i in matched:
             seen[i] += 1
     return [Recurrence(new=count == 0, weeks_seen=count) for count in seen]
+
+
+def _leader_vectors(themes: Sequence[Theme], residual_themes: list[int]) -> np.ndarray | None:
+    """The embeddings of the residual themes' labels (their leaders), ``None`` if none."""
+    if not residual_themes:
+        return None
+    from tasks.core.embedding import embed
+
+    return embed([themes[i].theme for i in residual_themes])
+
+
+def _stored_keys(week: Sequence[Mapping[str, Any]]) -> tuple[set[str], dict[str, list[str]]]:
+    """A stored week's ``intent:topic`` keys, and its residual queries by intent."""
+    keys: set[str] = set()
+    residual_queries: dict[str, list[str]] = {}
+    for query in _stored_queries(week):
+        intent, topic = question_key(query)
+        if topic is None:
+            residual_queries.setdefault(intent, []).append(query)
+        else:
+            keys.add(f"{intent}:{topic}")
+    return keys, residual_queries
+
+
+def _residual_matches(
+    themes: Sequence[Theme],
+    residual_themes: list[int],
+    leader_vectors: np.ndarray,
+    residual_queries: dict[str, list[str]],
+) -> set[int]:
+    """The residual themes a stored residual query of the same intent would have joined:
+    its cosine with the theme's leader reaches :data:`RESIDUAL_SIMILARITY`."""
+    from tasks.core.embedding import embed
+
+    matched: set[int] = set()
+    for intent, stored in residual_queries.items():
+        rows = [j for j, i in enumerate(residual_themes) if themes[i].intent == intent]
+        if not rows:
+            continue
+        stored_vectors = embed(sorted(set(stored)))
+        for j in rows:
+            if float(np.max(stored_vectors @ leader_vectors[j])) >= RESIDUAL_SIMILARITY:
+                matched.add(residual_themes[j])
+    return matched

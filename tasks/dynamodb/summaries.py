@@ -8,8 +8,8 @@ zlib-compressed JSON too), so the next weeks' ``previous_week``, ``trends``, int
 old records. Both are compressed because a theme's members are every distinct display
 query of the week: a busy week's JSON would otherwise pass DynamoDB's 400 KB item limit.
 
-The item always fits, whatever visitors typed (issue 18: a few pasted 90 KB questions
-must not stop the report). Every stored text is already cut to
+The item always fits, whatever visitors typed (a few pasted 90 KB questions must not
+stop the report). Every stored text is already cut to
 :data:`~tasks.core.aggregate.STORED_TEXT_LIMIT` characters; then, while the packed values
 pass :data:`ITEM_BUDGET`, one deterministic step after another is taken:
 

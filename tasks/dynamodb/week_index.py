@@ -8,7 +8,7 @@ archival read exactly the weeks they name, page by page.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from botocore.exceptions import ClientError
@@ -22,12 +22,15 @@ from lambdas.processor.storage import (
 )
 from lambdas.processor.weeks import Week
 from tasks.aws import TASK_OPTIONS, aws_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import QueryOutputTypeDef
 from tasks.core.aggregate import FIGURE_COLUMNS, columns_frame
 
 WEEK_INDEX = "week-index"
 
 
-def week_key_pages(week_key: str, **extra: Any) -> Iterator[dict[str, Any]]:
+def week_key_pages(week_key: str, **extra: Any) -> Iterator[QueryOutputTypeDef]:
     """Every page of a ``Query`` on one GSI partition (``extra``: e.g. ``Select="COUNT"``)."""
     client = aws_client("dynamodb")
     kwargs: dict[str, Any] = {
@@ -38,7 +41,7 @@ def week_key_pages(week_key: str, **extra: Any) -> Iterator[dict[str, Any]]:
         **extra,
     }
     while True:
-        page: dict[str, Any] = client.query(**kwargs)
+        page = client.query(**kwargs)
         yield page
         if "LastEvaluatedKey" not in page:
             return
@@ -105,12 +108,13 @@ def delete_unchanged(records: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
             else:
                 conditions.append(f"{name} = {placeholder}")
                 values[placeholder] = {"S": str(record[name])}
+        optional: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
         try:
             client.delete_item(
                 TableName=table,
                 Key={"requestId": {"S": record["requestId"]}},
                 ConditionExpression=" AND ".join(conditions),
-                **({"ExpressionAttributeValues": values} if values else {}),
+                **optional,
             )
             deleted += 1
         except ClientError as exc:

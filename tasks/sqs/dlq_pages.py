@@ -49,6 +49,7 @@ from tasks.s3.poison_archive import archive_poison
 from tasks.sqs.queues import (
     BATCH_LIMIT,
     PAGE_VISIBILITY_SECONDS,
+    RedriveOutcome,
     change_visibility,
     delete_batch,
     queue_url,
@@ -118,48 +119,84 @@ def settle_page(
     Raises (having deleted only what was archived or redriven) when AWS fails, or when SQS
     failed a send or a delete on its side; ``result`` then holds what was done.
     """
-    settings = get_settings()
-    classified: list[tuple[dict[str, Any], Classification]] = []
-    redrivable: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
+    plan = _classify_page(messages, result)
+    result.seen += len(messages)
+    if dry_run:
+        result.held.extend(messages)
+        return
+    if plan.poison:
+        _archive(run_id, page, plan.poison, result)
+    outcome = redrive(
+        dlq_url, main_url, plan.redrivable, plan.entries, also_delete=[m for m, _ in plan.poison]
+    )
+    _record_redrive(plan, outcome, result)
+    if outcome.refused:
+        _settle_refused(run_id, page, dlq_url, outcome, result)
+    _check_settled(plan, outcome, result)
+
+
+@dataclass
+class _PagePlan:
+    """One page classified: each message with its class, and the redrive of the redrivable."""
+
+    classified: list[tuple[dict[str, Any], Classification]] = field(default_factory=list)
+    redrivable: list[dict[str, Any]] = field(default_factory=list)
+    #: The SendMessageBatch entries of ``redrivable``, in the same order.
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def poison(self) -> list[tuple[dict[str, Any], Classification]]:
+        return [(m, c) for m, c in self.classified if c.poison]
+
+
+def _classify_page(messages: list[dict[str, Any]], result: RoundResult) -> _PagePlan:
+    """Classify and count each message; a redrivable one SQS would refuse is poison already."""
+    max_redrives = get_settings().max_redrives
+    plan = _PagePlan()
     for i, message in enumerate(messages):
         classification = classify_dead_letter(
             message.get("Body"),  # type: ignore[arg-type]  # checked: not text is unreadable
             message.get("MessageAttributes") or {},
-            max_redrives=settings.max_redrives,
+            max_redrives=max_redrives,
         )
         if classification.cls == REDRIVABLE:
             planned = redrive_or_refusal(message, f"r{i}")
             if isinstance(planned, Classification):
                 classification = planned
             else:
-                redrivable.append(message)
-                entries.append(planned)
-        classified.append((message, classification))
+                plan.redrivable.append(message)
+                plan.entries.append(planned)
+        plan.classified.append((message, classification))
         result.count(classification, message.get("Body"))
-    result.seen += len(messages)
-    if dry_run:
-        result.held.extend(messages)
-        return
+    return plan
 
-    poison = [(m, c) for m, c in classified if c.poison]
-    if poison:
-        _archive(run_id, page, poison, result)
-    outcome = redrive(dlq_url, main_url, redrivable, entries, also_delete=[m for m, _ in poison])
+
+def _record_redrive(plan: _PagePlan, outcome: RedriveOutcome, result: RoundResult) -> None:
+    """Count what was sent and deleted, and the weeks of the events sent back."""
     result.deleted.extend(outcome.deleted)
     result.redriven += len(outcome.sent)
     sent = set(outcome.sent)
-    for message in redrivable:
+    for message in plan.redrivable:
         if message["MessageId"] in sent and (week := event_week(message["Body"])) is not None:
             result.redriven_events.append(week)
-    if outcome.refused:
-        # SQS refused these sends as the sender's fault: they would be refused again.
-        refused = [(dict(m), refused_by_sqs(code)) for m, code in outcome.refused]
-        result.counts[REDRIVABLE] -= len(refused)
-        result.counts[UNSENDABLE] += len(refused)
-        _archive(run_id, page, refused, result)
-        result.deleted.extend(delete_batch(dlq_url, [m for m, _ in refused]))
-    settled = {m["MessageId"] for m, _ in poison} | sent
+
+
+def _settle_refused(
+    run_id: str, page: int, dlq_url: str, outcome: RedriveOutcome, result: RoundResult
+) -> None:
+    """Archive and delete the sends SQS refused as the sender's fault: they would be refused
+    again, so they are ``unsendable`` poison rather than redrivable."""
+    refused = [(dict(m), refused_by_sqs(code)) for m, code in outcome.refused]
+    result.counts[REDRIVABLE] -= len(refused)
+    result.counts[UNSENDABLE] += len(refused)
+    _archive(run_id, page, refused, result)
+    result.deleted.extend(delete_batch(dlq_url, [m for m, _ in refused]))
+
+
+def _check_settled(plan: _PagePlan, outcome: RedriveOutcome, result: RoundResult) -> None:
+    """Raise :class:`PageNotSettledError` if a send failed on SQS's side or a message that
+    was archived or redriven is still on the DLQ."""
+    settled = {m["MessageId"] for m, _ in plan.poison} | set(outcome.sent)
     settled |= {m["MessageId"] for m, _ in outcome.refused}
     missing = settled - set(result.deleted)
     if outcome.failed:

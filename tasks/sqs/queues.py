@@ -13,13 +13,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from prefect import task
 
 from lambdas.processor.settings import get_settings
 from tasks.aws import TASK_OPTIONS, aws_client
 from tasks.core.triage import MAX_MESSAGE_BYTES, sqs_message_bytes
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        DeleteMessageBatchRequestEntryTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
 BATCH_LIMIT = 10
 #: A page is settled within seconds; 5 minutes leaves room for a slow archive write.
@@ -33,7 +41,7 @@ def queue_url(queue_name: str) -> str:
 
 
 #: The queue attributes the flows read, by the label they show them under.
-COUNT_ATTRIBUTES = {
+COUNT_ATTRIBUTES: dict[str, QueueAttributeNameType] = {
     "visible": "ApproximateNumberOfMessages",
     "in flight": "ApproximateNumberOfMessagesNotVisible",
     "delayed": "ApproximateNumberOfMessagesDelayed",
@@ -85,7 +93,8 @@ def receive_page(
         VisibilityTimeout=visibility_timeout,
         WaitTimeSeconds=wait_seconds,
     )
-    return list(response.get("Messages", []))
+    # boto3's messages are plain dicts at runtime; the triage loop reads them as such
+    return cast("list[dict[str, Any]]", list(response.get("Messages", [])))
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -133,7 +142,9 @@ def send_batch(url: str, entries: Sequence[Mapping[str, Any]]) -> SendOutcome:
     client = aws_client("sqs")
     outcome = SendOutcome()
     for chunk in _send_chunks(entries):
-        response = client.send_message_batch(QueueUrl=url, Entries=chunk)
+        # entries come from tasks.core.triage (pure, so without boto3's types)
+        batch = cast("list[SendMessageBatchRequestEntryTypeDef]", chunk)
+        response = client.send_message_batch(QueueUrl=url, Entries=batch)
         outcome.sent.extend(str(ok["Id"]) for ok in response.get("Successful", []))
         outcome.failed.extend(
             SendFailure(str(bad["Id"]), str(bad.get("Code", "")), bool(bad.get("SenderFault")))
@@ -147,7 +158,9 @@ def delete_batch(url: str, messages: Sequence[Mapping[str, Any]]) -> list[str]:
     client = aws_client("sqs")
     deleted: list[str] = []
     for chunk in _chunks(messages):
-        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
+        ]
         response = client.delete_message_batch(QueueUrl=url, Entries=entries)
         deleted.extend(chunk[int(ok["Id"])]["MessageId"] for ok in response.get("Successful", []))
     return deleted
@@ -160,7 +173,7 @@ def change_visibility(url: str, messages: Sequence[Mapping[str, Any]], seconds: 
     client = aws_client("sqs")
     changed = 0
     for chunk in _chunks(messages):
-        entries = [
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
             for i, m in enumerate(chunk)
         ]

@@ -12,7 +12,7 @@ Module-scoped, so the whole browser part starts one stack and one browser:
   the stack's log to ``out/screenshots/serve.log``.
 
 No Chromium: the tests fail with how to install it when ``CI`` is set, and skip otherwise
-(``make test`` installs it first through ``make browser-deps``).
+(CI installs it first: ``.ci/run`` calls ``make browser-deps`` before ``make test``).
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ def test_ecs_runs_reach_moto_ecs_as_prefect_ecs_yaml_describes(
         "NetworkInterfaces"
     ]
     assert [g["GroupId"] for g in eni["Groups"]] == [aws_network["CV_ANALYTICS_SECURITY_GROUP_ID"]]
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ecs.models import ecs_backends
 
     recorded = ecs_backends[DEFAULT_ACCOUNT_ID][REGION].tasks[CLUSTER][task_arn]

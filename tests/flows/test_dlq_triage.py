@@ -14,8 +14,8 @@ from unittest.mock import patch
 
 import boto3
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses import ses_backends
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 from prefect.exceptions import ParameterTypeError
 
 from deployments.local_stack import EventSourceMapping, StackInfo

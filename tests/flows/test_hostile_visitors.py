@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses import ses_backends
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import WorkerSend, send_all

@@ -29,8 +29,9 @@ from unittest.mock import patch
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.core import DEFAULT_ACCOUNT_ID, enable_iam_authentication
-from moto.ses import ses_backends
+from moto.core import enable_iam_authentication
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from deployments.local_stack import EventSourceMapping, StackInfo, local_template
 from deployments.template import Template

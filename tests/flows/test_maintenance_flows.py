@@ -14,8 +14,7 @@ from typing import Any
 from unittest.mock import patch
 
 import boto3
-from prefect import get_client
-from prefect.states import State
+from prefect import State, get_client
 
 from deployments.local_stack import StackInfo
 from flows.health_check import health_check
@@ -131,7 +130,7 @@ def test_ttl_verification_fix_enables_a_disabled_ttl(aws: StackInfo) -> None:
 def test_monthly_maintenance_dry_run_changes_nothing_and_real_run_does_everything(
     aws: StackInfo,
 ) -> None:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
     settings = aws.settings
@@ -147,7 +146,8 @@ def test_monthly_maintenance_dry_run_changes_nothing_and_real_run_does_everythin
 
     def retention() -> int | None:
         found = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]
-        return found.get("retentionInDays")
+        days: int | None = found.get("retentionInDays")
+        return days
 
     def pitr() -> str:
         backups = dynamodb.describe_continuous_backups(TableName=settings.analytics_table)

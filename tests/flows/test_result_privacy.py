@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from prefect import State
 from prefect.settings import (
     PREFECT_LOCAL_STORAGE_PATH,
     PREFECT_RESULTS_PERSIST_BY_DEFAULT,
     temporary_settings,
 )
-from prefect.states import State
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from flows.dlq_triage import dlq_triage

@@ -16,15 +16,15 @@ from unittest.mock import patch
 from uuid import UUID
 
 import boto3
-from prefect import Flow, get_client
+from prefect import Flow, State, get_client
 from prefect.flow_engine import run_flow
-from prefect.states import AwaitingRetry, State
+from prefect.states import AwaitingRetry
 
 from deployments.local_stack import StackInfo
 from flows.dlq_triage import dlq_triage
 from lambdas.processor.settings import get_settings
 from tasks.core.archive import decode_records
-from tasks.sqs import dlq_pages
+from tasks.sqs import dlq_pages, queues
 from tasks.sqs.queues import queue_total
 
 GROUP = "analytics"
@@ -66,7 +66,7 @@ def archive_history() -> dict[str, list[list[str]]]:
 def crash_on_page(number: int) -> Callable[..., list[dict[str, Any]]]:
     """``receive_page`` that fails on its ``number``-th call: the run stops after the pages
     before it were archived, redriven and deleted."""
-    real = dlq_pages.receive_page
+    real = queues.receive_page
     calls = {"n": 0}
 
     def receive(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
@@ -188,8 +188,8 @@ def test_old_backups_are_deleted_only_once_the_new_one_is_available(aws: StackIn
 
 
 def emails_sent() -> int:
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.ses import ses_backends
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
 
     return len(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
 

@@ -14,14 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses import ses_backends
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ParameterTypeError
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample, send_all
-from flows.weekly_report import resolve_week, weekly_report
+from flows.parameters import resolve_week
+from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
 from lambdas.processor.settings import get_settings
 from lambdas.processor.weeks import InvalidWeekError, Week

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses import ses_backends
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample, send_all
@@ -21,7 +21,8 @@ from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
 from lambdas.processor.weeks import Week
 from tasks.aws import aws_client
-from tasks.core.insights import INSIGHT_KEYS, INTENTS, StoredSummary
+from tasks.core.insights import INSIGHT_KEYS, StoredSummary
+from tasks.core.intents import INTENTS
 from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
 from tasks.dynamodb import summaries
 from tasks.s3.objects import get_bytes

@@ -114,7 +114,7 @@ def test_ambiguous_timeout_keeps_the_claim_and_is_not_retried(aws: StackInfo) ->
 
 
 def test_summary_email_goes_to_the_recipients_masked(aws: StackInfo) -> None:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
     leak = "visitor wrote jane@example.org"

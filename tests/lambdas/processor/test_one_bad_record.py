@@ -163,7 +163,7 @@ def test_an_exception_while_parsing_one_record_dead_letters_only_that_record(
 ) -> None:
     marker = json.dumps(query("boom-1", AT, text="call me on +44 7700 900123"))
     records, neighbours = _batch_of_ten(marker)
-    real = processor.parse_event
+    real = parse_event
 
     def parse(body: str, *args: Any, **kwargs: Any) -> Any:
         if body == marker:

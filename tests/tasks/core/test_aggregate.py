@@ -52,7 +52,9 @@ def assert_golden(figures: WeeklyFigures, expected: dict[str, Any]) -> None:
     assert list(shown) == [*expected, *INSIGHT_KEYS]
 
 
-def test_golden_2025_w45_matches_expected_json(sample_records: dict[str, list]) -> None:
+def test_golden_2025_w45_matches_expected_json(
+    sample_records: dict[str, list[dict[str, Any]]],
+) -> None:
     # Given the sample's W44 total computed from its own records (1, as the file says)
     previous = population_size(Week(2025, 44), sample_records["2025-W44"])
     assert previous == 1
@@ -64,7 +66,7 @@ def test_golden_2025_w45_matches_expected_json(sample_records: dict[str, list]) 
 
 
 def test_a_week_parsed_from_its_canonical_id_counts_the_samples_queries(
-    sample_records: dict[str, list],
+    sample_records: dict[str, list[dict[str, Any]]],
 ) -> None:
     # The string form once let "\uff12\uff10\uff12\uff15-W45" (full-width digits) through to
     # count 0 queries; a week is now parsed, canonical ASCII only, before it is aggregated.
@@ -76,7 +78,9 @@ def test_a_week_parsed_from_its_canonical_id_counts_the_samples_queries(
         Week.parse("\uff12\uff10\uff12\uff15-W45")
 
 
-def test_golden_2025_w46_matches_expected_json(sample_records: dict[str, list]) -> None:
+def test_golden_2025_w46_matches_expected_json(
+    sample_records: dict[str, list[dict[str, Any]]],
+) -> None:
     previous = population_size(Week(2025, 45), sample_records["2025-W45"])
     figures = weekly_figures(Week(2025, 46), sample_records["2025-W46"], previous)
     expected = json.loads((SAMPLES / "expected-2025-W46.json").read_text())
@@ -84,7 +88,7 @@ def test_golden_2025_w46_matches_expected_json(sample_records: dict[str, list]) 
 
 
 def test_golden_figures_ignore_other_weeks_and_orphans_in_the_input(
-    sample_records: dict[str, list],
+    sample_records: dict[str, list[dict[str, Any]]],
 ) -> None:
     everything = [r for records in sample_records.values() for r in records]
     figures = weekly_figures(Week(2025, 46), everything, 91)

@@ -16,12 +16,12 @@ from lambdas.processor.weeks import Week
 from tasks.core.aggregate import WeeklyFigures, metric_figures, stored_summary, weekly_figures
 from tasks.core.insights import (
     INSIGHT_KEYS,
-    INTENTS,
     StoredSummary,
     TrendPoint,
     anomalies,
     history_weeks,
 )
+from tasks.core.intents import INTENTS
 from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
 from tests.conftest import query, records_of, response
 

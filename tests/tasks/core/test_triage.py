@@ -11,14 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lambdas.processor.contract import INVALID_EVENT, INVALID_JSON
 from lambdas.processor.weeks import Week
 from tasks.core.archive import decode_records, encode_records
 from tasks.core.masking import mask_sample
 from tasks.core.triage import (
     CLASSES,
     EXHAUSTED,
-    INVALID_EVENT,
-    INVALID_JSON,
     MAX_MESSAGE_BYTES,
     REDRIVABLE,
     SAMPLE_INPUT_LIMIT,

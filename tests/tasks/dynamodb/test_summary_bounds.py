@@ -23,7 +23,8 @@ from tasks.core.aggregate import (
     stored_summary,
     weekly_figures,
 )
-from tasks.core.insights import INTENTS, CvGap, ThemeFigures, ThemeMatchCounts, ThemeMember
+from tasks.core.insights import CvGap, ThemeFigures, ThemeMatchCounts, ThemeMember
+from tasks.core.intents import INTENTS
 from tasks.dynamodb import summaries
 from tests.conftest import query, records_of, response
 

@@ -19,7 +19,7 @@ from lambdas.processor.storage import write_items
 from lambdas.processor.weeks import Week
 from tasks.core.archive import ArchiveMismatchError, manifest_prefix
 from tasks.dynamodb.week_index import query_week_records
-from tasks.s3 import week_archive
+from tasks.s3 import objects, week_archive
 from tasks.s3.objects import get_bytes, list_keys
 from tasks.s3.week_archive import read_archived_week, read_week
 from tests.conftest import client_error, seed_week
@@ -203,7 +203,7 @@ def test_a_retried_archival_after_a_crash_before_the_manifest_completes_it(
     aws: StackInfo,
 ) -> None:
     seed_week(aws, OLD_WEEK, 3)
-    real_put = week_archive.put_bytes
+    real_put = objects.put_bytes
 
     def crash_on_manifest(key: str, data: bytes, content_type: str) -> None:
         if "/manifest-" in key:
