@@ -14,10 +14,10 @@ SRC := lambdas tasks flows deployments benchmarks tests
 # The tests of the pure cores (the modules the import contracts keep free of AWS and
 # Prefect): no moto, no Prefect harness, no browser. A new pure-core test file goes here.
 PURE_TESTS := tests/tasks/core \
-	tests/lambdas/processor/test_contract.py \
-	tests/lambdas/processor/test_correlation.py \
-	tests/lambdas/processor/test_weeks.py \
-	tests/lambdas/processor/test_settings.py
+	tests/lambdas/shared/test_contract.py \
+	tests/lambdas/shared/test_correlation.py \
+	tests/lambdas/shared/test_weeks.py \
+	tests/tasks/test_settings.py tests/lambdas/processor/test_config.py
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install lint imports typecheck cfn-lint security pure check unit browser-deps test demo report lambda-zip bench eval soak serve automations clean

@@ -26,12 +26,13 @@ from typing import Any
 from deployments.lambda_zip import build, probe
 from deployments.local_stack import LocalContext, local_stack
 from lambdas.processor import handler as processor
-from lambdas.processor.contract import Event, Invalid, parse_event
-from lambdas.processor.correlation import RequestState, analytics_item, merge, state_of
-from lambdas.processor.correlation import raw_event_item as raw_item
-from lambdas.processor.settings import get_settings
-from lambdas.processor.storage import deserialize, serialize
-from lambdas.processor.weeks import Week
+from lambdas.shared.contract import Invalid, parse_event
+from lambdas.shared.correlation import RequestState, analytics_item, merge, state_of
+from lambdas.shared.correlation import raw_event_item as raw_item
+from lambdas.shared.dynamodb import deserialize, serialize
+from lambdas.shared.event_models import Event
+from lambdas.shared.weeks import Week
+from tasks.settings import Settings
 
 WEEK = Week(2026, 40)
 
@@ -89,7 +90,7 @@ def batches(bodies: list[str], size: int = 10) -> list[dict[str, Any]]:
 
 def naive_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The per-item baseline: one GetItem and two PutItems per valid event."""
-    settings = get_settings()
+    settings = Settings()
     dynamodb, sqs, dlq_url = processor._clients()
     for record in event["Records"]:
         parsed = parse_event(record["body"])

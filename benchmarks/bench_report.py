@@ -32,7 +32,7 @@ import time
 import uuid
 from typing import Any
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 
 WEEK = "2025-W45"
 OTHER_WEEKS = ("2025-W44", "2025-W46")
@@ -145,11 +145,11 @@ def peak_rss_mb() -> float:
 def write_setup(records: list[dict[str, Any]]) -> float:
     import boto3
 
-    from lambdas.processor.settings import get_settings
     from lambdas.processor.storage import write_items
+    from tasks.settings import Settings
 
     client = boto3.client("dynamodb")
-    table = get_settings().analytics_table
+    table = Settings().analytics_table
     started = time.perf_counter()
     for start in range(0, len(records), 1000):
         write_items(client, [(table, item) for item in records[start : start + 1000]])
@@ -157,7 +157,7 @@ def write_setup(records: list[dict[str, Any]]) -> float:
 
 
 def measure_query(week: str, week_bytes: int) -> dict[str, Any]:
-    from lambdas.processor.storage import deserialize
+    from lambdas.shared.dynamodb import deserialize
     from tasks.dynamodb.week_index import week_key_pages
 
     started = time.perf_counter()
@@ -181,11 +181,11 @@ def measure_query(week: str, week_bytes: int) -> dict[str, Any]:
 def measure_scan(week: str, table_bytes: int) -> dict[str, Any]:
     import boto3
 
-    from lambdas.processor.settings import get_settings
+    from tasks.settings import Settings
 
     client = boto3.client("dynamodb")
     kwargs: dict[str, Any] = {
-        "TableName": get_settings().analytics_table,
+        "TableName": Settings().analytics_table,
         "FilterExpression": "weekKey = :week",
         "ExpressionAttributeValues": {":week": {"S": week}},
         "ReturnConsumedCapacity": "TOTAL",
@@ -214,11 +214,11 @@ def measure_flow(week: str, previous_total: int) -> dict[str, Any]:
     """The flow end to end in a child process (``report_child``), so its RSS is its own."""
     import boto3
 
-    from lambdas.processor.settings import get_settings
+    from tasks.settings import Settings
 
     # The week before has a summary, as after last week's report: nothing else is read.
     boto3.client("dynamodb").update_item(
-        TableName=get_settings().summaries_table,
+        TableName=Settings().summaries_table,
         Key={"week": {"S": OTHER_WEEKS[0]}},
         UpdateExpression="SET total_queries = :t",
         ExpressionAttributeValues={":t": {"N": str(previous_total)}},

@@ -107,7 +107,6 @@ def load_dlq(sqs: Any, dlq_url: str, count: int, offset: int) -> None:
 
 def naive_baseline(sqs: Any, dlq_url: str, queue_url: str, counter: RequestCounter) -> int:
     """The one-by-one way: receive 1, archive (poison) or send 1, delete 1."""
-    from lambdas.processor.settings import get_settings
     from tasks.core.archive import encode_records
     from tasks.core.triage import (
         archive_record,
@@ -115,8 +114,9 @@ def naive_baseline(sqs: Any, dlq_url: str, queue_url: str, counter: RequestCount
         redrive_entry,
     )
     from tasks.s3 import objects as s3
+    from tasks.settings import Settings
 
-    max_redrives = get_settings().max_redrives
+    max_redrives = Settings().max_redrives
     done = 0
     while True:
         messages = sqs.receive_message(

@@ -40,8 +40,8 @@ from benchmarks.bench_processor import synthetic_bodies
 from deployments.local_stack import EventSourceMapping, StackInfo, local_stack
 from deployments.worker import WorkerSend, send_all
 from lambdas.processor import handler as processor
-from lambdas.processor.contract import Invalid, parse_event
-from lambdas.processor.correlation import analytics_item, fold_events
+from lambdas.shared.contract import Invalid, parse_event
+from lambdas.shared.correlation import analytics_item, fold_events
 from tasks.core.aggregate import weekly_figures
 from tasks.dynamodb.week_index import query_week_table
 from tasks.s3.objects import get_bytes, list_keys

@@ -43,7 +43,7 @@ from deployments.worker import (
     weeks_between,
 )
 from flows.parameters import reportable_week
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.dynamodb.week_index import query_week_orphans, query_week_records
 
 SAMPLE_LAST_WEEK = Week(2025, 46)

@@ -113,7 +113,8 @@ def _compiled(source: Path, name: str) -> bytes:
 
 
 def build(target: Path = DIST) -> Path:
-    """Zip ``lambdas/`` (sources and bytecode); the handler is ``lambdas.processor.handler``."""
+    """Zip ``lambdas/`` (sources and bytecode): the processor and the shared kernel it
+    imports (``lambdas/shared/``); the handler is ``lambdas.processor.handler``."""
     if sys.implementation.cache_tag != RUNTIME_CACHE_TAG:
         raise RuntimeError(
             f"build with Python 3.13 (the Lambda runtime), not {sys.implementation.cache_tag}"

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lambdas.processor.weeks import Week
+    from lambdas.shared.weeks import Week
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PREFECT_BIN = str(Path(sys.executable).parent / "prefect")
@@ -191,7 +191,7 @@ def serve(port: int = PORT) -> int:
     from deployments.demo import SAMPLE_LAST_WEEK, DemoState, replay_sample
     from deployments.local_stack import local_stack
     from deployments.worker import weeks_between
-    from lambdas.processor.weeks import Week
+    from lambdas.shared.weeks import Week
 
     if not port_free(HOST, port):
         print(f"port {port} on {HOST} is in use: stop what listens there first", file=sys.stderr)

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 #: SendMessageBatch takes at most 10 entries.

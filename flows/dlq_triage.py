@@ -33,7 +33,6 @@ from prefect.artifacts import (
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from flows.parameters import PositiveCount
-from lambdas.processor.settings import get_settings
 from tasks.core.triage import (
     EventWeek,
     TriageSummary,
@@ -46,6 +45,7 @@ from tasks.core.triage import (
 )
 from tasks.dynamodb.send_ledger import sent_report_weeks
 from tasks.dynamodb.week_index import stored_query_weeks
+from tasks.settings import Settings
 from tasks.sns import publish_alert_task
 from tasks.sqs.dlq_pages import RoundResult, merge_round, triage_round
 from tasks.sqs.queues import (
@@ -87,7 +87,7 @@ def dlq_triage(
     """
     if dry_run and regenerate_reports:
         raise ValueError("regenerate_reports re-sends reports: it needs dry_run=False")
-    settings = get_settings()
+    settings = Settings()
     summary = _count_dlq(settings.dlq_name, _run_id(), dry_run)
     paging = _page_through_dlq(settings.dlq_name, summary, max_messages)
     summary.stale_weeks = _find_stale_weeks(paging.redriven_events)

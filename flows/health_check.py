@@ -18,14 +18,14 @@ import time
 from prefect import flow
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
-from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.cloudwatch import describe_alarms, metric_statistic
 from tasks.conclude import conclude
 from tasks.core import health
 from tasks.core.checks import Check, Findings
 from tasks.core.health import ALARM_PREFIX
 from tasks.dynamodb.week_index import read_recent_records
+from tasks.settings import Settings
 from tasks.sqs.queues import queue_counts_task
 
 FLOW_NAME = "health-check"
@@ -33,8 +33,7 @@ QUEUE_AGE_WINDOW_SECONDS = 900
 DAY_SECONDS = 86_400
 
 
-def recent_records_checks(now_ms: int) -> list[Check]:
-    settings = get_settings()
+def recent_records_checks(settings: Settings, now_ms: int) -> list[Check]:
     current = Week.of_ms(now_ms)
     weeks = [current.previous, current]
     records, orphans = read_recent_records(weeks)
@@ -55,7 +54,7 @@ def recent_records_checks(now_ms: int) -> list[Check]:
 )
 def health_check() -> Findings:
     """Run the daily checks; fail (and alert) on an alarm, a full DLQ or a stuck queue."""
-    settings = get_settings()
+    settings = Settings()
     now_ms = int(time.time() * 1000)
     checks: list[Check] = [health.alarms_check(describe_alarms(ALARM_PREFIX), ALARM_PREFIX)]
 
@@ -75,7 +74,7 @@ def health_check() -> Findings:
     dlq_total = dlq["visible"] + dlq["in flight"] + dlq["delayed"]
     checks.append(health.dlq_check(settings.dlq_name, dlq_total, settings.dlq_alarm_threshold))
 
-    checks += recent_records_checks(now_ms)
+    checks += recent_records_checks(settings, now_ms)
 
     function = {"FunctionName": settings.processor_function}
     invocations = metric_statistic(

@@ -23,7 +23,7 @@ from prefect.logging.loggers import flow_run_logger, get_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.settings import get_current_settings
 
-from lambdas.processor.weeks import InvalidWeekError, Week
+from lambdas.shared.weeks import InvalidWeekError, Week
 from tasks.core.masking import mask_sample
 from tasks.sns import publish_alert
 

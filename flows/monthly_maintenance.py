@@ -27,8 +27,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
-from lambdas.processor.contract import EPOCH_MS_MIN
-from lambdas.processor.settings import get_settings
+from lambdas.shared.contract import EPOCH_MS_MIN
 from tasks import cloudwatch, ses, sns
 from tasks.conclude import conclude
 from tasks.core.checks import Check, Findings, render_html, render_text
@@ -46,6 +45,7 @@ from tasks.core.maintenance import (
 )
 from tasks.dynamodb import backups
 from tasks.s3 import week_archive
+from tasks.settings import Settings
 
 FLOW_NAME = "monthly-maintenance"
 TEST_ALARM = "cv-analytics-dlq-depth"
@@ -60,8 +60,7 @@ def guarded(name: str, step: Callable[[], list[Check]]) -> list[Check]:
         return [Check(name, False, f"error: {type(exc).__name__}: {exc}")]
 
 
-def log_group_checks(dry_run: bool) -> list[Check]:
-    settings = get_settings()
+def log_group_checks(settings: Settings, dry_run: bool) -> list[Check]:
     target = settings.log_retention_days
     groups = cloudwatch.describe_log_groups(settings.log_group_prefix)
     if not groups:
@@ -85,8 +84,7 @@ def log_group_checks(dry_run: bool) -> list[Check]:
     return checks
 
 
-def table_checks(dry_run: bool) -> list[Check]:
-    settings = get_settings()
+def table_checks(settings: Settings, dry_run: bool) -> list[Check]:
     checks = []
     for table in (settings.query_events_table, settings.analytics_table, settings.summaries_table):
         facts = backups.describe_table(table)
@@ -114,8 +112,7 @@ def table_checks(dry_run: bool) -> list[Check]:
     return checks
 
 
-def backup_checks(dry_run: bool, now: datetime) -> list[Check]:
-    settings = get_settings()
+def backup_checks(settings: Settings, dry_run: bool, now: datetime) -> list[Check]:
     table, keep = settings.analytics_table, settings.backups_to_keep
     name, prefix = backup_name(table, now), backup_prefix(table)
     if dry_run:
@@ -155,8 +152,7 @@ def backup_checks(dry_run: bool, now: datetime) -> list[Check]:
     ]
 
 
-def archive_checks(dry_run: bool, now: datetime) -> list[Check]:
-    settings = get_settings()
+def archive_checks(settings: Settings, dry_run: bool, now: datetime) -> list[Check]:
     cutoff = archive_cutoff(now, settings.archive_after_days)
     weeks = weeks_ended_before(first_possible_week(EPOCH_MS_MIN), cutoff)
     candidates = week_archive.find_archivable_weeks(weeks)
@@ -234,8 +230,8 @@ def alarm_checks(dry_run: bool, test_alarms: bool) -> list[Check]:
     return [*checks, Check("alarm notification test", ok, detail, {"topic": topic})]
 
 
-def email_check(findings: Findings, dry_run: bool) -> Check:
-    recipients = len(get_settings().report_recipients)
+def email_check(settings: Settings, findings: Findings, dry_run: bool) -> Check:
+    recipients = len(settings.report_recipients)
     if dry_run:
         return Check("summary e-mail", True, f"would send the summary to {recipients} recipients")
     subject = f"CV Analytics monthly maintenance: {'OK' if findings.ok else 'ATTENTION'}"
@@ -252,15 +248,17 @@ def email_check(findings: Findings, dry_run: bool) -> Check:
 )
 def monthly_maintenance(dry_run: bool = False, test_alarms: bool = True) -> Findings:
     """Log groups, tables, PITR, backup, archival, alarm test and summary e-mail."""
+    settings = Settings()
     now = datetime.now(UTC)
     checks: list[Check] = []
-    checks += guarded("log groups", lambda: log_group_checks(dry_run))
-    checks += guarded("tables", lambda: table_checks(dry_run))
-    checks += guarded("backup", lambda: backup_checks(dry_run, now))
-    checks += guarded("archival", lambda: archive_checks(dry_run, now))
+    checks += guarded("log groups", lambda: log_group_checks(settings, dry_run))
+    checks += guarded("tables", lambda: table_checks(settings, dry_run))
+    checks += guarded("backup", lambda: backup_checks(settings, dry_run, now))
+    checks += guarded("archival", lambda: archive_checks(settings, dry_run, now))
     checks += guarded("alarms", lambda: alarm_checks(dry_run, test_alarms))
     checks += guarded(
-        "summary e-mail", lambda: [email_check(Findings.of(FLOW_NAME, checks), dry_run)]
+        "summary e-mail",
+        lambda: [email_check(settings, Findings.of(FLOW_NAME, checks), dry_run)],
     )
     return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks))
 

@@ -11,7 +11,7 @@ any other week before a run exists. At run time :func:`reportable_week` applies 
 rule with today's date, "has ended" included: a refused week ends the run Failed before
 its body runs (``ParameterTypeError``, which the failure hook does not alert on), on every
 path (UI, CLI, a direct call). A flow turns its week parameter into a
-:class:`~lambdas.processor.weeks.Week` once, with :func:`resolve_week`.
+:class:`~lambdas.shared.weeks.Week` once, with :func:`resolve_week`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictInt
 
-from lambdas.processor.weeks import WEEK_FORM, InvalidWeekError, Week, week_schema_pattern
+from lambdas.shared.weeks import WEEK_FORM, InvalidWeekError, Week, week_schema_pattern
 
 #: The first year a report can be asked for (the project's first traffic is later).
 FIRST_REPORT_YEAR = 2020
@@ -39,7 +39,7 @@ def reportable_years(now: datetime | None = None) -> tuple[int, int]:
 def reportable_week(text: object, now: datetime | None = None) -> Week:
     """The week ``text`` names, if it can be reported at ``now`` (default: the current time).
 
-    Raises :class:`~lambdas.processor.weeks.InvalidWeekError` (a ``ValueError``) naming the
+    Raises :class:`~lambdas.shared.weeks.InvalidWeekError` (a ``ValueError``) naming the
     week and the expected form: malformed, not in the ISO calendar, outside the reportable
     years, or not ended yet.
     """
@@ -83,7 +83,7 @@ def resolve_week(week: str | None, now: datetime | None = None) -> Week:
     """The week a run is about: ``None`` is the last complete ISO week (UTC).
 
     Any other week must be reportable (:func:`reportable_week`); raises
-    :class:`~lambdas.processor.weeks.InvalidWeekError` naming what was expected.
+    :class:`~lambdas.shared.weeks.InvalidWeekError` naming what was expected.
     """
     return Week.last_complete(now) if week is None else reportable_week(week, now)
 

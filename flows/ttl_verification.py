@@ -24,18 +24,17 @@ from pydantic import StrictBool
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from flows.parameters import SegmentCount
-from lambdas.processor.settings import get_settings
 from tasks.conclude import conclude
 from tasks.core.checks import Check, Findings
 from tasks.core.ttl import TtlPolicy, item_checks, merge_all, status_check
 from tasks.dynamodb.ttl import enable_ttl, scan_ttl_segment, ttl_status
+from tasks.settings import Settings
 
 FLOW_NAME = "ttl-verification"
 
 
-def ttl_policies() -> dict[str, TtlPolicy]:
+def ttl_policies(settings: Settings) -> dict[str, TtlPolicy]:
     """Tables with a TTL policy, from the settings (only the raw events table has one)."""
-    settings = get_settings()
     return {
         settings.query_events_table: TtlPolicy(
             attribute=settings.ttl_attribute,
@@ -78,7 +77,7 @@ def ttl_verification(fix: StrictBool = False, segments: SegmentCount = 4) -> Fin
         segments: Parallel scan segments, a whole number from 1 to 64.
     """
     checks: list[Check] = []
-    for table, policy in ttl_policies().items():
+    for table, policy in ttl_policies(Settings()).items():
         checks += verify_table(table, policy, fix, segments)
     return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks))
 

@@ -27,8 +27,7 @@ from pydantic import StrictBool
 
 from flows.hooks import FLOW_HOOKS, timeout_seconds, weekly_report_run_name
 from flows.parameters import OptionalWeekParameter, resolve_week
-from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import InvalidWeekError, Week
+from lambdas.shared.weeks import InvalidWeekError, Week
 from tasks.aws import TASK_OPTIONS
 from tasks.core.aggregate import PipelineHealth, WeeklyFigures, pipeline_health, weekly_figures
 from tasks.core.insights import StoredSummary
@@ -50,6 +49,7 @@ from tasks.s3.objects import console_url, s3_uri
 from tasks.s3.reports import archive_report
 from tasks.s3.week_archive import read_week
 from tasks.ses import send_report_task
+from tasks.settings import Settings
 from tasks.sqs.queues import queue_depth
 
 
@@ -58,9 +58,9 @@ def artifact_key(week: Week, what: str = "") -> str:
     return "-".join(part for part in ("weekly-report", what, week.id.lower()) if part)
 
 
-def report_folder(week: Week) -> Path:
+def report_folder(output_dir: str, week: Week) -> Path:
     """Where ``make demo``/``make report`` leave the rendered report for a person to open."""
-    return Path(get_settings().report_output_dir) / week.id
+    return Path(output_dir) / week.id
 
 
 # --- weekly aggregation -----------------------------------------------------------------
@@ -108,14 +108,13 @@ def count_orphan_responses(week: Week) -> int:
 
 
 @task(name="dlq-depth", **TASK_OPTIONS)
-def dlq_depth() -> int:
+def dlq_depth(dlq_name: str) -> int:
     """Visible messages on the dead-letter queue, now."""
-    return queue_depth(get_settings().dlq_name)
+    return queue_depth(dlq_name)
 
 
-def write_local_report(week: Week, html: str, text: str, report_json: str) -> Path:
-    """Write the rendered report to ``report_output_dir/<week>/`` and return the folder."""
-    folder = report_folder(week)
+def write_local_report(folder: Path, html: str, text: str, report_json: str) -> Path:
+    """Write the rendered report to ``folder`` (``report_output_dir/<week>/``) and return it."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.html").write_text(html, encoding="utf-8")
     (folder / "report.txt").write_text(text, encoding="utf-8")
@@ -124,7 +123,7 @@ def write_local_report(week: Week, html: str, text: str, report_json: str) -> Pa
 
 
 def publish_artifacts(
-    week: Week, figures: WeeklyFigures, health: PipelineHealth, html_key: str
+    week: Week, figures: WeeklyFigures, health: PipelineHealth, html_key: str, folder: Path
 ) -> None:
     """Key figures led by gaps and anomalies (markdown), top queries and themes (tables)
     and a link to the rendered HTML, by week.
@@ -139,7 +138,7 @@ def publish_artifacts(
         description=(
             f"The rendered report of {figures.week}: {s3_uri(html_key)}. The link opens it "
             "in the AWS console with your own AWS sign-in; the run's machine also has it "
-            f"under {report_folder(week) / 'report.html'}."
+            f"under {folder / 'report.html'}."
         ),
     )
     create_markdown_artifact(
@@ -181,12 +180,12 @@ def weekly_report(week: OptionalWeekParameter = None, resend: StrictBool = False
     # of ``weekly_report.fn`` (report regeneration), before any work.
     report_week = resolve_week(week)
     logger = get_run_logger()
-    settings = get_settings()
+    settings = Settings()
 
     figures = weekly_aggregation(report_week)
 
     orphans = count_orphan_responses(report_week)
-    depth_state = dlq_depth(return_state=True)
+    depth_state = dlq_depth(settings.dlq_name, return_state=True)
     depth = depth_state.result() if depth_state.is_completed() else None
     if depth is None:
         logger.warning("Could not read the DLQ depth; the report shows it as n/a")
@@ -196,7 +195,9 @@ def weekly_report(week: OptionalWeekParameter = None, resend: StrictBool = False
     text = render_text(figures, health)
     report_json = json.dumps(figures.model_dump(mode="json"), indent=2, ensure_ascii=False)
 
-    folder = write_local_report(report_week, html, text, report_json)
+    folder = write_local_report(
+        report_folder(settings.report_output_dir, report_week), html, text, report_json
+    )
     logger.info("Report of %s written to %s", report_week, folder.resolve())
     keys = archive_report(report_week, html, text, report_json)
     logger.info(
@@ -205,7 +206,7 @@ def weekly_report(week: OptionalWeekParameter = None, resend: StrictBool = False
         settings.archive_bucket,
         keys["report.html"],
     )
-    publish_artifacts(report_week, figures, health, keys["report.html"])
+    publish_artifacts(report_week, figures, health, keys["report.html"], folder)
 
     message = build_mime(figures, html, text, settings.report_sender, settings.report_recipients)
     outcome = send_report_task(report_week, message.as_bytes(), resend)
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidWeekError as exc:
         parser.error(str(exc))
     figures = weekly_report(week=week.id, resend=args.resend)
-    folder = report_folder(week).resolve()
+    folder = report_folder(Settings().report_output_dir, week).resolve()
     print(f"Weekly report {week}: {figures.total_queries} queries")
     print(f"Written to {folder / 'report.html'} and {folder / 'report.txt'}")
     return 0

@@ -28,7 +28,7 @@ from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from lambdas.processor.settings import get_settings
+from tasks.settings import ENV_PREFIX, Settings
 
 if TYPE_CHECKING:  # boto3-stubs (dev only): the client class of each service we call
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -117,24 +117,38 @@ def aws_client(service: str, config: Config | None = None) -> Any:
     making one costs ~15 ms, more than most requests it sends. The cache key holds
     everything a client is built from (service, config, region, block, endpoint), so a
     changed environment gets a new client; :func:`reset_aws_clients` forgets them all.
+
+    The region and the credentials block are AWS access, read here as boto3's own chain
+    reads ``AWS_ENDPOINT_URL``: ``CV_ANALYTICS_REGION`` and
+    ``CV_ANALYTICS_AWS_CREDENTIALS_BLOCK`` (the settings' fields, as plain text), so
+    tasks get clients without carrying the access through every call.
     """
-    settings = get_settings()
+    region, block = _access()
     config = config or BOTO_CONFIG
     key = (
         service,
         config,
-        settings.region,
-        settings.aws_credentials_block,
+        region,
+        block,
         os.environ.get("AWS_ENDPOINT_URL"),
         os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"),
     )
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = _new_client(
-                service, config, settings.region, settings.aws_credentials_block
-            )
+            client = _clients[key] = _new_client(service, config, region, block)
     return client
+
+
+def _access() -> tuple[str, str]:
+    """The region and credentials block the environment names (the settings' defaults)."""
+    names = {f"{ENV_PREFIX}REGION": "region", f"{ENV_PREFIX}AWS_CREDENTIALS_BLOCK": "block"}
+    found = {names[k.upper()]: v for k, v in os.environ.items() if k.upper() in names}
+    fields = Settings.model_fields
+    return (
+        found.get("region", fields["region"].default),
+        found.get("block", fields["aws_credentials_block"].default),
+    )
 
 
 def reset_aws_clients() -> None:

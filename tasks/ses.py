@@ -38,8 +38,7 @@ from botocore.exceptions import (
 )
 from prefect import task
 
-from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.aws import (
     CACHE_RULE,
     ONE_ATTEMPT,
@@ -59,6 +58,7 @@ from tasks.dynamodb.send_ledger import (
     release_claim,
     require_ended,
 )
+from tasks.settings import Settings
 
 #: No botocore retries for the send itself: a retry after a read timeout could deliver twice.
 SEND_CONFIG = ONE_ATTEMPT
@@ -113,7 +113,7 @@ def send_report_once(week: Week, raw_message: bytes, *, resend: bool = False) ->
         log.warning("Report %s was claimed by another run meanwhile: not sending", week)
         return SendOutcome(week.id, "claimed-elsewhere", None)
 
-    settings = get_settings()
+    settings = Settings()
     try:
         response = _ses_client().send_raw_email(
             Source=settings.report_sender,
@@ -160,7 +160,7 @@ def send_report_task(week: Week, raw_message: bytes, resend: bool = False) -> Se
 @task(name="send-summary-email", **SIDE_EFFECT_TASK_OPTIONS)
 def send_summary_email(subject: str, text: str, html: str) -> str:
     """Send the maintenance summary to the report recipients (masked); returns the id."""
-    settings = get_settings()
+    settings = Settings()
     if not settings.report_recipients:
         raise ValueError("no report recipients configured (CV_ANALYTICS_REPORT_RECIPIENTS)")
     response = aws_client("ses", ONE_ATTEMPT).send_email(

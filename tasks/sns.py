@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from prefect import task
 
-from lambdas.processor.settings import get_settings
 from tasks.aws import ONE_ATTEMPT, SIDE_EFFECT_TASK_OPTIONS, aws_client
 from tasks.core.masking import mask
+from tasks.settings import Settings
 
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
 
 
 def alarms_topic_arn() -> str:
     """The ARN of the alarms topic, found by name (no account id in settings)."""
-    name = get_settings().alarms_topic
+    name = Settings().alarms_topic
     sns = aws_client("sns")
     for page in sns.get_paginator("list_topics").paginate():
         for topic in page.get("Topics", []):

@@ -41,12 +41,11 @@ from moto import mock_aws  # noqa: E402
 
 from deployments.local_stack import StackInfo, local_stack, provision  # noqa: E402
 from deployments.worker import load_sample  # noqa: E402
-from lambdas.processor.contract import Invalid, parse_event  # noqa: E402
-from lambdas.processor.correlation import analytics_item, fold_events  # noqa: E402
 from lambdas.processor.handler import reset_clients  # noqa: E402
-from lambdas.processor.settings import get_settings  # noqa: E402
 from lambdas.processor.storage import store_events  # noqa: E402
-from lambdas.processor.weeks import Week  # noqa: E402
+from lambdas.shared.contract import Invalid, parse_event  # noqa: E402
+from lambdas.shared.correlation import analytics_item, fold_events  # noqa: E402
+from lambdas.shared.weeks import Week  # noqa: E402
 from tasks.aws import aws_client, reset_aws_clients  # noqa: E402
 from tasks.s3.objects import sha256_base64  # noqa: E402
 
@@ -64,12 +63,11 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 @pytest.fixture(autouse=True)
 def fresh_settings() -> Iterator[None]:
-    """Settings and cached clients are per test: a test may change the environment."""
-    get_settings.cache_clear()
+    """Cached clients (and the processor's config) are per test: a test may change the
+    environment. The flows' settings are not cached: each ``Settings()`` reads it anew."""
     reset_clients()
     reset_aws_clients()
     yield
-    get_settings.cache_clear()
     reset_clients()
     reset_aws_clients()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployments.local_stack.provision import client, template_figures
-from lambdas.processor.settings import Settings, get_settings
+from tasks.settings import Settings
 
 
 def _function_name() -> str:
@@ -97,7 +97,7 @@ class EventSourceMapping:
         fast_retry: bool = True,
     ) -> None:
         self.handler = handler
-        self.settings = settings or get_settings()
+        self.settings = settings or Settings()
         self.batch_size = template_figures().batch_size if batch_size is None else batch_size
         self.fast_retry = fast_retry
         self.sqs = client("sqs", self.settings)

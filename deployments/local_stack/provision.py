@@ -31,7 +31,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from deployments.template import DEFAULT_ACCOUNT_ID, Template
-from lambdas.processor.settings import Settings, get_settings
+from tasks.settings import Settings
 
 #: The Settings field that names each template resource (logical id -> field).
 SETTINGS_NAMES = {
@@ -332,7 +332,7 @@ def _verify_sender(template: Template, aws: _Clients) -> None:
 
 def provision(settings: Settings | None = None) -> StackInfo:
     """Create (or re-apply) every emulated resource of the template on the configured endpoint."""
-    settings = settings or get_settings()
+    settings = settings or Settings()
     aws = _Clients(settings)
     account_id = aws("sts").get_caller_identity()["Account"]
     template = local_template(settings, account_id)

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from deployments.local_stack.provision import client
-from lambdas.processor.settings import Settings, get_settings
+from tasks.settings import Settings
 
 
 def expire_ttl_items(settings: Settings | None = None, now: float | None = None) -> int:
@@ -16,7 +16,7 @@ def expire_ttl_items(settings: Settings | None = None, now: float | None = None)
     exactly AWS's rule; an item without it, or with a value in milliseconds (far in the
     future as seconds), stays, so TTL verification still sees those faults.
     """
-    settings = settings or get_settings()
+    settings = settings or Settings()
     dynamodb = client("dynamodb", settings)
     cutoff = int(time.time() if now is None else now)
     expired: list[dict[str, Any]] = []

@@ -45,21 +45,21 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from lambdas.processor.contract import (
+from lambdas.processor.config import ProcessorConfig
+from lambdas.processor.storage import UnprocessedItemsError, store_events
+from lambdas.shared.contract import (
     DUPLICATE_CONFLICT,
     PROCESSING_ERROR,
     STORE_REFUSED,
     Invalid,
     parse_event,
 )
-from lambdas.processor.settings import get_settings
-from lambdas.processor.storage import UnprocessedItemsError, store_events
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
-    from lambdas.processor.contract import Event
+    from lambdas.shared.event_models import Event
 
 logger = Logger(service="cv-analytics-processor")
 metrics = Metrics(namespace="CVAnalytics", service="cv-analytics-processor")
@@ -74,9 +74,15 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @lru_cache(maxsize=1)
+def _config() -> ProcessorConfig:
+    """What the processor reads from its environment, once per container."""
+    return ProcessorConfig.from_environ()
+
+
+@lru_cache(maxsize=1)
 def _clients() -> tuple[DynamoDBClient, SQSClient, str]:
     """Clients and the DLQ URL, made once per container (``reset_clients`` in tests)."""
-    settings = get_settings()
+    settings = _config()
     dynamodb = boto3.client("dynamodb", region_name=settings.region, config=_AWS_CONFIG)
     sqs = boto3.client("sqs", region_name=settings.region, config=_AWS_CONFIG)
     dlq_url = sqs.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
@@ -84,8 +90,9 @@ def _clients() -> tuple[DynamoDBClient, SQSClient, str]:
 
 
 def reset_clients() -> None:
-    """Forget cached clients, e.g. after a test points the environment at a new emulator."""
+    """Forget cached clients and config, e.g. after a test changes the environment."""
     _clients.cache_clear()
+    _config.cache_clear()
 
 
 def dead_letter_entry(record: dict[str, Any], invalid: Invalid, entry_id: str) -> dict[str, Any]:
@@ -345,7 +352,7 @@ def _record_metrics(
 
 def _store(dynamodb: DynamoDBClient, events: list[Event]) -> dict[int, list[str]]:
     """Store the events; return the conflicting ones (index -> fields that differ)."""
-    settings = get_settings()
+    settings = _config()
     return store_events(
         dynamodb,
         events,

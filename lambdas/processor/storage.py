@@ -12,14 +12,10 @@ Why failing the whole batch on a transient error is safe: processing is idempote
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-from lambdas.processor.correlation import (
+from lambdas.shared.correlation import (
     RequestState,
     analytics_item,
     fold_events,
@@ -27,88 +23,31 @@ from lambdas.processor.correlation import (
     split_conflicts,
     state_from_item,
 )
+from lambdas.shared.dynamodb import (
+    UNPROCESSED_RETRIES,
+    UnprocessedItemsError,
+    backoff,
+    batch_get_items,
+    deserialize,
+    serialize,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from lambdas.processor.contract import Event
+    from lambdas.shared.event_models import Event
 
-BATCH_GET_LIMIT = 100
+__all__ = [
+    "BATCH_WRITE_LIMIT",
+    "UNPROCESSED_RETRIES",
+    "UnprocessedItemsError",
+    "batch_write",
+    "get_states",
+    "store_events",
+    "write_items",
+]
+
 BATCH_WRITE_LIMIT = 25
-UNPROCESSED_RETRIES = 5
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-class UnprocessedItemsError(RuntimeError):
-    """DynamoDB kept returning unprocessed items: treated as transient (the batch retries)."""
-
-
-def _to_decimal(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _to_decimal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_decimal(v) for v in value]
-    return value
-
-
-def _from_decimal(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_decimal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_decimal(v) for v in value]
-    return value
-
-
-def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    """Plain Python -> DynamoDB attribute values (floats as exact decimals)."""
-    return {k: _serializer.serialize(_to_decimal(v)) for k, v in item.items()}
-
-
-def deserialize_value(value: Any) -> Any:
-    """One DynamoDB attribute value -> plain Python (whole numbers as int, others as float)."""
-    return _from_decimal(_deserializer.deserialize(value))
-
-
-def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB attribute values -> plain Python (whole numbers as int, others as float)."""
-    return {k: deserialize_value(v) for k, v in item.items()}
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(min(0.05 * 2**attempt, 1.0))
-
-
-def batch_get_items(
-    client: DynamoDBClient, table: str, request_ids: Iterable[str], **options: Any
-) -> list[dict[str, Any]]:
-    """Raw items of the given requests: BatchGetItem, 100 keys a call, unprocessed retried.
-
-    ``options`` go into every request (``ConsistentRead``, ``ProjectionExpression`` ...);
-    DynamoDB hands them back with any unprocessed keys.
-    """
-    ids = sorted(set(request_ids))
-    items: list[dict[str, Any]] = []
-    for start in range(0, len(ids), BATCH_GET_LIMIT):
-        keys = [{"requestId": {"S": rid}} for rid in ids[start : start + BATCH_GET_LIMIT]]
-        request: dict[str, Any] = {table: {"Keys": keys, **options}}
-        for attempt in range(UNPROCESSED_RETRIES + 1):
-            response = client.batch_get_item(RequestItems=request)
-            items.extend(response.get("Responses", {}).get(table, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            _backoff(attempt)
-        else:
-            raise UnprocessedItemsError(f"BatchGetItem left keys unprocessed on {table}")
-    return items
 
 
 def get_states(
@@ -134,7 +73,7 @@ def batch_write(client: DynamoDBClient, requests: Sequence[tuple[str, dict[str, 
             pending = response.get("UnprocessedItems") or {}
             if not pending:
                 break
-            _backoff(attempt)
+            backoff(attempt)
         else:
             raise UnprocessedItemsError("BatchWriteItem left items unprocessed")
     return made

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 
 ARCHIVE_PREFIX = "analytics"
 

@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.intents import INTENTS, MASKED, TECHNOLOGIES, classify_intent
 from tasks.core.themes import Theme, group_themes, recurrence
 

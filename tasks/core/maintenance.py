@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lambdas.processor.correlation import analytics_item, merge, state_from_item
-from lambdas.processor.weeks import Week
+from lambdas.shared.correlation import analytics_item, merge, state_from_item
+from lambdas.shared.weeks import Week
 
 BACKUP_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 AVAILABLE = "AVAILABLE"

@@ -42,7 +42,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from lambdas.processor.contract import (
+from lambdas.shared.contract import (
     DUPLICATE_CONFLICT,
     INVALID_EVENT,
     INVALID_JSON,
@@ -50,7 +50,7 @@ from lambdas.processor.contract import (
     Invalid,
     parse_event,
 )
-from lambdas.processor.weeks import Week, iso_week_of_ms
+from lambdas.shared.weeks import Week, iso_week_of_ms
 from tasks.core.masking import mask_sample
 
 REDRIVABLE = "redrivable"

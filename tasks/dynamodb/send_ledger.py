@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from prefect import task
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS, aws_client
 from tasks.dynamodb.summaries import item_key, now_text, summaries_table, summary_item
 

@@ -31,7 +31,6 @@ with ``UpdateItem`` on their own attributes, so neither clobbers the other.
 from __future__ import annotations
 
 import json
-import time
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -40,13 +39,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 from prefect import task
 
-from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import Week
+from lambdas.shared.dynamodb import UnprocessedItemsError, batch_get_items
+from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS, aws_client, run_logger
 from tasks.core.aggregate import WeeklyFigures, population_size, stored_summary
 from tasks.core.insights import StoredSummary, history_weeks
 from tasks.core.themes import question_key
 from tasks.s3.week_archive import read_week
+from tasks.settings import Settings
 
 #: Room left under DynamoDB's 400 KB item limit for keys, the ledger and the other values.
 ITEM_BUDGET = 350_000
@@ -56,6 +56,7 @@ TRIMMED_MEMBERS = 5
 #: each stored member with a later week's leaders, so a few more are worth keeping.
 RESIDUAL_MEMBERS = 20
 _CHUNK = 65_536
+#: How often the summaries' read asks again for keys left unprocessed (the processor's: 5).
 UNPROCESSED_RETRIES = 8
 
 
@@ -108,7 +109,7 @@ def item_key(week: Week) -> dict[str, Any]:
 
 
 def summaries_table() -> str:
-    return get_settings().summaries_table
+    return Settings().summaries_table
 
 
 def summary_item(week: Week) -> dict[str, Any] | None:
@@ -238,27 +239,25 @@ def previous_summaries(week: Week) -> dict[str, StoredSummary]:
     result: it has no summary. Unprocessed keys are asked for again with backoff.
     """
     weeks = {w.id: w for w in history_weeks(week)}
-    table = summaries_table()
-    request: dict[str, Any] = {
-        table: {
-            "Keys": [item_key(w) for w in weeks.values()],
-            "ConsistentRead": True,
-            "ProjectionExpression": "week, total_queries, #summary",
-            "ExpressionAttributeNames": {"#summary": "summary"},
-        }
-    }
+    try:
+        items = batch_get_items(
+            aws_client("dynamodb"),
+            summaries_table(),
+            weeks,
+            key="week",
+            retries=UNPROCESSED_RETRIES,
+            ConsistentRead=True,
+            ProjectionExpression="week, total_queries, #summary",
+            ExpressionAttributeNames={"#summary": "summary"},
+        )
+    except UnprocessedItemsError as exc:
+        message = f"BatchGetItem left summaries of {week}'s history unread"
+        raise UnprocessedSummariesError(message) from exc
     found: dict[str, StoredSummary] = {}
-    client = aws_client("dynamodb")
-    for attempt in range(UNPROCESSED_RETRIES + 1):
-        response = client.batch_get_item(RequestItems=request)
-        for item in response.get("Responses", {}).get(table, []):
-            earlier = weeks[item["week"]["S"]]
-            found[earlier.id] = summary_of_item(earlier, item)
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            return dict(sorted(found.items()))
-        time.sleep(min(0.05 * 2**attempt, 1.0))
-    raise UnprocessedSummariesError(f"BatchGetItem left summaries of {week}'s history unread")
+    for item in items:
+        earlier = weeks[item["week"]["S"]]
+        found[earlier.id] = summary_of_item(earlier, item)
+    return dict(sorted(found.items()))
 
 
 def previous_week_total(week: Week) -> int:

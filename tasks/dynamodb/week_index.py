@@ -14,14 +14,14 @@ import pandas as pd
 from botocore.exceptions import ClientError
 from prefect import task
 
-from lambdas.processor.settings import get_settings
-from lambdas.processor.storage import (
+from lambdas.shared.dynamodb import (
     batch_get_items,
     deserialize,
     deserialize_value,
 )
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS, aws_client
+from tasks.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import QueryOutputTypeDef
@@ -34,7 +34,7 @@ def week_key_pages(week_key: str, **extra: Any) -> Iterator[QueryOutputTypeDef]:
     """Every page of a ``Query`` on one GSI partition (``extra``: e.g. ``Select="COUNT"``)."""
     client = aws_client("dynamodb")
     kwargs: dict[str, Any] = {
-        "TableName": get_settings().analytics_table,
+        "TableName": Settings().analytics_table,
         "IndexName": WEEK_INDEX,
         "KeyConditionExpression": "weekKey = :week",
         "ExpressionAttributeValues": {":week": {"S": week_key}},
@@ -98,7 +98,7 @@ def delete_unchanged(records: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     and the next archival merges it. Returns (deleted, kept).
     """
     client = aws_client("dynamodb")
-    table = get_settings().analytics_table
+    table = Settings().analytics_table
     deleted = kept = 0
     for record in records:
         conditions, values = [], {}
@@ -142,7 +142,7 @@ def stored_query_weeks(request_ids: list[str]) -> dict[str, str]:
     """requestId -> ``week`` of the stored analytics record, for requests whose query is stored."""
     items = batch_get_items(
         aws_client("dynamodb"),
-        get_settings().analytics_table,
+        Settings().analytics_table,
         request_ids,
         ProjectionExpression="requestId, #week",
         ExpressionAttributeNames={"#week": "week"},

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from lambdas.processor.settings import get_settings
 from tasks.aws import aws_client
+from tasks.settings import Settings
 
 
 class ArchiveWriteError(RuntimeError):
@@ -39,7 +39,7 @@ def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stre
     callers that delete the originals afterwards rely on, without reading them back.
     """
     checksum = sha256_base64(data)
-    bucket = get_settings().archive_bucket
+    bucket = Settings().archive_bucket
     try:
         response = aws_client("s3").put_object(
             Bucket=bucket,
@@ -62,7 +62,7 @@ def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stre
         ) from exc
     if response.get("ChecksumSHA256") != checksum:
         raise ArchiveWriteError(
-            f"s3://{get_settings().archive_bucket}/{key}: S3 confirmed checksum "
+            f"s3://{bucket}/{key}: S3 confirmed checksum "
             f"{response.get('ChecksumSHA256')!r}, expected {checksum!r}"
         )
 
@@ -70,7 +70,7 @@ def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stre
 def stored_checksum(key: str) -> str | None:
     """The SHA-256 S3 keeps for an object (base64), read now; None if it has none."""
     response = aws_client("s3").head_object(
-        Bucket=get_settings().archive_bucket, Key=key, ChecksumMode="ENABLED"
+        Bucket=Settings().archive_bucket, Key=key, ChecksumMode="ENABLED"
     )
     value = response.get("ChecksumSHA256")
     return str(value) if value else None
@@ -79,7 +79,7 @@ def stored_checksum(key: str) -> str | None:
 def get_bytes(key: str) -> bytes | None:
     """Read one object from the archive bucket; None when it does not exist."""
     try:
-        response = aws_client("s3").get_object(Bucket=get_settings().archive_bucket, Key=key)
+        response = aws_client("s3").get_object(Bucket=Settings().archive_bucket, Key=key)
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
             return None
@@ -91,14 +91,14 @@ def list_keys(prefix: str) -> list[str]:
     """Every key under a prefix of the archive bucket."""
     paginator = aws_client("s3").get_paginator("list_objects_v2")
     keys: list[str] = []
-    for page in paginator.paginate(Bucket=get_settings().archive_bucket, Prefix=prefix):
+    for page in paginator.paginate(Bucket=Settings().archive_bucket, Prefix=prefix):
         keys.extend(obj["Key"] for obj in page.get("Contents", []))
     return keys
 
 
 def s3_uri(key: str) -> str:
     """``s3://<archive bucket>/<key>``: where an object is, for the AWS CLI and the logs."""
-    return f"s3://{get_settings().archive_bucket}/{key}"
+    return f"s3://{Settings().archive_bucket}/{key}"
 
 
 def console_url(key: str) -> str:
@@ -110,7 +110,7 @@ def console_url(key: str) -> str:
     temporary credentials stops working when that session ends, within hours, whatever
     expiry it was given.
     """
-    settings = get_settings()
+    settings = Settings()
     region = quote(settings.region, safe="")
     return (
         f"https://{region}.console.aws.amazon.com/s3/object/"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from prefect import task
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS
 from tasks.s3.objects import list_keys, put_bytes
 

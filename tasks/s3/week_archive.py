@@ -25,7 +25,7 @@ from typing import Any, Literal
 import pandas as pd
 from prefect import task
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS
 from tasks.core.aggregate import records_frame
 from tasks.core.archive import (

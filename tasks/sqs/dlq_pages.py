@@ -26,7 +26,6 @@ from typing import Any
 
 from prefect import task
 
-from lambdas.processor.settings import get_settings
 from tasks.aws import CACHE_RULE
 from tasks.core.triage import (
     CLASSES,
@@ -46,6 +45,7 @@ from tasks.core.triage import (
     sample_line,
 )
 from tasks.s3.poison_archive import archive_poison
+from tasks.settings import Settings
 from tasks.sqs.queues import (
     BATCH_LIMIT,
     PAGE_VISIBILITY_SECONDS,
@@ -151,7 +151,7 @@ class _PagePlan:
 
 def _classify_page(messages: list[dict[str, Any]], result: RoundResult) -> _PagePlan:
     """Classify and count each message; a redrivable one SQS would refuse is poison already."""
-    max_redrives = get_settings().max_redrives
+    max_redrives = Settings().max_redrives
     plan = _PagePlan()
     for i, message in enumerate(messages):
         classification = classify_dead_letter(
@@ -227,7 +227,7 @@ def triage_round(
     request are retried by botocore (adaptive mode); a page that still fails stops the
     run with ``error`` set, its messages made visible again for the next run.
     """
-    settings = get_settings()
+    settings = Settings()
     dlq_url, main_url = queue_url(settings.dlq_name), queue_url(settings.queue_name)
     result = RoundResult()
     for page in range(first_page, first_page + max_pages):

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from prefect import task
 
-from lambdas.processor.settings import get_settings
 from tasks.aws import TASK_OPTIONS, aws_client
 from tasks.core.triage import MAX_MESSAGE_BYTES, sqs_message_bytes
+from tasks.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import QueueAttributeNameType
@@ -264,7 +264,7 @@ DRAIN_POLL_SECONDS = 5
 def wait_for_main_queue(timeout_seconds: float = DRAIN_WAIT_SECONDS) -> bool:
     """Wait until the processor has consumed the main queue (so a regenerated report counts
     the redriven events); False if it still holds messages after ``timeout_seconds``."""
-    name = get_settings().queue_name
+    name = Settings().queue_name
     deadline = time.monotonic() + timeout_seconds
     while True:
         if queue_total(name) == 0:

@@ -39,7 +39,7 @@ import pytest
 from deployments.demo import SAMPLE_LAST_WEEK, expected_figures
 from deployments.serve import LOCAL_DEPLOYMENTS, WORK_POOL
 from deployments.worker import weeks_between
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "out" / "screenshots"

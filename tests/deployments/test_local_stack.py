@@ -22,7 +22,7 @@ from deployments.local_stack import (
     local_template,
     provision,
 )
-from lambdas.processor.settings import Settings
+from tasks.settings import Settings
 
 
 def test_provision_twice_changes_nothing_and_keeps_data(aws: StackInfo) -> None:

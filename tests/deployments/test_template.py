@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from deployments.template import TEMPLATE_PATH, Template, Unresolvable, load_document, referenced_id
-from lambdas.processor.settings import Settings
+from tasks.settings import Settings
 
 # Actions that support no resource-level permissions, so AWS requires Resource "*".
 STAR_RESOURCE_ACTIONS = frozenset(

@@ -27,7 +27,7 @@ from deployments.local_stack import (
 )
 from deployments.template import Template
 from lambdas.processor.handler import reset_clients
-from lambdas.processor.settings import Settings
+from tasks.settings import Settings
 
 #: What moto accepts but never reports back, so cannot be compared (see the report of each).
 NOT_REPORTED_BY_MOTO = {

@@ -11,7 +11,7 @@ import boto3
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample, send_all
 from lambdas.processor import handler as processor
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.dynamodb.week_index import query_week_orphans, query_week_records
 from tests.conftest import REPO_ROOT
 

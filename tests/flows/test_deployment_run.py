@@ -24,7 +24,7 @@ from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.serve import PREFECT_BIN, WORK_POOL, deploy, prefect_env, run_command, worker_env
 from deployments.worker import SAMPLES_DIR, load_sample, send_all
 from lambdas.processor.handler import handler
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.dynamodb.send_ledger import ledger_state
 from tasks.s3.reports import latest_report
 

@@ -22,12 +22,11 @@ from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample
 from flows.dlq_triage import dlq_triage
 from flows.weekly_report import weekly_report
-from lambdas.processor.contract import Invalid, parse_event
-from lambdas.processor.correlation import analytics_item, fold_events
 from lambdas.processor.handler import handler
-from lambdas.processor.settings import get_settings
 from lambdas.processor.storage import write_items
-from lambdas.processor.weeks import Week, iso_week_of_ms
+from lambdas.shared.contract import Invalid, parse_event
+from lambdas.shared.correlation import analytics_item, fold_events
+from lambdas.shared.weeks import Week, iso_week_of_ms
 from tasks.core.aggregate import weekly_figures
 from tasks.core.archive import decode_records as decode_archive
 from tasks.core.triage import alert_text, summary_markdown
@@ -37,6 +36,7 @@ from tasks.dynamodb.week_index import query_week_records
 from tasks.s3 import objects as s3
 from tasks.s3.objects import get_bytes
 from tasks.s3.reports import latest_report
+from tasks.settings import Settings
 from tasks.sqs.queues import queue_depth, queue_total
 from tests.conftest import client_error, query, records_of
 from tests.tasks.sqs.conftest import WORST_BODY
@@ -63,7 +63,7 @@ def drain_main_queue(timeout_seconds: float = 60.0) -> None:
     answer one while a failed FIFO message still counts as in flight (its visibility reset
     to 0 read back in the same clock tick keeps it pending, which hides its whole group)."""
     esm = EventSourceMapping(handler)
-    name = get_settings().queue_name
+    name = Settings().queue_name
     deadline = time.monotonic() + timeout_seconds
     esm.drain()
     while queue_total(name):
@@ -206,7 +206,6 @@ def test_regenerate_reports_resends_each_stale_week_with_the_redriven_events_cou
     aws: StackInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CV_ANALYTICS_REPORT_OUTPUT_DIR", str(tmp_path / "reports"))
-    get_settings.cache_clear()
     stale_week = Week(2025, 46)
     sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
     # Given W46's report sent with the one query stored then

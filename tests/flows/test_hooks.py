@@ -167,7 +167,7 @@ def test_a_run_without_a_week_is_named_after_the_last_complete_one(
     # the run-name callable itself, as Prefect calls it, with the run's parameters
     runtime = SimpleNamespace(parameters={"week": None})
     with (
-        patch("lambdas.processor.weeks.datetime", frozen_now(now)),
+        patch("lambdas.shared.weeks.datetime", frozen_now(now)),
         patch.object(hooks, "runtime_flow_run", runtime),
     ):
         assert hooks.weekly_report_run_name() == name
@@ -176,7 +176,7 @@ def test_a_run_without_a_week_is_named_after_the_last_complete_one(
 
 
 def test_a_flow_run_without_a_week_is_named_by_the_hook_at_run_time() -> None:
-    with patch("lambdas.processor.weeks.datetime", frozen_now(datetime(2025, 11, 12, tzinfo=UTC))):
+    with patch("lambdas.shared.weeks.datetime", frozen_now(datetime(2025, 11, 12, tzinfo=UTC))):
         assert named_by_week() == "weekly-report-2025-W45"
 
 

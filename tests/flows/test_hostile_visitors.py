@@ -30,7 +30,7 @@ from deployments.worker import WorkerSend, send_all
 from flows.dlq_triage import dlq_triage
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.dynamodb.week_index import query_week_records
 from tests.flows.surfaces import artifacts_and_logs, run_ids_since, sent_mail_texts
 

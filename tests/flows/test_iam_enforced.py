@@ -43,11 +43,11 @@ from flows.report_regeneration import report_regeneration
 from flows.ttl_verification import ttl_verification
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler, reset_clients
-from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.aws import reset_aws_clients
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3.week_archive import read_week
+from tasks.settings import Settings
 from tasks.sqs import queues
 from tests.conftest import query
 
@@ -185,8 +185,7 @@ def principals(
 ) -> Iterator[Principals]:
     """The flows' and the processor's roles, created (IAM not yet enforced) from the template."""
     monkeypatch.setenv("CV_ANALYTICS_REPORT_OUTPUT_DIR", str(tmp_path / "reports"))
-    get_settings.cache_clear()
-    template = local_template(get_settings(), DEFAULT_ACCOUNT_ID)
+    template = local_template(Settings(), DEFAULT_ACCOUNT_ID)
     iam = boto3.client("iam", region_name=REGION)
     kms = boto3.client("kms", region_name=REGION)
     key_arns = {
@@ -253,7 +252,7 @@ def process_queue(principals: Principals) -> None:
     """The processor (and its poller) consume the main queue as the processor's role."""
     with principals.acting_as(principals.processor):
         EventSourceMapping(handler).drain()
-    assert queues.queue_total(get_settings().queue_name) == 0
+    assert queues.queue_total(Settings().queue_name) == 0
 
 
 def put_dead_letter(stack: StackInfo, body: str, dedup: str) -> None:

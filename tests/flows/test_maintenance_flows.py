@@ -20,9 +20,9 @@ from deployments.local_stack import StackInfo
 from flows.health_check import health_check
 from flows.monthly_maintenance import monthly_maintenance
 from flows.ttl_verification import ttl_verification
-from lambdas.processor.contract import parse_event
 from lambdas.processor.storage import store_events
-from lambdas.processor.weeks import Week
+from lambdas.shared.contract import parse_event
+from lambdas.shared.weeks import Week
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3.week_archive import read_week
 from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox

@@ -13,7 +13,7 @@ from prefect.exceptions import ParameterTypeError
 from flows.dlq_triage import dlq_triage
 from flows.report_regeneration import report_regeneration
 from flows.weekly_report import weekly_report
-from lambdas.processor.weeks import InvalidWeekError, Week
+from lambdas.shared.weeks import InvalidWeekError, Week
 
 near_weeks = st.builds(
     lambda y, w, sep: f"{y}{sep}{w}",

@@ -24,7 +24,7 @@ from flows.monthly_maintenance import monthly_maintenance
 from flows.ttl_verification import ttl_verification
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 
 WEEK = Week(2025, 45)
 ADDRESS = "secret.visitor@example.org"

@@ -22,8 +22,8 @@ from prefect.states import AwaitingRetry
 
 from deployments.local_stack import StackInfo
 from flows.dlq_triage import dlq_triage
-from lambdas.processor.settings import get_settings
 from tasks.core.archive import decode_records
+from tasks.settings import Settings
 from tasks.sqs import dlq_pages, queues
 from tasks.sqs.queues import queue_total
 
@@ -52,7 +52,7 @@ def put_dead_letter(stack: StackInfo, body: str, dedup: str) -> None:
 def archive_history() -> dict[str, list[list[str]]]:
     """Per DLQ archive key, the message ids of every version ever written (oldest first)."""
     s3 = boto3.client("s3", region_name="us-east-1")
-    bucket = get_settings().archive_bucket
+    bucket = Settings().archive_bucket
     history: dict[str, list[list[str]]] = {}
     pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="dlq/")
     versions = [v for page in pages for v in page.get("Versions", [])]
@@ -99,7 +99,7 @@ def test_a_retried_triage_never_overwrites_the_poison_it_archived(aws: StackInfo
     # every poison message is archived exactly once, and the DLQ is empty.
     archived = sorted(mid for versions in history.values() for mid in versions[0])
     assert len(archived) == len(set(archived)) == 12
-    assert queue_total(get_settings().dlq_name) == 0
+    assert queue_total(Settings().dlq_name) == 0
 
 
 def test_a_fresh_run_after_a_crash_archives_the_rest_once(aws: StackInfo) -> None:
@@ -112,7 +112,7 @@ def test_a_fresh_run_after_a_crash_archives_the_rest_once(aws: StackInfo) -> Non
     archived = [mid for versions in history.values() for mid in versions[0]]
     assert len(archived) == len(set(archived)) == 12
     assert all(len(versions) == 1 for versions in history.values())
-    assert summary.archived == 2 and queue_total(get_settings().dlq_name) == 0
+    assert summary.archived == 2 and queue_total(Settings().dlq_name) == 0
 
 
 def test_retry_keeps_the_flow_run_id(aws: StackInfo) -> None:
@@ -155,8 +155,8 @@ def test_old_backups_are_deleted_only_once_the_new_one_is_available(aws: StackIn
     from tasks.aws import aws_client
     from tasks.dynamodb import backups
 
-    table = get_settings().analytics_table
-    keep = get_settings().backups_to_keep
+    table = Settings().analytics_table
+    keep = Settings().backups_to_keep
     seed_monthly_backups(table, keep)
     before = backup_names(table)
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -169,7 +169,7 @@ def test_old_backups_are_deleted_only_once_the_new_one_is_available(aws: StackIn
             patch.object(backups, "BACKUP_WAIT_SECONDS", 0.3),
             patch.object(backups, "BACKUP_POLL_SECONDS", 0.05),
         ):
-            (check,) = backup_checks(dry_run=False, now=now)
+            (check,) = backup_checks(Settings(), dry_run=False, now=now)
     finally:
         events.unregister("after-call.dynamodb.DescribeBackup", backups_stay_creating)
     # then nothing older is deleted, and the check says why.
@@ -177,7 +177,7 @@ def test_old_backups_are_deleted_only_once_the_new_one_is_available(aws: StackIn
     assert set(before) < set(backup_names(table))
 
     # When it is AVAILABLE (moto's own answer), the rotation keeps the newest ``keep``.
-    (check,) = backup_checks(dry_run=False, now=now.replace(month=2))
+    (check,) = backup_checks(Settings(), dry_run=False, now=now.replace(month=2))
     after = backup_names(table)
     assert check.ok, check.detail
     assert f"{table}-monthly-20260201T000000Z" in after
@@ -198,7 +198,7 @@ def report_generations(week: str) -> dict[str, list[str]]:
     """Generation -> its file names, from the archive bucket (every version of every key)."""
     s3 = boto3.client("s3", region_name="us-east-1")
     pages = s3.get_paginator("list_object_versions").paginate(
-        Bucket=get_settings().archive_bucket, Prefix=f"reports/{week}/"
+        Bucket=Settings().archive_bucket, Prefix=f"reports/{week}/"
     )
     generations: dict[str, list[str]] = {}
     for page in pages:
@@ -233,7 +233,7 @@ def test_a_report_retried_after_a_crash_past_its_archive_sends_once(aws: StackIn
 
 def test_a_crash_after_ses_accepted_the_mail_never_sends_it_twice(aws: StackInfo) -> None:
     from flows import weekly_report as report_flow
-    from lambdas.processor.weeks import Week
+    from lambdas.shared.weeks import Week
     from tasks import ses
     from tasks.dynamodb.send_ledger import ledger_state
     from tests.conftest import store_sample
@@ -270,9 +270,9 @@ def test_a_crash_between_redrive_and_delete_duplicates_nothing_on_the_main_queue
     with patch.object(queues, "delete_batch", side_effect=ConnectionError("crash")):
         first = dlq_triage(return_state=True)
     assert first.is_failed()
-    assert queue_total(get_settings().queue_name) == 1
+    assert queue_total(Settings().queue_name) == 1
     # when the run is retried, the message is sent again under the same deduplication id
     assert retry_from_ui(dlq_triage, first).is_completed()
     # so the main queue holds it once, and the DLQ is empty.
-    assert queue_total(get_settings().queue_name) == 1
-    assert queue_total(get_settings().dlq_name) == 0
+    assert queue_total(Settings().queue_name) == 1
+    assert queue_total(Settings().dlq_name) == 0

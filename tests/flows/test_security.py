@@ -19,7 +19,7 @@ from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import WorkerSend, send_all
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tests.flows.surfaces import artifacts_and_logs, run_ids_since, sent_mail_texts
 
 WEEK = Week(2025, 45)

@@ -24,8 +24,7 @@ from deployments.worker import load_sample, send_all
 from flows.parameters import resolve_week
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
-from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import InvalidWeekError, Week
+from lambdas.shared.weeks import InvalidWeekError, Week
 from tasks.core.aggregate import METRIC_KEYS, metric_figures
 from tasks.core.insights import INSIGHT_KEYS
 from tasks.dynamodb.send_ledger import ledger_state
@@ -56,7 +55,6 @@ def artifact_data(key: str) -> str:
 @pytest.fixture
 def report_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CV_ANALYTICS_REPORT_OUTPUT_DIR", str(tmp_path / "reports"))
-    get_settings.cache_clear()
     return tmp_path / "reports"
 
 

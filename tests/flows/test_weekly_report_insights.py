@@ -19,7 +19,7 @@ from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample, send_all
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.aws import aws_client
 from tasks.core.insights import INSIGHT_KEYS, StoredSummary
 from tasks.core.intents import INTENTS

@@ -64,7 +64,6 @@ def test_a_credentials_block_keeps_its_endpoint_and_our_retry_policy(
 ) -> None:
     from prefect_aws import AwsClientParameters, AwsCredentials
 
-    from lambdas.processor.settings import get_settings
     from tasks.aws import aws_client
 
     block = AwsCredentials(
@@ -74,7 +73,6 @@ def test_a_credentials_block_keeps_its_endpoint_and_our_retry_policy(
         aws_client_parameters=AwsClientParameters(endpoint_url="http://127.0.0.1:1"),
     )
     monkeypatch.setenv("CV_ANALYTICS_AWS_CREDENTIALS_BLOCK", "cv-analytics")
-    get_settings.cache_clear()
     # the block as the server would return it (loading needs no server for this check)
     monkeypatch.setattr(AwsCredentials, "load", classmethod(lambda cls, name: block))
 
@@ -93,7 +91,6 @@ def test_a_credentials_block_asking_for_retries_cannot_loosen_one_attempt(
 ) -> None:
     from prefect_aws import AwsClientParameters, AwsCredentials
 
-    from lambdas.processor.settings import get_settings
     from tasks.aws import ONE_ATTEMPT, aws_client
 
     block = AwsCredentials(
@@ -105,7 +102,6 @@ def test_a_credentials_block_asking_for_retries_cannot_loosen_one_attempt(
         ),
     )
     monkeypatch.setenv("CV_ANALYTICS_AWS_CREDENTIALS_BLOCK", "cv-analytics")
-    get_settings.cache_clear()
     monkeypatch.setattr(AwsCredentials, "load", classmethod(lambda cls, name: block))
 
     for service in ("ses", "sns"):

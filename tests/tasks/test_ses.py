@@ -14,8 +14,7 @@ from botocore.exceptions import ReadTimeoutError
 from prefect.states import Failed
 
 from deployments.local_stack import StackInfo
-from lambdas.processor.settings import get_settings
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks import ses
 from tasks.dynamodb import send_ledger
 from tests.conftest import client_error
@@ -90,7 +89,6 @@ def test_transient_ses_failure_is_retryable_and_not_marked_sent(aws: StackInfo) 
 def test_rejected_message_is_not_retried(aws: StackInfo, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a sender SES has not verified (moto rejects it, as SES does)
     monkeypatch.setenv("CV_ANALYTICS_REPORT_SENDER", "nobody@unverified.example")
-    get_settings.cache_clear()
     with pytest.raises(ses.ReportNotSentError) as raised:
         ses.send_report_once(WEEK, RAW)
     assert raised.value.transient is False

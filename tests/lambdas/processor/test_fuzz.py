@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from deployments.local_stack import LocalContext, StackInfo
 from lambdas.processor import handler as processor
-from lambdas.processor.contract import MAX_NESTING_DEPTH, Invalid, parse_event
-from lambdas.processor.correlation import canonical_json
+from lambdas.shared.contract import MAX_NESTING_DEPTH, Invalid, parse_event
+from lambdas.shared.correlation import canonical_json
 
 NOW_MS = 1764547200000
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from deployments.local_stack import LocalContext, StackInfo
 from lambdas.processor import handler as processor
-from lambdas.processor.contract import MAX_NESTING_DEPTH, parse_event
+from lambdas.shared.contract import MAX_NESTING_DEPTH, parse_event
 from tests.conftest import client_error, query
 
 #: SQS's limit on one message and on one SendMessageBatch, body and attributes together.

@@ -16,22 +16,21 @@ import pytest
 
 from deployments.local_stack import StackInfo
 from lambdas.processor import storage
-from lambdas.processor.storage import (
+from lambdas.processor.storage import BATCH_WRITE_LIMIT, batch_write, write_items
+from lambdas.shared import dynamodb as codec
+from lambdas.shared.dynamodb import (
     BATCH_GET_LIMIT,
-    BATCH_WRITE_LIMIT,
     UnprocessedItemsError,
     batch_get_items,
-    batch_write,
     deserialize,
     serialize,
-    write_items,
 )
 
 
 @pytest.fixture
 def dynamodb(aws: StackInfo) -> Iterator[Any]:
     """A moto DynamoDB client; backoff sleeps are skipped (the retries themselves are not)."""
-    with patch.object(storage, "_backoff"):
+    with patch.object(storage, "backoff"), patch.object(codec, "backoff"):
         yield boto3.client("dynamodb", region_name="us-east-1")
 
 

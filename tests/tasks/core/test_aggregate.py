@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from deployments.worker import load_sample
-from lambdas.processor.contract import Invalid, parse_event
-from lambdas.processor.correlation import analytics_item, fold_events
-from lambdas.processor.weeks import InvalidWeekError, Week
+from lambdas.shared.contract import Invalid, parse_event
+from lambdas.shared.correlation import analytics_item, fold_events
+from lambdas.shared.weeks import InvalidWeekError, Week
 from tasks.core.aggregate import (
     METRIC_KEYS,
     WeeklyFigures,

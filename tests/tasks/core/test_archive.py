@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.archive import (
     ArchiveMismatchError,
     Manifest,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.health import (
     AlarmState,
     alarms_check,

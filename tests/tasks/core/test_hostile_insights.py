@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core import insights
 from tasks.core.aggregate import WeeklyFigures, weekly_figures
 from tasks.core.insights import suggestion

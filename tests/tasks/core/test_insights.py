@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.aggregate import WeeklyFigures, metric_figures, stored_summary, weekly_figures
 from tasks.core.insights import (
     INSIGHT_KEYS,

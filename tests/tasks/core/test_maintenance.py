@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.maintenance import (
     BackupInfo,
     archive_cutoff,

@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.aggregate import WeeklyFigures, pipeline_health, weekly_figures
 from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
 from tasks.core.render import (

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.aggregate import WeeklyFigures, pipeline_health, weekly_figures
 from tasks.core.render import (
     build_mime,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.aggregate import WeeklyFigures, pipeline_health, weekly_figures
 from tasks.core.insights import StoredSummary, history_weeks
 from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lambdas.processor.contract import INVALID_EVENT, INVALID_JSON
-from lambdas.processor.weeks import Week
+from lambdas.shared.contract import INVALID_EVENT, INVALID_JSON
+from lambdas.shared.weeks import Week
 from tasks.core.archive import decode_records, encode_records
 from tasks.core.masking import mask_sample
 from tasks.core.triage import (

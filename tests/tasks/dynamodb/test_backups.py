@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 
 from deployments.local_stack import StackInfo
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.maintenance import BackupInfo, backup_name, backup_prefix, backups_to_delete
 from tasks.dynamodb import backups
 from tests.conftest import seed_week

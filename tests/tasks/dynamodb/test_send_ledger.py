@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from deployments.local_stack import StackInfo
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.dynamodb import send_ledger
 
 WEEK = Week(2025, 45)

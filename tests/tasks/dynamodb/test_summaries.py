@@ -7,12 +7,12 @@ from unittest.mock import patch
 import boto3
 
 from deployments.local_stack import StackInfo
-from lambdas.processor.settings import get_settings
 from lambdas.processor.storage import write_items
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks import ses
 from tasks.core.aggregate import WeeklyFigures, stored_summary, weekly_figures
 from tasks.dynamodb import send_ledger, summaries
+from tasks.settings import Settings
 from tests.conftest import query, records_of, response
 
 WEEK = Week(2025, 45)
@@ -40,7 +40,7 @@ def test_missing_previous_summary_is_computed_once_from_records(aws: StackInfo) 
         query("b", "2025-11-06T10:00:00"),
         query("c", "2025-11-10T10:00:00"),  # 2025-W46: not W45's
     )
-    settings = get_settings()
+    settings = Settings()
     write_items(boto3.client("dynamodb"), [(settings.analytics_table, r) for r in records])
     assert summaries.previous_week_total(Week(2025, 46)) == 2
     item = summaries.summary_item(WEEK)

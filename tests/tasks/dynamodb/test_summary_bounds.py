@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deployments.local_stack import StackInfo
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.aggregate import (
     STORED_TEXT_LIMIT,
     TopSource,

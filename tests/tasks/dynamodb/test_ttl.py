@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 
 from deployments.local_stack import StackInfo
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.ttl import TtlPolicy, item_checks, merge_all, status_check
 from tasks.dynamodb import ttl as ttl_tasks
 from tests.conftest import seed_week

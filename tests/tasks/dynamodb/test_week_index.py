@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from deployments.local_stack import StackInfo, provision
 from lambdas.processor.handler import reset_clients
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.aggregate import FIGURE_COLUMNS, metric_figures, records_frame, weekly_figures
 from tasks.dynamodb import week_index
 from tasks.dynamodb.week_index import query_week_records, query_week_table

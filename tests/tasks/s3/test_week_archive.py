@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from deployments.local_stack import StackInfo
 from lambdas.processor.storage import write_items
-from lambdas.processor.weeks import Week
+from lambdas.shared.weeks import Week
 from tasks.core.archive import ArchiveMismatchError, manifest_prefix
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3 import objects, week_archive

@@ -12,9 +12,9 @@ from typing import Any
 from unittest.mock import patch
 
 from deployments.local_stack import EventSourceMapping, StackInfo
-from lambdas.processor.contract import parse_event
 from lambdas.processor.handler import handler
-from lambdas.processor.weeks import Week
+from lambdas.shared.contract import parse_event
+from lambdas.shared.weeks import Week
 from tasks.aws import aws_client
 from tasks.core.archive import decode_records as decode_archive
 from tasks.dynamodb.week_index import query_week_records

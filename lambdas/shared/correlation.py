@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lambdas.processor.weeks import ORPHAN_PREFIX, iso_week_of_ms
+from lambdas.shared.weeks import ORPHAN_PREFIX, iso_week_of_ms
 
 if TYPE_CHECKING:
-    from lambdas.processor.contract import Event
+    from lambdas.shared.event_models import Event
 
 SECONDS_PER_DAY = 86_400
 _ABSENT = object()

@@ -1,12 +1,10 @@
-"""The contract's pydantic models (``docs/spec/events.md``); import them from ``contract``.
+"""The contract's pydantic models (``docs/spec/events.md``).
 
-Kept apart so that importing :mod:`lambdas.processor.contract` (and with it the Lambda
-handler) costs no pydantic: importing pydantic and building these six models is most of
-a cold start's own time, so ``contract`` imports this module on the first event it
-parses, or when one of the models is asked for by name. The rules are the contract's,
-unchanged. Models are strict (no coercion: a string timestamp is a wrong type, not a
-number) and keep unknown keys, because the Worker's TypeScript types have index
-signatures and newer Workers may add fields.
+Models are strict (no coercion: a string timestamp is a wrong type, not a number) and
+keep unknown keys, because the Worker's TypeScript types have index signatures and newer
+Workers may add fields. The bounds are :mod:`lambdas.shared.contract`'s;
+:func:`~lambdas.shared.contract.parse_event` imports this module on the first event it
+parses, so that importing the Lambda handler loads no pydantic.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from pydantic import (
     ValidationError,
 )
 
-from lambdas.processor.contract import EPOCH_MS_MIN, MAX_REQUEST_ID_LENGTH, SECONDS_RANGE
+from lambdas.shared.contract import EPOCH_MS_MIN, MAX_REQUEST_ID_LENGTH, SECONDS_RANGE
 
 __all__ = [
     "Event",

@@ -8,8 +8,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdas.processor.contract import Event, QueryEvent, ResponseEvent, parse_event
-from lambdas.processor.correlation import (
+from lambdas.shared.contract import parse_event
+from lambdas.shared.correlation import (
     RequestState,
     analytics_item,
     canonical_json,
@@ -18,6 +18,7 @@ from lambdas.processor.correlation import (
     raw_event_item,
     split_conflicts,
 )
+from lambdas.shared.event_models import Event, QueryEvent, ResponseEvent
 from tests.conftest import EVENTS_DIR
 
 NOW_MS = 1764547200000  # 2025-12-01, pinned so "the future" is stable

@@ -8,16 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lambdas.processor.contract import (
+from lambdas.shared.contract import (
     EPOCH_MS_MIN,
     INVALID_EVENT,
     INVALID_JSON,
     MAX_NESTING_DEPTH,
     Invalid,
-    QueryEvent,
-    ResponseEvent,
     parse_event,
 )
+from lambdas.shared.event_models import QueryEvent, ResponseEvent
 from tests.conftest import EVENTS_DIR
 
 NOW_MS = 1764547200000  # 2025-12-01, pinned so "the future" is stable
@@ -117,7 +116,7 @@ def test_the_models_are_built_on_first_use_with_the_same_outcomes() -> None:
     import subprocess
     import sys
 
-    from lambdas.processor import event_models
+    from lambdas.shared import event_models
 
     # the names the contract serves are the models themselves
     assert QueryEvent is event_models.QueryEvent and ResponseEvent is event_models.ResponseEvent
@@ -125,7 +124,7 @@ def test_the_models_are_built_on_first_use_with_the_same_outcomes() -> None:
     bodies += [_fixture("query_event.json"), _fixture("response_event.json")]
     script = (
         "import json, sys\n"
-        "from lambdas.processor.contract import Invalid, parse_event\n"
+        "from lambdas.shared.contract import Invalid, parse_event\n"
         "cold = 'pydantic' not in sys.modules\n"
         "out = []\n"
         "for body in json.loads(sys.stdin.read()):\n"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from lambdas.processor.weeks import (
+from lambdas.shared.weeks import (
     WEEK_FORM,
     InvalidWeekError,
     Week,

@@ -2,9 +2,10 @@
 
 One parser, :func:`parse_event`, decides for the processor and for DLQ triage alike, so
 the two can never disagree about what is valid. The event models (pydantic, strict,
-unknown keys kept) live in :mod:`lambdas.processor.event_models` and are imported from
-there on first use, so importing this module (and the Lambda handler) costs no pydantic;
-``from lambdas.processor.contract import QueryEvent`` still works.
+unknown keys kept) are in :mod:`lambdas.shared.event_models`; import them from there.
+``parse_event`` imports them in its body (a plain function-level import), so importing
+this module, and with it the Lambda handler, loads no pydantic: the first event pays
+for it instead (``docs/performance.md``, the handler import).
 """
 
 from __future__ import annotations
@@ -14,21 +15,11 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from itertools import accumulate
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lambdas.processor.event_models import (
-        Event,
-        Performance,
-        QueryEvent,
-        QueryMetadata,
-        ResponseEvent,
-        ResponseMetadata,
-        ValidationError,
-    )
+    from lambdas.shared.event_models import Event, ValidationError
 
 __all__ = [
     "DUPLICATE_CONFLICT",
@@ -41,13 +32,7 @@ __all__ = [
     "PROCESSING_ERROR",
     "SECONDS_RANGE",
     "STORE_REFUSED",
-    "Event",
     "Invalid",
-    "Performance",
-    "QueryEvent",
-    "QueryMetadata",
-    "ResponseEvent",
-    "ResponseMetadata",
     "parse_event",
 ]
 
@@ -86,28 +71,6 @@ _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 #: A UTF-16 surrogate on its own: not a Unicode character, so not UTF-8, not storable.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-#: The names :mod:`lambdas.processor.event_models` defines, served from there on first use.
-_MODELS = frozenset(
-    {"Event", "Performance", "QueryEvent", "QueryMetadata", "ResponseEvent", "ResponseMetadata"}
-)
-
-
-@cache
-def _models() -> ModuleType:
-    """The models module: pydantic imported and the models built here, on first use."""
-    from lambdas.processor import event_models  # deferred on purpose: see its docstring
-
-    return event_models
-
-
-def __getattr__(name: str) -> Any:
-    """``contract.QueryEvent`` and the other models: imported (and built) when first asked."""
-    if name not in _MODELS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_models(), name)
-    globals()[name] = value
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,18 +132,21 @@ def parse_event(body: str, now_ms: int | None = None) -> Event | Invalid:
         return Invalid(INVALID_JSON, "body is not Unicode text: a lone surrogate")
     if not isinstance(data, dict):
         return Invalid(INVALID_EVENT, f"body is a JSON {type(data).__name__}, expected an object")
+    # Here, not at the top: pydantic and the models' build are most of a cold start's own
+    # time, so the handler's import leaves them to the first event (then it is a lookup).
+    from lambdas.shared.event_models import QueryEvent, ResponseEvent, ValidationError
+
     event_type = data.get("eventType")
-    models = _models()
     model: type[QueryEvent] | type[ResponseEvent]
     if event_type == "query":
-        model = models.QueryEvent
+        model = QueryEvent
     elif event_type == "response":
-        model = models.ResponseEvent
+        model = ResponseEvent
     else:
         return Invalid(INVALID_EVENT, "eventType: expected 'query' or 'response'")
     try:
         event = model.model_validate(data)
-    except models.ValidationError as exc:
+    except ValidationError as exc:
         return Invalid(INVALID_EVENT, _describe(exc))
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if event.timestamp > now + FUTURE_TOLERANCE_MS:

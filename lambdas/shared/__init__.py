@@ -1,0 +1,1 @@
+"""The kernel the processor Lambda and the flows share: contract, weeks, correlation, item codec."""
