@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 from unittest.mock import patch
 
@@ -14,6 +13,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from deployments.local_stack import LocalContext, StackInfo
 from lambdas.processor import handler as processor
 from tests.conftest import EVENTS_DIR, client_error
+from tests.lambdas.processor.batches import invoke, sqs_records
 
 QUERY = (EVENTS_DIR / "query_event.json").read_text()
 RESPONSE = (EVENTS_DIR / "response_event.json").read_text()
@@ -27,28 +27,6 @@ BAD_SCORE = json.dumps(
         "reasoning": "?",
     }
 )
-
-
-def _records(*bodies: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "messageId": str(uuid.uuid4()),
-            "receiptHandle": f"rh-{i}",
-            "body": body,
-            "attributes": {"MessageGroupId": "analytics", "ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cv-analytics-queue.fifo",
-            "awsRegion": "us-east-1",
-        }
-        for i, body in enumerate(bodies)
-    ]
-
-
-def _invoke(records: list[dict[str, Any]]) -> list[str]:
-    response = processor.handler({"Records": records}, LocalContext())
-    return [f["itemIdentifier"] for f in response["batchItemFailures"]]
 
 
 def _dlq(info: StackInfo) -> list[Any]:
@@ -65,7 +43,7 @@ def _analytics(request_id: str) -> dict[str, Any]:
 
 def test_valid_pair_is_stored_and_reported_done(aws: StackInfo) -> None:
     # given a query and its response in one batch; when processed
-    failures = _invoke(_records(QUERY, RESPONSE))
+    failures = invoke(sqs_records(QUERY, RESPONSE))
     # then nothing fails and the correlated record is answered, in its week
     assert failures == []
     item = _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")
@@ -81,8 +59,8 @@ def test_valid_pair_is_stored_and_reported_done(aws: StackInfo) -> None:
 
 
 def test_invalid_event_goes_to_the_dlq_on_first_delivery_with_its_reason(aws: StackInfo) -> None:
-    records = _records("not json {", BAD_SCORE, QUERY)
-    failures = _invoke(records)
+    records = sqs_records("not json {", BAD_SCORE, QUERY)
+    failures = invoke(records)
     assert failures == []  # an invalid event never blocks the FIFO group
     dead = _dlq(aws)
     reasons = {m["Body"]: m["MessageAttributes"]["reason"]["StringValue"] for m in dead}
@@ -95,7 +73,7 @@ def test_invalid_event_goes_to_the_dlq_on_first_delivery_with_its_reason(aws: St
 
 
 def test_valid_events_never_reach_the_dlq(aws: StackInfo) -> None:
-    assert _invoke(_records(QUERY, RESPONSE, QUERY)) == []
+    assert invoke(sqs_records(QUERY, RESPONSE, QUERY)) == []
     assert _dlq(aws) == []
 
 
@@ -105,16 +83,16 @@ def _throttled(*_: Any, **__: Any) -> None:
 
 def test_throttling_fails_the_batch_from_the_first_valid_message_on(aws: StackInfo) -> None:
     # given [invalid, valid, invalid, valid] and DynamoDB throttling every write
-    records = _records("oops", QUERY, BAD_SCORE, RESPONSE)
+    records = sqs_records("oops", QUERY, BAD_SCORE, RESPONSE)
     dynamodb = processor._clients()[0]
     with patch.object(dynamodb, "batch_write_item", side_effect=_throttled):
-        failures = _invoke(records)
+        failures = invoke(records)
     # then the leading invalid one is done (in the DLQ) and FIFO order holds for the rest:
     # everything after the first failed message of the group is reported failed too
     assert failures == [r["messageId"] for r in records[1:]]
     assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e") == {}
     # when the same batch is redelivered after the throttling passes
-    assert _invoke(records) == []
+    assert invoke(records) == []
     # then the records are stored and the DLQ holds each invalid message once
     assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")["matchType"] == "full"
     assert sorted(m["Body"] for m in _dlq(aws)) == sorted(["oops", BAD_SCORE])
@@ -124,7 +102,7 @@ def test_an_invalid_event_behind_a_failure_is_held_back_so_the_dlq_gets_it_once(
     aws: StackInfo,
 ) -> None:
     # given [valid, invalid] and DynamoDB throttling: the valid one fails first
-    records = _records(QUERY, BAD_SCORE)
+    records = sqs_records(QUERY, BAD_SCORE)
     dynamodb = processor._clients()[0]
     # then the whole batch fails (Powertools raises when every record failed, which Lambda
     # treats as all of them to be redelivered) and the invalid one is not dead-lettered
@@ -133,18 +111,18 @@ def test_an_invalid_event_behind_a_failure_is_held_back_so_the_dlq_gets_it_once(
         patch.object(dynamodb, "batch_write_item", side_effect=_throttled),
         pytest.raises(BatchProcessingError),
     ):
-        _invoke(records)
+        invoke(records)
     assert _dlq(aws) == []
     # when redelivered after the throttling passes, it is dead-lettered, once
-    assert _invoke(records) == []
+    assert invoke(records) == []
     assert [m["Body"] for m in _dlq(aws)] == [BAD_SCORE]
 
 
 def test_dlq_outage_fails_the_invalid_message_and_everything_after_it(aws: StackInfo) -> None:
-    records = _records(QUERY, "oops", RESPONSE)
+    records = sqs_records(QUERY, "oops", RESPONSE)
     sqs = processor._clients()[1]
     with patch.object(sqs, "send_message_batch", side_effect=_throttled):
-        failures = _invoke(records)
+        failures = invoke(records)
     assert failures == [records[1]["messageId"], records[2]["messageId"]]
 
 
@@ -154,9 +132,9 @@ def test_a_record_dynamodb_refuses_is_dead_lettered_and_spares_its_neighbours(
     # given a batch whose middle query makes a record over DynamoDB's 400 KB item limit
     # (the record keeps the query text and the query event, so 210 KB of text is 420 KB)
     huge = json.dumps({**json.loads(QUERY), "requestId": "huge-1", "query": "x" * 210_000})
-    records = _records(QUERY, huge, RESPONSE)
+    records = sqs_records(QUERY, huge, RESPONSE)
     # when processed
-    failures = _invoke(records)
+    failures = invoke(records)
     # then nothing is retried: the neighbours are stored, the refused one is in the DLQ
     assert failures == []
     assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")["matchType"] == "full"
@@ -173,7 +151,7 @@ def test_a_throttled_event_while_storing_one_by_one_is_retried_with_the_rest(
     aws: StackInfo,
 ) -> None:
     # given DynamoDB refusing the batch, then throttling the second one-by-one write
-    records = _records(QUERY, RESPONSE, QUERY)
+    records = sqs_records(QUERY, RESPONSE, QUERY)
     dynamodb = processor._clients()[0]
     real_write = dynamodb.batch_write_item
     outcomes = iter(["refuse", "ok", "throttle", "ok"])
@@ -187,16 +165,16 @@ def test_a_throttled_event_while_storing_one_by_one_is_retried_with_the_rest(
         return real_write(**kwargs)
 
     with patch.object(dynamodb, "batch_write_item", side_effect=write):
-        failures = _invoke(records)
+        failures = invoke(records)
     # then the throttled message and every later one are retried (FIFO), none dead-lettered
     assert failures == [records[1]["messageId"], records[2]["messageId"]]
     assert _dlq(aws) == []
 
 
 def test_replay_of_a_batch_changes_no_stored_record(aws: StackInfo) -> None:
-    _invoke(_records(RESPONSE, QUERY))
+    invoke(sqs_records(RESPONSE, QUERY))
     before = _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e")
-    _invoke(_records(QUERY, RESPONSE, RESPONSE))
+    invoke(sqs_records(QUERY, RESPONSE, RESPONSE))
     assert _analytics("6b0f3c1e-2a55-4c3e-9d7e-1f2a3b4c5d6e") == before
 
 
@@ -206,7 +184,7 @@ def test_batch_uses_one_read_and_one_write_request(aws: StackInfo) -> None:
     dynamodb.meta.events.register(
         "before-call.dynamodb", lambda model, **_: calls.append(model.name)
     )
-    _invoke(_records(QUERY, RESPONSE, "oops"))
+    invoke(sqs_records(QUERY, RESPONSE, "oops"))
     assert calls == ["BatchGetItem", "BatchWriteItem"]
 
 
@@ -216,5 +194,5 @@ def test_empty_event_is_a_no_op(aws: StackInfo) -> None:
 
 @pytest.mark.parametrize("body", ["", " ", "null", "{}", '{"eventType": null}'])
 def test_degenerate_bodies_are_dead_lettered_not_raised(aws: StackInfo, body: str) -> None:
-    assert _invoke(_records(body or "x")) == []
+    assert invoke(sqs_records(body or "x")) == []
     assert len(_dlq(aws)) == 1

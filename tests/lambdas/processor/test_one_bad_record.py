@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from unittest.mock import patch
@@ -18,31 +17,15 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from deployments.local_stack import LocalContext, StackInfo
+from deployments.local_stack import StackInfo
 from lambdas.processor import handler as processor
 from lambdas.shared.contract import MAX_NESTING_DEPTH, parse_event
 from tests.conftest import client_error, query
+from tests.lambdas.processor.batches import invoke, sqs_records
 
 #: SQS's limit on one message and on one SendMessageBatch, body and attributes together.
 SQS_PAYLOAD_LIMIT = 1_048_576
 AT = "2025-11-10T10:00:00"
-
-
-def _records(*bodies: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "messageId": str(uuid.uuid4()),
-            "receiptHandle": f"rh-{i}",
-            "body": body,
-            "attributes": {"MessageGroupId": "analytics", "ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cv-analytics-queue.fifo",
-            "awsRegion": "us-east-1",
-        }
-        for i, body in enumerate(bodies)
-    ]
 
 
 def _neighbours(count: int, prefix: str = "n") -> list[str]:
@@ -53,12 +36,7 @@ def _batch_of_ten(*bad: str, at: int = 4) -> tuple[list[dict[str, Any]], list[st
     """Nine (or fewer) valid neighbours with the bad bodies from position ``at`` on."""
     bodies = _neighbours(10 - len(bad))
     bodies[at:at] = bad
-    return _records(*bodies), [b for b in bodies if b not in bad]
-
-
-def _invoke(records: list[dict[str, Any]]) -> list[str]:
-    response = processor.handler({"Records": records}, LocalContext())
-    return [f["itemIdentifier"] for f in response["batchItemFailures"]]
+    return sqs_records(*bodies), [b for b in bodies if b not in bad]
 
 
 def _dlq(info: StackInfo) -> list[Any]:
@@ -131,7 +109,7 @@ def test_a_body_the_contract_refuses_costs_only_itself(
     aws: StackInfo, bad: str, detail: str
 ) -> None:
     records, neighbours = _batch_of_ten(bad)
-    assert _invoke(records) == []
+    assert invoke(records) == []
     _assert_neighbours_stored(neighbours)
     [(source, reason, why)] = _reasons(aws)
     assert (source, reason) == (records[4]["messageId"], "invalid_json")
@@ -143,7 +121,7 @@ def test_a_raw_lone_surrogate_is_dead_lettered_as_its_json_escape(aws: StackInfo
     # and the DLQ copy (which SQS must accept) is the same JSON with the surrogate escaped
     bad = _HEAD.replace("does he", "\ud800 does he") + "}"
     records, neighbours = _batch_of_ten(bad)
-    assert _invoke(records) == []
+    assert invoke(records) == []
     _assert_neighbours_stored(neighbours)
     [dead] = _dlq(aws)
     assert dead["Body"] == bad.replace("\ud800", "\\ud800")
@@ -171,7 +149,7 @@ def test_an_exception_while_parsing_one_record_dead_letters_only_that_record(
         return real(body, *args, **kwargs)
 
     with patch.object(processor, "parse_event", side_effect=parse):
-        assert _invoke(records) == []
+        assert invoke(records) == []
     _assert_neighbours_stored(neighbours)
     [(source, reason, detail)] = _reasons(aws)
     assert (source, reason) == (records[4]["messageId"], "processing_error")
@@ -192,7 +170,7 @@ def test_an_exception_while_storing_one_record_dead_letters_only_that_record(
             raise VisitorDataError("boom-2 and what the visitor typed")
 
     dynamodb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", explode)
-    assert _invoke(records) == []
+    assert invoke(records) == []
     _assert_neighbours_stored(neighbours)
     [(source, reason, detail)] = _reasons(aws)
     assert (source, reason) == (records[4]["messageId"], "processing_error")
@@ -209,7 +187,7 @@ def test_an_outage_while_storing_still_retries_the_batch(aws: StackInfo) -> None
         patch.object(dynamodb, "batch_write_item", side_effect=throttled),
         pytest.raises(BatchProcessingError),
     ):
-        _invoke(records)
+        invoke(records)
     assert _dlq(aws) == []
 
 
@@ -252,7 +230,7 @@ def test_two_oversized_events_are_dead_lettered_in_sends_under_the_payload_limit
         for i in range(2)
     ]
     records, neighbours = _batch_of_ten(*big)
-    assert _invoke(records) == []
+    assert invoke(records) == []
     _assert_neighbours_stored(neighbours)
     dead = _reasons(aws)
     assert sorted((s, r) for s, r, _ in dead) == sorted(
@@ -274,7 +252,7 @@ def test_a_body_at_the_limit_keeps_its_reason_and_drops_the_detail_to_fit(
     edge = head.replace('"query": ""', f'"query": "{filler}"')
     assert len(edge.encode()) == SQS_PAYLOAD_LIMIT - 100
     records, neighbours = _batch_of_ten(edge)
-    assert _invoke(records) == []
+    assert invoke(records) == []
     _assert_neighbours_stored(neighbours)
     [dead] = _dlq(aws)
     assert dead["Body"] == edge
@@ -299,7 +277,7 @@ def test_a_dead_letter_sqs_fails_is_retried_and_never_logged_as_sent(
             parsed["Successful"] = successful[1:]
 
     sqs.meta.events.register("after-call.sqs.SendMessageBatch", fail_first)
-    failures = _invoke(records)
+    failures = invoke(records)
     # then it and every later record are retried (FIFO); nothing says it reached the DLQ
     assert failures == [r["messageId"] for r in records[2:]]
     sent = [r for r in processor_log if r.getMessage() == "event sent to the DLQ"]
@@ -315,14 +293,14 @@ def test_a_conflicting_duplicate_is_dead_lettered_and_the_first_copy_stands(
 ) -> None:
     # given a stored query, then a batch with an identical and a conflicting copy of it
     first = json.dumps(query("dup-1", AT, text="first words", session="s-1"))
-    assert _invoke(_records(first)) == []
+    assert invoke(sqs_records(first)) == []
     table = boto3.resource("dynamodb", region_name="us-east-1").Table("cv-analytics-analytics")
     before = table.get_item(Key={"requestId": "dup-1"})["Item"]
     other = json.dumps(query("dup-1", "2025-11-10T09:00:00", text="other words", session="s-1"))
     records, neighbours = _batch_of_ten(first, other)
     capsys.readouterr()
     # when processed
-    assert _invoke(records) == []
+    assert invoke(records) == []
     # then the neighbours and the identical copy are fine, the conflicting one is dead
     _assert_neighbours_stored(neighbours)
     [(source, reason, detail)] = _reasons(aws)
@@ -348,7 +326,7 @@ def test_a_conflict_within_one_batch_keeps_the_first_in_queue_order(aws: StackIn
     dynamodb.meta.events.register(
         "before-call.dynamodb", lambda model, **_: calls.append(model.name)
     )
-    assert _invoke(records) == []
+    assert invoke(records) == []
     assert calls == ["BatchGetItem", "BatchWriteItem"]  # detection costs no request
     _assert_neighbours_stored(neighbours)
     [(source, reason, _)] = _reasons(aws)
