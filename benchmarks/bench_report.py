@@ -159,11 +159,13 @@ def write_setup(records: list[dict[str, Any]]) -> float:
 def measure_query(week: str, week_bytes: int) -> dict[str, Any]:
     from lambdas.shared.dynamodb import deserialize
     from tasks.dynamodb.week_index import week_key_pages
+    from tasks.settings import Settings
 
     started = time.perf_counter()
     items: list[dict[str, Any]] = []
     capacity = 0.0
-    for page in week_key_pages(week, ReturnConsumedCapacity="TOTAL"):
+    table = Settings().analytics_table  # the benchmark stands where a flow would
+    for page in week_key_pages(table, week, ReturnConsumedCapacity="TOTAL"):
         items.extend(deserialize(raw) for raw in page.get("Items", []))
         capacity += float(page.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
     seconds = time.perf_counter() - started

@@ -116,7 +116,8 @@ def naive_baseline(sqs: Any, dlq_url: str, queue_url: str, counter: RequestCount
     from tasks.s3 import objects as s3
     from tasks.settings import Settings
 
-    max_redrives = Settings().max_redrives
+    settings = Settings()
+    max_redrives, bucket = settings.max_redrives, settings.archive_bucket
     done = 0
     while True:
         messages = sqs.receive_message(
@@ -134,7 +135,11 @@ def naive_baseline(sqs: Any, dlq_url: str, queue_url: str, counter: RequestCount
         )
         if verdict.poison:
             record = archive_record(message, verdict, __import__("datetime").datetime.now())
-            s3.put_bytes(f"dlq/naive/{message['MessageId']}.jsonl.gz", encode_records([record]))
+            s3.put_bytes(
+                bucket,
+                f"dlq/naive/{message['MessageId']}.jsonl.gz",
+                encode_records([record]),
+            )
         else:
             entry = redrive_entry(message, "0")
             entry.pop("Id")

@@ -80,10 +80,10 @@ def dynamodb_outage() -> Iterator[None]:
         yield
 
 
-def archived_poison() -> list[dict[str, Any]]:
+def archived_poison(bucket: str) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
-    for key in list_keys("dlq/"):
-        blob = get_bytes(key) or b""
+    for key in list_keys(bucket, "dlq/"):
+        blob = get_bytes(bucket, key) or b""
         text = gzip.decompress(blob).decode() if key.endswith(".gz") else blob.decode()
         records += [json.loads(line) for line in text.splitlines() if line.strip()]
     return records
@@ -101,7 +101,7 @@ def ledger(stack: StackInfo, bodies: list[str], requests_made: Counter[str]) -> 
     figures_match = {}
     for week in weeks:
         expected = weekly_figures(week, [r for r in truth if r.get("week") == week], None)
-        stored = weekly_figures(week, query_week_table(week), None)
+        stored = weekly_figures(week, query_week_table(stack.settings.analytics_table, week), None)
         figures_match[week] = expected == stored
 
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
@@ -112,7 +112,7 @@ def ledger(stack: StackInfo, bodies: list[str], requests_made: Counter[str]) -> 
         stored_keys |= {(i["requestId"]["S"], i["eventKey"]["S"]) for i in page["Items"]}
     valid_keys = {(e.requestId, f"{e.eventType}#{e.timestamp:013d}") for e in valid}
 
-    poison = archived_poison()
+    poison = archived_poison(stack.settings.archive_bucket)
     archived_invalid = Counter(
         p["body"] for p in poison if str(p.get("classification", "")).startswith("invalid")
     )

@@ -217,16 +217,22 @@ def store_history(state: DemoState) -> str:
     """The summaries of the 7 weeks before the report's, oldest first, built by the code of
     the weekly aggregation (records read once, figures and insights, summary saved)."""
     from tasks.core.aggregate import weekly_figures
-    from tasks.dynamodb.summaries import previous_summaries, previous_week_total, save_summary
-    from tasks.s3.week_archive import read_week
+    from tasks.dynamodb.summaries import previous_summaries, save_summary
+    from tasks.week_archive import read_week
+    from tasks.weekly_summaries import previous_week_total
 
     lines = []
     report = state.report_week
     for week in [report.shift(-offset) for offset in range(SEED_WEEKS + 1, 0, -1)]:
-        records = read_week(week)
-        total = previous_week_total(week)
-        figures = weekly_figures(week, records.table, total, previous_summaries(week))
-        save_summary(figures, records.source)
+        records = read_week(week, state.stack.settings)
+        total = previous_week_total(week, state.stack.settings)
+        figures = weekly_figures(
+            week,
+            records.table,
+            total,
+            previous_summaries(state.stack.settings.summaries_table, week),
+        )
+        save_summary(state.stack.settings.summaries_table, figures, records.source)
         lines.append(
             f"  {week}: {figures.total_queries} questions, match rate {figures.match_rate}, "
             f"{len(figures.themes)} themes, {len(figures.cv_gaps)} gaps"
@@ -253,12 +259,13 @@ def replay_sample(state: DemoState) -> str:
         f"sent {len(sends)} Worker messages (sample moved {offset} weeks to {state.weeks[1]}); "
         f"{totals['invocations']} processor invocations"
     ]
+    table = state.stack.settings.analytics_table
     for week in state.weeks:
-        records = query_week_records(week)
+        records = query_week_records(table, week)
         answered = sum("matchType" in r for r in records)
         lines.append(
             f"  {week}: {len(records)} requests ({answered} answered), "
-            f"{len(query_week_orphans(week))} orphan responses"
+            f"{len(query_week_orphans(table, week))} orphan responses"
         )
     sqs = boto3.client("sqs", region_name=state.stack.settings.region)
     depth = sqs.get_queue_attributes(

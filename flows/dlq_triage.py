@@ -43,11 +43,11 @@ from tasks.core.triage import (
     stop_message,
     summary_markdown,
 )
+from tasks.dlq_pages import RoundResult, merge_round, triage_round
 from tasks.dynamodb.send_ledger import sent_report_weeks
 from tasks.dynamodb.week_index import stored_query_weeks
 from tasks.settings import Settings
 from tasks.sns import publish_alert_task
-from tasks.sqs.dlq_pages import RoundResult, merge_round, triage_round
 from tasks.sqs.queues import (
     PAGE_VISIBILITY_SECONDS,
     extend_visibility_task,
@@ -89,11 +89,11 @@ def dlq_triage(
         raise ValueError("regenerate_reports re-sends reports: it needs dry_run=False")
     settings = Settings()
     summary = _count_dlq(settings.dlq_name, _run_id(), dry_run)
-    paging = _page_through_dlq(settings.dlq_name, summary, max_messages)
-    summary.stale_weeks = _find_stale_weeks(paging.redriven_events)
+    paging = _page_through_dlq(settings, summary, max_messages)
+    summary.stale_weeks = _find_stale_weeks(settings, paging.redriven_events)
     if regenerate_reports and summary.stale_weeks:
-        _regenerate_stale_reports(summary)
-    _report_and_alert(summary, settings.dlq_alarm_threshold)
+        _regenerate_stale_reports(summary, settings.queue_name)
+    _report_and_alert(summary, settings.dlq_alarm_threshold, settings.alarms_topic)
     if paging.error:
         raise RuntimeError(stop_message(summary))  # counts and a masked cause, no samples
     return summary
@@ -165,14 +165,19 @@ class _Paging:
             self.started = time.monotonic()
 
 
-def _page_through_dlq(dlq_name: str, summary: TriageSummary, max_messages: int | None) -> _Paging:
+def _page_through_dlq(
+    settings: Settings, summary: TriageSummary, max_messages: int | None
+) -> _Paging:
     """Round after round: classify each page, archive its poison and redrive the
     rest, until the DLQ is empty, ``max_messages`` are triaged or AWS stops the run; then
     count what is left on the DLQ."""
+    dlq_name = settings.dlq_name
     paging = _Paging.start(summary, max_messages)
     try:
         while True:
-            result = triage_round(summary.run_id, paging.page, paging.budget(), summary.dry_run)
+            result = triage_round(
+                summary.run_id, paging.page, paging.budget(), summary.dry_run, settings
+            )
             paging.take(result)
             if result.finished:
                 break
@@ -186,21 +191,21 @@ def _page_through_dlq(dlq_name: str, summary: TriageSummary, max_messages: int |
     return paging
 
 
-def _find_stale_weeks(redriven_events: list[EventWeek]) -> list[str]:
+def _find_stale_weeks(settings: Settings, redriven_events: list[EventWeek]) -> list[str]:
     """The weeks whose report was already sent and that a redriven event belongs to
     (a response's week is its stored query's)."""
     if not redriven_events:
         return []
     responses = [e.request_id for e in redriven_events if e.event_type == "response"]
-    stored = stored_query_weeks(responses) if responses else {}
-    stale = sent_report_weeks(affected_weeks(redriven_events, stored))
+    stored = stored_query_weeks(settings.analytics_table, responses) if responses else {}
+    stale = sent_report_weeks(settings.summaries_table, affected_weeks(redriven_events, stored))
     return [week.id for week in stale]
 
 
-def _regenerate_stale_reports(summary: TriageSummary) -> None:
+def _regenerate_stale_reports(summary: TriageSummary, queue_name: str) -> None:
     """Re-send each stale week's report once the main queue has processed the redriven
     events; if it does not drain in time, say so and regenerate nothing."""
-    if not wait_for_main_queue():
+    if not wait_for_main_queue(queue_name):
         get_run_logger().warning("main queue not drained in time: stale reports not regenerated")
         return
     from flows.weekly_report import weekly_report
@@ -210,7 +215,7 @@ def _regenerate_stale_reports(summary: TriageSummary) -> None:
         summary.regenerated_weeks.append(week)
 
 
-def _report_and_alert(summary: TriageSummary, alarm_threshold: int) -> None:
+def _report_and_alert(summary: TriageSummary, alarm_threshold: int, alarms_topic: str) -> None:
     """Counts and masked samples as artifacts; an alert on the alarm rule (not for a
     dry run); the run's figures in the log."""
     create_table_artifact(
@@ -223,7 +228,7 @@ def _report_and_alert(summary: TriageSummary, alarm_threshold: int) -> None:
     )
     if not summary.dry_run and alert_needed(summary, alarm_threshold):
         subject, message = alert_text(summary, alarm_threshold)
-        publish_alert_task(subject, message)
+        publish_alert_task(alarms_topic, subject, message)
         summary.alerted = True
     get_run_logger().info(
         "seen %d, redriven %d, archived %d, left %d, stale weeks %s",

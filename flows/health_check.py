@@ -36,7 +36,7 @@ DAY_SECONDS = 86_400
 def recent_records_checks(settings: Settings, now_ms: int) -> list[Check]:
     current = Week.of_ms(now_ms)
     weeks = [current.previous, current]
-    records, orphans = read_recent_records(weeks)
+    records, orphans = read_recent_records(settings.analytics_table, weeks)
     newest = health.newest_record_ms([*records, *orphans])
     waiting = health.awaiting_response(records, now_ms, settings.awaiting_response_after_seconds)
     return [
@@ -84,7 +84,7 @@ def health_check() -> Findings:
         "AWS/Lambda", "Errors", function, window_seconds=DAY_SECONDS, statistic="Sum"
     )
     checks.append(health.processor_metrics_check(settings.processor_function, invocations, errors))
-    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks))
+    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks), settings.alarms_topic)
 
 
 if __name__ == "__main__":

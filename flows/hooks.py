@@ -25,6 +25,7 @@ from prefect.settings import get_current_settings
 
 from lambdas.shared.weeks import InvalidWeekError, Week
 from tasks.core.masking import mask_sample
+from tasks.settings import Settings
 from tasks.sns import publish_alert
 
 PROJECT_TAG = "cv-analytics"
@@ -99,7 +100,11 @@ def _refused_parameters(exc: object) -> bool:
 
 
 def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
-    """``on_failure``/``on_crashed`` hook: publish the failure to the alarms topic; never raise."""
+    """``on_failure``/``on_crashed`` hook: publish the failure to the alarms topic; never raise.
+
+    A hook runs outside the flow's body, so it resolves the settings (the topic's name)
+    itself, inside the guard: settings that cannot be read are logged like any failure.
+    """
     try:
         logger: Any = flow_run_logger(flow_run, flow)
     except Exception:  # no API context (e.g. the runner's crash handling): plain logger
@@ -120,7 +125,7 @@ def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
             state.message,
             get_current_settings().ui_url,
         )
-        message_id = publish_alert(subject, message)
+        message_id = publish_alert(Settings().alarms_topic, subject, message)
     except Exception as exc:
         logger.error("Could not publish the failure alert: %s: %s", type(exc).__name__, exc)
         return

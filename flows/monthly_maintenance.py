@@ -9,7 +9,7 @@ step becomes a failed check while the other steps still run:
 3. an on-demand backup of the analytics table; older backups of this flow beyond
    ``backups_to_keep`` are deleted only once the new one is AVAILABLE;
 4. archival of analytics weeks that ended more than ``archive_after_days`` ago
-   (:func:`tasks.s3.week_archive.archive_week`: records deleted only once the archive is
+   (:func:`tasks.week_archive.archive_week`: records deleted only once the archive is
    confirmed);
 5. the alarm notification test (``test_alarms``), skipped when the alarm is already in
    ALARM so a real alarm is never cleared;
@@ -28,7 +28,7 @@ from prefect import flow, get_run_logger
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from lambdas.shared.contract import EPOCH_MS_MIN
-from tasks import cloudwatch, ses, sns
+from tasks import cloudwatch, ses, sns, week_archive
 from tasks.conclude import conclude
 from tasks.core.checks import Check, Findings, render_html, render_text
 from tasks.core.health import ALARM_PREFIX
@@ -44,7 +44,6 @@ from tasks.core.maintenance import (
     weeks_ended_before,
 )
 from tasks.dynamodb import backups
-from tasks.s3 import week_archive
 from tasks.settings import Settings
 
 FLOW_NAME = "monthly-maintenance"
@@ -155,7 +154,7 @@ def backup_checks(settings: Settings, dry_run: bool, now: datetime) -> list[Chec
 def archive_checks(settings: Settings, dry_run: bool, now: datetime) -> list[Check]:
     cutoff = archive_cutoff(now, settings.archive_after_days)
     weeks = weeks_ended_before(first_possible_week(EPOCH_MS_MIN), cutoff)
-    candidates = week_archive.find_archivable_weeks(weeks)
+    candidates = week_archive.find_archivable_weeks(weeks, settings)
     checks = [
         Check(
             "archival",
@@ -168,7 +167,7 @@ def archive_checks(settings: Settings, dry_run: bool, now: datetime) -> list[Che
         )
     ]
     for week in sorted(candidates):
-        state = week_archive.archive_week_task(week, dry_run, return_state=True)
+        state = week_archive.archive_week_task(week, settings, dry_run, return_state=True)
         if state.is_failed():
             error = state.result(raise_on_failure=False)
             checks.append(
@@ -189,7 +188,7 @@ def archive_checks(settings: Settings, dry_run: bool, now: datetime) -> list[Che
     return checks
 
 
-def alarm_checks(dry_run: bool, test_alarms: bool) -> list[Check]:
+def alarm_checks(settings: Settings, dry_run: bool, test_alarms: bool) -> list[Check]:
     alarms = cloudwatch.describe_alarms(ALARM_PREFIX)
     firing = [a.name for a in alarms if a.state == "ALARM"]
     listed = f": {', '.join(firing)}" if firing else ""
@@ -206,7 +205,7 @@ def alarm_checks(dry_run: bool, test_alarms: bool) -> list[Check]:
     original = next((a.state for a in alarms if a.name == TEST_ALARM), None)
     if original is None:
         return [*checks, Check("alarm notification test", False, f"{TEST_ALARM} not found")]
-    topic = sns.alarms_topic_arn()
+    topic = sns.alarms_topic_arn(settings.alarms_topic)
     if topic not in cloudwatch.alarm_actions(TEST_ALARM):
         return [
             *checks,
@@ -235,7 +234,13 @@ def email_check(settings: Settings, findings: Findings, dry_run: bool) -> Check:
     if dry_run:
         return Check("summary e-mail", True, f"would send the summary to {recipients} recipients")
     subject = f"CV Analytics monthly maintenance: {'OK' if findings.ok else 'ATTENTION'}"
-    message_id = ses.send_summary_email(subject, render_text(findings), render_html(findings))
+    message_id = ses.send_summary_email(
+        subject,
+        render_text(findings),
+        render_html(findings),
+        settings.report_sender,
+        settings.report_recipients,
+    )
     return Check("summary e-mail", True, f"sent to {recipients} recipients", {"id": message_id})
 
 
@@ -255,12 +260,12 @@ def monthly_maintenance(dry_run: bool = False, test_alarms: bool = True) -> Find
     checks += guarded("tables", lambda: table_checks(settings, dry_run))
     checks += guarded("backup", lambda: backup_checks(settings, dry_run, now))
     checks += guarded("archival", lambda: archive_checks(settings, dry_run, now))
-    checks += guarded("alarms", lambda: alarm_checks(dry_run, test_alarms))
+    checks += guarded("alarms", lambda: alarm_checks(settings, dry_run, test_alarms))
     checks += guarded(
         "summary e-mail",
         lambda: [email_check(settings, Findings.of(FLOW_NAME, checks), dry_run)],
     )
-    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks))
+    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks), settings.alarms_topic)
 
 
 if __name__ == "__main__":

@@ -76,10 +76,11 @@ def ttl_verification(fix: StrictBool = False, segments: SegmentCount = 4) -> Fin
         fix: Enable the TTL where it is disabled (true or false).
         segments: Parallel scan segments, a whole number from 1 to 64.
     """
+    settings = Settings()
     checks: list[Check] = []
-    for table, policy in ttl_policies(Settings()).items():
+    for table, policy in ttl_policies(settings).items():
         checks += verify_table(table, policy, fix, segments)
-    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks))
+    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks), settings.alarms_topic)
 
 
 if __name__ == "__main__":

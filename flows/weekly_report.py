@@ -39,18 +39,15 @@ from tasks.core.render import (
     themes_table,
     top_queries_table,
 )
-from tasks.dynamodb.summaries import (
-    previous_summaries_task,
-    previous_week_total_task,
-    save_summary_task,
-)
+from tasks.dynamodb.summaries import previous_summaries_task, save_summary_task
 from tasks.dynamodb.week_index import query_week_orphans
+from tasks.report_delivery import send_report_task
 from tasks.s3.objects import console_url, s3_uri
 from tasks.s3.reports import archive_report
-from tasks.s3.week_archive import read_week
-from tasks.ses import send_report_task
 from tasks.settings import Settings
 from tasks.sqs.queues import queue_depth
+from tasks.week_archive import read_week
+from tasks.weekly_summaries import previous_week_total_task
 
 
 def artifact_key(week: Week, what: str = "") -> str:
@@ -68,14 +65,14 @@ def report_folder(output_dir: str, week: Week) -> Path:
 
 @task(name="aggregate-week", persist_result=False, **TASK_OPTIONS)  # display queries
 def aggregate_week(
-    week: Week, previous_total: int, previous: dict[str, StoredSummary]
+    week: Week, settings: Settings, previous_total: int, previous: dict[str, StoredSummary]
 ) -> tuple[WeeklyFigures, str]:
     """Read the week's records (Query or archive) and compute its figures and insights.
 
     Reading and aggregating share one task so the records, possibly hundreds of
     thousands, never travel through Prefect as task parameters.
     """
-    week_records = read_week(week)
+    week_records = read_week(week, settings)
     get_run_logger().info(
         "Read %d records of %s from %s", len(week_records.table), week, week_records.source
     )
@@ -89,12 +86,16 @@ def aggregate_week(
     persist_result=False,  # the figures hold display queries: never in result storage
 )
 def weekly_aggregation(week: Week) -> WeeklyFigures:
-    """The week's figures and insights, with its summary stored for the weeks after it."""
-    previous_total = previous_week_total_task(week)
+    """The week's figures and insights, with its summary stored for the weeks after it.
+
+    A flow run of its own: it resolves the settings once, here, for its tasks.
+    """
+    settings = Settings()
+    previous_total = previous_week_total_task(week, settings)
     # after the total: a fallback total it just stored shows in the trends too
-    previous = previous_summaries_task(week)
-    figures, source = aggregate_week(week, previous_total, previous)
-    save_summary_task(figures, source)
+    previous = previous_summaries_task(settings.summaries_table, week)
+    figures, source = aggregate_week(week, settings, previous_total, previous)
+    save_summary_task(settings.summaries_table, figures, source)
     return figures
 
 
@@ -102,9 +103,9 @@ def weekly_aggregation(week: Week) -> WeeklyFigures:
 
 
 @task(name="count-orphan-responses", **TASK_OPTIONS)
-def count_orphan_responses(week: Week) -> int:
+def count_orphan_responses(analytics_table: str, week: Week) -> int:
     """Responses received in the week whose query never arrived."""
-    return len(query_week_orphans(week))
+    return len(query_week_orphans(analytics_table, week))
 
 
 @task(name="dlq-depth", **TASK_OPTIONS)
@@ -123,7 +124,12 @@ def write_local_report(folder: Path, html: str, text: str, report_json: str) -> 
 
 
 def publish_artifacts(
-    week: Week, figures: WeeklyFigures, health: PipelineHealth, html_key: str, folder: Path
+    week: Week,
+    figures: WeeklyFigures,
+    health: PipelineHealth,
+    html_key: str,
+    folder: Path,
+    settings: Settings,
 ) -> None:
     """Key figures led by gaps and anomalies (markdown), top queries and themes (tables)
     and a link to the rendered HTML, by week.
@@ -131,12 +137,13 @@ def publish_artifacts(
     The link is the object's AWS console page (:func:`~tasks.s3.objects.console_url`),
     which needs the reader's own AWS sign-in: no bearer link is kept in Prefect.
     """
+    uri = s3_uri(settings.archive_bucket, html_key)
     create_link_artifact(
         key=artifact_key(week, "html"),
-        link=console_url(html_key),
+        link=console_url(settings.archive_bucket, html_key, settings.region),
         link_text=f"CV Analytics Weekly Report - Week {figures.week} (HTML, in the AWS console)",
         description=(
-            f"The rendered report of {figures.week}: {s3_uri(html_key)}. The link opens it "
+            f"The rendered report of {figures.week}: {uri}. The link opens it "
             "in the AWS console with your own AWS sign-in; the run's machine also has it "
             f"under {folder / 'report.html'}."
         ),
@@ -184,7 +191,7 @@ def weekly_report(week: OptionalWeekParameter = None, resend: StrictBool = False
 
     figures = weekly_aggregation(report_week)
 
-    orphans = count_orphan_responses(report_week)
+    orphans = count_orphan_responses(settings.analytics_table, report_week)
     depth_state = dlq_depth(settings.dlq_name, return_state=True)
     depth = depth_state.result() if depth_state.is_completed() else None
     if depth is None:
@@ -199,17 +206,24 @@ def weekly_report(week: OptionalWeekParameter = None, resend: StrictBool = False
         report_folder(settings.report_output_dir, report_week), html, text, report_json
     )
     logger.info("Report of %s written to %s", report_week, folder.resolve())
-    keys = archive_report(report_week, html, text, report_json)
+    keys = archive_report(settings.archive_bucket, report_week, html, text, report_json)
     logger.info(
         "Report of %s archived to s3://%s/%s",
         report_week,
         settings.archive_bucket,
         keys["report.html"],
     )
-    publish_artifacts(report_week, figures, health, keys["report.html"], folder)
+    publish_artifacts(report_week, figures, health, keys["report.html"], folder, settings)
 
     message = build_mime(figures, html, text, settings.report_sender, settings.report_recipients)
-    outcome = send_report_task(report_week, message.as_bytes(), resend)
+    outcome = send_report_task(
+        report_week,
+        message.as_bytes(),
+        settings.summaries_table,
+        settings.report_sender,
+        settings.report_recipients,
+        resend,
+    )
     logger.info("E-mail of %s: %s", report_week, outcome.status)
     return figures
 

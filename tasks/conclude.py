@@ -35,8 +35,11 @@ def artifact_key(flow_name: str) -> str:
     return f"{cleaned.strip('-')}-findings"
 
 
-def conclude(flow_name: str, findings: Findings) -> Findings:
-    """Publish the findings; raise :class:`ChecksFailedError` if any check failed."""
+def conclude(flow_name: str, findings: Findings, alarms_topic: str) -> Findings:
+    """Publish the findings; raise :class:`ChecksFailedError` if any check failed.
+
+    ``alarms_topic``: the name of the topic a failure alerts (the flow's settings).
+    """
     logger = run_logger()
     for check in findings.checks:
         (logger.info if check.ok else logger.error)(log_line(check))
@@ -50,7 +53,7 @@ def conclude(flow_name: str, findings: Findings) -> Findings:
         return findings
     message = failure_message(findings)
     try:
-        message_id = sns.publish_alert(alert_subject(findings), message)
+        message_id = sns.publish_alert(alarms_topic, alert_subject(findings), message)
         logger.error("alert %s published to the alarms topic: %s", message_id, findings.headline)
     except Exception as exc:  # the findings must still reach the failure message
         logger.error("could not publish the alert: %s", exc)

@@ -1,5 +1,8 @@
 """Alerts to the operators' topic (``cv-analytics-alarms``), as a task and a plain function.
 
+The topic is named by the caller (the flow's settings, ``alarms_topic``): this module
+reads no settings of its own.
+
 A publish is made once (``ONE_ATTEMPT``): SNS has no deduplication on a standard topic, so
 a botocore retry after a read timeout could page the operator twice. The task retries only
 what SNS provably refused.
@@ -11,14 +14,12 @@ from prefect import task
 
 from tasks.aws import ONE_ATTEMPT, SIDE_EFFECT_TASK_OPTIONS, aws_client
 from tasks.core.masking import mask
-from tasks.settings import Settings
 
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
 
 
-def alarms_topic_arn() -> str:
-    """The ARN of the alarms topic, found by name (no account id in settings)."""
-    name = Settings().alarms_topic
+def alarms_topic_arn(name: str) -> str:
+    """The ARN of the topic called ``name``, found by name (no account id in settings)."""
     sns = aws_client("sns")
     for page in sns.get_paginator("list_topics").paginate():
         for topic in page.get("Topics", []):
@@ -27,10 +28,11 @@ def alarms_topic_arn() -> str:
     raise LookupError(f"SNS topic {name!r} not found: is the stack provisioned?")
 
 
-def publish_alert(subject: str, message: str) -> str:
-    """Publish to the alarms topic (masked, subject trimmed to SNS's limit); returns the id."""
+def publish_alert(topic: str, subject: str, message: str) -> str:
+    """Publish to the topic called ``topic`` (masked, subject trimmed to SNS's limit);
+    returns the message id."""
     response = aws_client("sns", ONE_ATTEMPT).publish(
-        TopicArn=alarms_topic_arn(),
+        TopicArn=alarms_topic_arn(topic),
         Subject=mask(subject)[:SUBJECT_LIMIT],
         Message=mask(message),
     )
@@ -38,5 +40,5 @@ def publish_alert(subject: str, message: str) -> str:
 
 
 @task(name="publish-alert", **SIDE_EFFECT_TASK_OPTIONS)
-def publish_alert_task(subject: str, message: str) -> str:
-    return publish_alert(subject, message)
+def publish_alert_task(topic: str, subject: str, message: str) -> str:
+    return publish_alert(topic, subject, message)

@@ -3,8 +3,9 @@
 ``send_state`` is ``sending`` (claimed, outcome unknown), ``sent`` (SES accepted it, with
 its ``message_id``) or ``failed`` (SES refused: a later attempt may send). The claim is a
 conditional update on the state that was read, so two runs, on one Prefect server or
-two, cannot both send a week (:func:`tasks.ses.send_report_once` explains the protocol),
-and it is refused for a week that has not ended (:class:`UnfinishedWeekError`).
+two, cannot both send a week (:func:`tasks.report_delivery.send_report_once` explains the protocol),
+and it is refused for a week that has not ended (:class:`UnfinishedWeekError`). The table
+is named by the caller (the flow's settings, ``summaries_table``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from prefect import task
 
 from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS, aws_client
-from tasks.dynamodb.summaries import item_key, now_text, summaries_table, summary_item
+from tasks.dynamodb.summaries import item_key, now_text, summary_item
 
 SENDING = "sending"
 SENT = "sent"
@@ -41,15 +42,15 @@ def require_ended(week: Week, now: datetime | None = None) -> None:
         )
 
 
-def ledger_state(week: Week) -> tuple[str | None, str | None]:
+def ledger_state(table: str, week: Week) -> tuple[str | None, str | None]:
     """(send_state, message_id) of a week, (None, None) when never attempted."""
-    item = summary_item(week) or {}
+    item = summary_item(table, week) or {}
     state = item.get("send_state", {}).get("S")
     message_id = item.get("message_id", {}).get("S")
     return state, message_id
 
 
-def claim_send(week: Week, observed: str | None, now: datetime | None = None) -> bool:
+def claim_send(table: str, week: Week, observed: str | None, now: datetime | None = None) -> bool:
     """Set ``sending`` if the state is still ``observed``; False when another run got there.
 
     Raises :class:`UnfinishedWeekError`, claiming nothing, for a week not ended at ``now``.
@@ -63,7 +64,7 @@ def claim_send(week: Week, observed: str | None, now: datetime | None = None) ->
         values = {":observed": {"S": observed}}
     try:
         aws_client("dynamodb").update_item(
-            TableName=summaries_table(),
+            TableName=table,
             Key=item_key(week),
             UpdateExpression="SET send_state = :sending, sending_at = :now ADD send_attempts :one",
             ConditionExpression=condition,
@@ -81,9 +82,9 @@ def claim_send(week: Week, observed: str | None, now: datetime | None = None) ->
     return True
 
 
-def record_sent(week: Week, message_id: str) -> None:
+def record_sent(table: str, week: Week, message_id: str) -> None:
     aws_client("dynamodb").update_item(
-        TableName=summaries_table(),
+        TableName=table,
         Key=item_key(week),
         UpdateExpression="SET send_state = :sent, message_id = :id, sent_at = :now "
         "REMOVE last_error",
@@ -95,10 +96,10 @@ def record_sent(week: Week, message_id: str) -> None:
     )
 
 
-def release_claim(week: Week, error: str) -> None:
+def release_claim(table: str, week: Week, error: str) -> None:
     """Mark a claim ``failed`` (SES did not accept the mail), so a later attempt may send."""
     aws_client("dynamodb").update_item(
-        TableName=summaries_table(),
+        TableName=table,
         Key=item_key(week),
         UpdateExpression="SET send_state = :failed, last_error = :error, failed_at = :now",
         ExpressionAttributeValues={
@@ -110,6 +111,6 @@ def release_claim(week: Week, error: str) -> None:
 
 
 @task(name="sent-report-weeks", **TASK_OPTIONS)
-def sent_report_weeks(weeks: list[Week]) -> list[Week]:
+def sent_report_weeks(table: str, weeks: list[Week]) -> list[Week]:
     """The weeks whose report the summaries ledger records as sent."""
-    return [week for week in weeks if ledger_state(week)[0] == SENT]
+    return [week for week in weeks if ledger_state(table, week)[0] == SENT]

@@ -25,7 +25,8 @@ week's. Compression is streamed and stops as soon as the output passes the budge
 incompressible week costs no more than the budget's worth of zlib.
 
 The same item carries the send ledger (:mod:`tasks.dynamodb.send_ledger`); both write
-with ``UpdateItem`` on their own attributes, so neither clobbers the other.
+with ``UpdateItem`` on their own attributes, so neither clobbers the other. The table is
+named by the caller (the flow's settings, ``summaries_table``): this module reads no settings.
 """
 
 from __future__ import annotations
@@ -42,11 +43,9 @@ from prefect import task
 from lambdas.shared.dynamodb import UnprocessedItemsError, batch_get_items
 from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS, aws_client, run_logger
-from tasks.core.aggregate import WeeklyFigures, population_size, stored_summary
+from tasks.core.aggregate import WeeklyFigures, stored_summary
 from tasks.core.insights import StoredSummary, history_weeks
 from tasks.core.themes import question_key
-from tasks.s3.week_archive import read_week
-from tasks.settings import Settings
 
 #: Room left under DynamoDB's 400 KB item limit for keys, the ledger and the other values.
 ITEM_BUDGET = 350_000
@@ -108,14 +107,10 @@ def item_key(week: Week) -> dict[str, Any]:
     return {"week": {"S": week.id}}
 
 
-def summaries_table() -> str:
-    return Settings().summaries_table
-
-
-def summary_item(week: Week) -> dict[str, Any] | None:
+def summary_item(table: str, week: Week) -> dict[str, Any] | None:
     """The raw summaries-table item of a week (strongly consistent), or None."""
     response = aws_client("dynamodb").get_item(
-        TableName=summaries_table(), Key=item_key(week), ConsistentRead=True
+        TableName=table, Key=item_key(week), ConsistentRead=True
     )
     item = response.get("Item")
     return dict(item) if item else None
@@ -185,7 +180,7 @@ def summary_values(figures: WeeklyFigures) -> dict[str, bytes]:
     return {"summary": packed_summary}
 
 
-def save_summary(figures: WeeklyFigures, records_source: str) -> None:
+def save_summary(table: str, figures: WeeklyFigures, records_source: str) -> None:
     """Persist the week's figures, summary and total (the ledger attributes are untouched)."""
     values = summary_values(figures)
     assignments = [
@@ -208,7 +203,7 @@ def save_summary(figures: WeeklyFigures, records_source: str) -> None:
     if "figures" not in values:
         update += " REMOVE figures"
     aws_client("dynamodb").update_item(
-        TableName=summaries_table(),
+        TableName=table,
         Key=item_key(Week.parse(figures.week)),
         UpdateExpression=update,
         ExpressionAttributeNames=names,
@@ -231,7 +226,7 @@ def summary_of_item(week: Week, item: Mapping[str, Any]) -> StoredSummary:
     return StoredSummary(week=week.id, total_queries=int(total["N"]) if total else None)
 
 
-def previous_summaries(week: Week) -> dict[str, StoredSummary]:
+def previous_summaries(table: str, week: Week) -> dict[str, StoredSummary]:
     """The stored summaries of the 8 weeks before ``week``, by week id: one BatchGetItem.
 
     Strongly consistent, so a summary saved a moment ago (this run's fallback total, an
@@ -242,7 +237,7 @@ def previous_summaries(week: Week) -> dict[str, StoredSummary]:
     try:
         items = batch_get_items(
             aws_client("dynamodb"),
-            summaries_table(),
+            table,
             weeks,
             key="week",
             retries=UNPROCESSED_RETRIES,
@@ -260,52 +255,49 @@ def previous_summaries(week: Week) -> dict[str, StoredSummary]:
     return dict(sorted(found.items()))
 
 
-def previous_week_total(week: Week) -> int:
-    """``total_queries`` of the week before ``week``: from its summary, else computed once.
+def save_fallback_total(table: str, week: Week, total: int, records_source: str) -> bool:
+    """Store ``total_queries`` of a week that has no summary; False when one appeared meanwhile.
 
-    The fallback reads the previous week's records (DynamoDB or archive) and stores just
-    the total, so the next report finds it without reading records again.
+    Conditional on the total being absent: a report of that week that stored its figures
+    in the meantime is kept, not overwritten by this count.
     """
-    previous = week.previous
-    item = summary_item(previous)
-    if item and "total_queries" in item:
-        return int(item["total_queries"]["N"])
-    records = read_week(previous)
-    total = population_size(previous, records.table)
     try:
         aws_client("dynamodb").update_item(
-            TableName=summaries_table(),
-            Key=item_key(previous),
+            TableName=table,
+            Key=item_key(week),
             UpdateExpression="SET total_queries = :total, records_source = :source, "
             "summary_updated_at = :now",
             ConditionExpression="attribute_not_exists(total_queries)",
             ExpressionAttributeValues={
                 ":total": {"N": str(total)},
-                ":source": {"S": f"fallback-{records.source}"},
+                ":source": {"S": records_source},
                 ":now": {"S": now_text()},
             },
         )
-    except ClientError as exc:  # a report of that week stored its figures meanwhile: keep them
+    except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-    run_logger().info(
-        "No summary for %s: computed its total (%d) from %s and stored it",
-        previous,
-        total,
-        records.source,
-    )
-    return total
+        return False
+    return True
+
+
+def stored_total(table: str, week: Week) -> int | None:
+    """``total_queries`` of a week's summary item, None when it has none."""
+    item = summary_item(table, week)
+    if item and "total_queries" in item:
+        return int(item["total_queries"]["N"])
+    return None
 
 
 @task(name="save-weekly-summary", **TASK_OPTIONS)
-def save_summary_task(figures: WeeklyFigures, records_source: str) -> None:
-    save_summary(figures, records_source)
+def save_summary_task(table: str, figures: WeeklyFigures, records_source: str) -> None:
+    save_summary(table, figures, records_source)
 
 
 @task(name="previous-summaries", **TASK_OPTIONS)
-def previous_summaries_task(week: Week) -> dict[str, StoredSummary]:
+def previous_summaries_task(table: str, week: Week) -> dict[str, StoredSummary]:
     """The previous 8 weeks' stored summaries, read fresh on every attempt (no cache)."""
-    summaries = previous_summaries(week)
+    summaries = previous_summaries(table, week)
     run_logger().info(
         "Stored summaries of %d of the 8 weeks before %s: %s",
         len(summaries),
@@ -313,8 +305,3 @@ def previous_summaries_task(week: Week) -> dict[str, StoredSummary]:
         ", ".join(summaries) or "none",
     )
     return summaries
-
-
-@task(name="previous-week-total", **TASK_OPTIONS)
-def previous_week_total_task(week: Week) -> int:
-    return previous_week_total(week)

@@ -2,7 +2,8 @@
 
 A week is one GSI partition (``weekKey`` = the ISO week of the query event) and its
 orphan responses another (``orphan#<week>``), so a report, the health check and the
-archival read exactly the weeks they name, page by page.
+archival read exactly the weeks they name, page by page. The table is named by the
+caller (the flow's settings, ``analytics_table``): this module reads no settings.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from lambdas.shared.dynamodb import (
 )
 from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS, aws_client
-from tasks.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import QueryOutputTypeDef
@@ -30,11 +30,12 @@ from tasks.core.aggregate import FIGURE_COLUMNS, columns_frame
 WEEK_INDEX = "week-index"
 
 
-def week_key_pages(week_key: str, **extra: Any) -> Iterator[QueryOutputTypeDef]:
-    """Every page of a ``Query`` on one GSI partition (``extra``: e.g. ``Select="COUNT"``)."""
+def week_key_pages(table: str, week_key: str, **extra: Any) -> Iterator[QueryOutputTypeDef]:
+    """Every page of a ``Query`` on one GSI partition of ``table`` (``extra``: e.g.
+    ``Select="COUNT"``)."""
     client = aws_client("dynamodb")
     kwargs: dict[str, Any] = {
-        "TableName": Settings().analytics_table,
+        "TableName": table,
         "IndexName": WEEK_INDEX,
         "KeyConditionExpression": "weekKey = :week",
         "ExpressionAttributeValues": {":week": {"S": week_key}},
@@ -48,16 +49,17 @@ def week_key_pages(week_key: str, **extra: Any) -> Iterator[QueryOutputTypeDef]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _partition(week_key: str) -> list[dict[str, Any]]:
-    return [deserialize(raw) for page in week_key_pages(week_key) for raw in page.get("Items", [])]
+def _partition(table: str, week_key: str) -> list[dict[str, Any]]:
+    pages = week_key_pages(table, week_key)
+    return [deserialize(raw) for page in pages for raw in page.get("Items", [])]
 
 
-def query_week_records(week: Week) -> list[dict[str, Any]]:
+def query_week_records(table: str, week: Week) -> list[dict[str, Any]]:
     """Every correlated record whose query falls in ``week`` (the week's population)."""
-    return _partition(week.index_key)
+    return _partition(table, week.index_key)
 
 
-def query_week_table(week: Week) -> pd.DataFrame:
+def query_week_table(table: str, week: Week) -> pd.DataFrame:
     """The week's population as the figures' table, built straight from the Query pages.
 
     Only the attributes the figures read are projected and decoded, into one list per
@@ -66,7 +68,7 @@ def query_week_table(week: Week) -> pd.DataFrame:
     names = {f"#a{i}": key for i, key in enumerate(FIGURE_COLUMNS)}
     columns: dict[str, list[Any]] = {key: [] for key in FIGURE_COLUMNS}
     pages = week_key_pages(
-        week.index_key, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names
+        table, week.index_key, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names
     )
     for page in pages:
         items = page.get("Items", [])
@@ -78,18 +80,18 @@ def query_week_table(week: Week) -> pd.DataFrame:
     return columns_frame(columns)
 
 
-def query_week_orphans(week: Week) -> list[dict[str, Any]]:
+def query_week_orphans(table: str, week: Week) -> list[dict[str, Any]]:
     """Responses received in ``week`` whose query never arrived."""
-    return _partition(week.orphan_key)
+    return _partition(table, week.orphan_key)
 
 
-def count_week(week: Week) -> int:
+def count_week(table: str, week: Week) -> int:
     """How many analytics records the week's partition holds (Query, ``Select=COUNT``)."""
-    pages = week_key_pages(week.index_key, Select="COUNT")
+    pages = week_key_pages(table, week.index_key, Select="COUNT")
     return sum(int(page.get("Count", 0)) for page in pages)
 
 
-def delete_unchanged(records: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+def delete_unchanged(table: str, records: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     """Delete each analytics record only if it is unchanged since it was read.
 
     One conditional ``DeleteItem`` per record (BatchWriteItem takes no conditions): the
@@ -98,7 +100,6 @@ def delete_unchanged(records: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     and the next archival merges it. Returns (deleted, kept).
     """
     client = aws_client("dynamodb")
-    table = Settings().analytics_table
     deleted = kept = 0
     for record in records:
         conditions, values = [], {}
@@ -126,23 +127,24 @@ def delete_unchanged(records: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
 
 @task(name="read-recent-records", persist_result=False, **TASK_OPTIONS)
 def read_recent_records(
+    table: str,
     weeks: Sequence[Week],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The records and orphan responses of a few weeks, by the report's own GSI Query.
 
     Not persisted: the records hold query text.
     """
-    records = [r for week in weeks for r in query_week_records(week)]
-    orphans = [r for week in weeks for r in query_week_orphans(week)]
+    records = [r for week in weeks for r in query_week_records(table, week)]
+    orphans = [r for week in weeks for r in query_week_orphans(table, week)]
     return records, orphans
 
 
 @task(name="stored-query-weeks", **TASK_OPTIONS)
-def stored_query_weeks(request_ids: list[str]) -> dict[str, str]:
+def stored_query_weeks(table: str, request_ids: list[str]) -> dict[str, str]:
     """requestId -> ``week`` of the stored analytics record, for requests whose query is stored."""
     items = batch_get_items(
         aws_client("dynamodb"),
-        Settings().analytics_table,
+        table,
         request_ids,
         ProjectionExpression="requestId, #week",
         ExpressionAttributeNames={"#week": "week"},

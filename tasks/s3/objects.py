@@ -3,6 +3,8 @@
 Every write makes a new object (``IfNoneMatch="*"``): an archive object, once written, is
 never replaced. Writing the very same bytes again (a retry whose first attempt landed) is
 a success; different bytes under an existing key are refused (:class:`ArchiveExistsError`).
+The bucket is named by the caller (the flow's settings, ``archive_bucket``): this module
+reads no settings.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 from tasks.aws import aws_client
-from tasks.settings import Settings
 
 
 class ArchiveWriteError(RuntimeError):
@@ -30,7 +31,9 @@ def sha256_base64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
-def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+def put_bytes(
+    bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
+) -> None:
     """Write one new object to the archive bucket (server-side encrypted), integrity-checked.
 
     We send the SHA-256 of ``data``; S3 hashes what it received and refuses a mismatch
@@ -39,7 +42,6 @@ def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stre
     callers that delete the originals afterwards rely on, without reading them back.
     """
     checksum = sha256_base64(data)
-    bucket = Settings().archive_bucket
     try:
         response = aws_client("s3").put_object(
             Bucket=bucket,
@@ -54,7 +56,7 @@ def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stre
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
             raise
-        stored = stored_checksum(key)
+        stored = stored_checksum(bucket, key)
         if stored == checksum:
             return  # these very bytes are there already (a retry after a lost response)
         raise ArchiveExistsError(
@@ -67,19 +69,17 @@ def put_bytes(key: str, data: bytes, content_type: str = "application/octet-stre
         )
 
 
-def stored_checksum(key: str) -> str | None:
+def stored_checksum(bucket: str, key: str) -> str | None:
     """The SHA-256 S3 keeps for an object (base64), read now; None if it has none."""
-    response = aws_client("s3").head_object(
-        Bucket=Settings().archive_bucket, Key=key, ChecksumMode="ENABLED"
-    )
+    response = aws_client("s3").head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     value = response.get("ChecksumSHA256")
     return str(value) if value else None
 
 
-def get_bytes(key: str) -> bytes | None:
+def get_bytes(bucket: str, key: str) -> bytes | None:
     """Read one object from the archive bucket; None when it does not exist."""
     try:
-        response = aws_client("s3").get_object(Bucket=Settings().archive_bucket, Key=key)
+        response = aws_client("s3").get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
             return None
@@ -87,21 +87,21 @@ def get_bytes(key: str) -> bytes | None:
     return bytes(response["Body"].read())
 
 
-def list_keys(prefix: str) -> list[str]:
+def list_keys(bucket: str, prefix: str) -> list[str]:
     """Every key under a prefix of the archive bucket."""
     paginator = aws_client("s3").get_paginator("list_objects_v2")
     keys: list[str] = []
-    for page in paginator.paginate(Bucket=Settings().archive_bucket, Prefix=prefix):
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(obj["Key"] for obj in page.get("Contents", []))
     return keys
 
 
-def s3_uri(key: str) -> str:
+def s3_uri(bucket: str, key: str) -> str:
     """``s3://<archive bucket>/<key>``: where an object is, for the AWS CLI and the logs."""
-    return f"s3://{Settings().archive_bucket}/{key}"
+    return f"s3://{bucket}/{key}"
 
 
-def console_url(key: str) -> str:
+def console_url(bucket: str, key: str, region: str) -> str:
     """The AWS console page of one archived object: opening it needs the reader's own AWS
     sign-in and read access to the bucket.
 
@@ -110,10 +110,9 @@ def console_url(key: str) -> str:
     temporary credentials stops working when that session ends, within hours, whatever
     expiry it was given.
     """
-    settings = Settings()
-    region = quote(settings.region, safe="")
+    region = quote(region, safe="")
     return (
         f"https://{region}.console.aws.amazon.com/s3/object/"
-        f"{quote(settings.archive_bucket, safe='')}"
+        f"{quote(bucket, safe='')}"
         f"?region={region}&bucketType=general&prefix={quote(key, safe='/')}"
     )

@@ -14,8 +14,8 @@ from tasks.core.archive import encode_records, verify_encoded
 from tasks.s3 import objects
 
 
-def archive_poison(key: str, records: Sequence[Mapping[str, Any]]) -> None:
-    """Write poison records under ``key``, or raise having written nothing usable."""
+def archive_poison(bucket: str, key: str, records: Sequence[Mapping[str, Any]]) -> None:
+    """Write poison records under ``key`` of ``bucket``, or raise having written nothing usable."""
     blob = encode_records(records)
     verify_encoded(blob, records, "messageId")
-    objects.put_bytes(key, blob, content_type="application/gzip")
+    objects.put_bytes(bucket, key, blob, content_type="application/gzip")

@@ -4,7 +4,7 @@
 time of the write and a fresh id: a re-run or a retry of a week's report adds a
 generation and never replaces one (every put is ``IfNoneMatch``). The newest generation
 is the week's report; older ones stay for the record until the bucket's lifecycle ends
-them.
+them. The bucket is named by the caller (the flow's settings).
 """
 
 from __future__ import annotations
@@ -37,22 +37,24 @@ def new_generation(now: datetime | None = None) -> str:
 
 
 @task(name="archive-report", **TASK_OPTIONS)
-def archive_report(week: Week, html: str, text: str, report_json: str) -> dict[str, str]:
+def archive_report(
+    bucket: str, week: Week, html: str, text: str, report_json: str
+) -> dict[str, str]:
     """Write one new generation of the week's report; returns file name -> key."""
     generation = new_generation()
     bodies = {"report.html": html, "report.txt": text, "report.json": report_json}
     keys = {}
     for name, content_type in REPORT_FILES.items():
         key = f"{report_prefix(week)}{generation}/{name}"
-        put_bytes(key, bodies[name].encode("utf-8"), content_type)
+        put_bytes(bucket, key, bodies[name].encode("utf-8"), content_type)
         keys[name] = key
     return keys
 
 
-def latest_report(week: Week) -> dict[str, str]:
+def latest_report(bucket: str, week: Week) -> dict[str, str]:
     """File name -> key of the newest complete generation of a week's report ({} if none)."""
     generations: dict[str, dict[str, str]] = {}
-    for key in list_keys(report_prefix(week)):
+    for key in list_keys(bucket, report_prefix(week)):
         generation, _, name = key.removeprefix(report_prefix(week)).rpartition("/")
         if name in REPORT_FILES:
             generations.setdefault(generation, {})[name] = key

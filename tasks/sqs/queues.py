@@ -5,7 +5,7 @@ at about 0.3 requests per message: one ReceiveMessage, one SendMessageBatch and 
 DeleteMessageBatch per page of 10. Plain functions do the work (the triage loop calls
 them page by page without paying a Prefect task run each time); the ``*_task`` wrappers
 carry ``TASK_OPTIONS`` for the single calls a flow makes directly. Clients are made
-inside each call, never passed in.
+inside each call, never passed in; queues are named by the caller (the flow's settings).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from prefect import task
 
 from tasks.aws import TASK_OPTIONS, aws_client
 from tasks.core.triage import MAX_MESSAGE_BYTES, sqs_message_bytes
-from tasks.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import QueueAttributeNameType
@@ -261,10 +260,10 @@ DRAIN_WAIT_SECONDS = 300
 DRAIN_POLL_SECONDS = 5
 
 
-def wait_for_main_queue(timeout_seconds: float = DRAIN_WAIT_SECONDS) -> bool:
-    """Wait until the processor has consumed the main queue (so a regenerated report counts
-    the redriven events); False if it still holds messages after ``timeout_seconds``."""
-    name = Settings().queue_name
+def wait_for_main_queue(name: str, timeout_seconds: float = DRAIN_WAIT_SECONDS) -> bool:
+    """Wait until the processor has consumed the main queue ``name`` (so a regenerated
+    report counts the redriven events); False if it still holds messages after
+    ``timeout_seconds``."""
     deadline = time.monotonic() + timeout_seconds
     while True:
         if queue_total(name) == 0:

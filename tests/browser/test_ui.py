@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from flows.weekly_report import artifact_key
 
@@ -57,9 +58,18 @@ def parameter(form: Locator, name: str) -> Locator:
 def submit_and_open_run(page: Page) -> str:
     """Submit the form, follow the toast's "View run"; returns the flow run's id."""
     page.get_by_role("button", name="Submit").click()
-    # the UI mounts two toast containers; the last one is on top
-    page.get_by_role("button", name="View run").last.click()
-    page.wait_for_url(re.compile(r"/runs/flow-run/[0-9a-f-]{36}"))
+    # the UI mounts two toast containers; the last one is on top. On a loaded machine a
+    # click can land while the toast still slides in: click again until the page follows.
+    view_run = page.get_by_role("button", name="View run").last
+    run_page = re.compile(r"/runs/flow-run/[0-9a-f-]{36}")
+    for attempt in range(3):
+        view_run.click()
+        try:
+            page.wait_for_url(run_page, timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
     return page.url.rstrip("/").split("/")[-1].split("?")[0]
 
 

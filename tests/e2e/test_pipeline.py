@@ -51,9 +51,13 @@ def test_sample_traffic_lands_where_it_should_within_the_request_budget(stack: S
 
     # then each week's population is the spec's, orphans are filed apart
     for week, expected in EXPECTED.items():
-        assert len(query_week_records(Week.parse(week))) == expected["total_queries"]
+        assert (
+            len(query_week_records(stack.settings.analytics_table, Week.parse(week)))
+            == expected["total_queries"]
+        )
     assert (
-        len(query_week_orphans(Week(2025, 46))) + len(query_week_orphans(Week(2025, 45)))
+        len(query_week_orphans(stack.settings.analytics_table, Week(2025, 46)))
+        + len(query_week_orphans(stack.settings.analytics_table, Week(2025, 45)))
         == Counter(s.kind for s in sends)["orphan"]
     )
 
@@ -68,7 +72,13 @@ def test_sample_traffic_lands_where_it_should_within_the_request_budget(stack: S
     assert len(dynamodb_requests) / valid_events <= 0.5
 
     # when the whole sample is replayed (dedup window passed) the stored records are unchanged
-    before = {w: sorted(query_week_records(Week.parse(w)), key=str) for w in EXPECTED}
+    before = {
+        w: sorted(query_week_records(stack.settings.analytics_table, Week.parse(w)), key=str)
+        for w in EXPECTED
+    }
     replay = [s.__class__(s.body, s.group_id, s.dedup_id + "-replay", s.kind) for s in sends]
     send_all(replay, stack.queue_url, between_chunks=esm.drain)
-    assert {w: sorted(query_week_records(Week.parse(w)), key=str) for w in EXPECTED} == before
+    assert {
+        w: sorted(query_week_records(stack.settings.analytics_table, Week.parse(w)), key=str)
+        for w in EXPECTED
+    } == before

@@ -101,7 +101,7 @@ def test_report_regeneration_runs_through_a_process_worker(
 
     s3 = boto3.client("s3", region_name="us-east-1")
     bucket = stack.settings.archive_bucket
-    keys = latest_report(WEEK)
+    keys = latest_report(stack.settings.archive_bucket, WEEK)
     assert set(keys) == {"report.json", "report.html", "report.txt"}
     report = json.loads(s3.get_object(Bucket=bucket, Key=keys["report.json"])["Body"].read())
     expected = json.loads((SAMPLES_DIR / f"expected-{WEEK}.json").read_text(encoding="utf-8"))
@@ -125,5 +125,7 @@ def test_report_regeneration_runs_through_a_process_worker(
         state = client.read_flow_run(early.id).state
     assert state is not None and state.is_failed(), state
     assert f"week {current} has not ended" in (state.message or ""), state.message
-    assert latest_report(current) == {} and ledger_state(current) == (None, None)
+    assert latest_report(stack.settings.archive_bucket, current) == {} and ledger_state(
+        stack.settings.summaries_table, current
+    ) == (None, None)
     assert not (tmp_path / "reports" / current.id).exists()

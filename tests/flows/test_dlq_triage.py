@@ -103,7 +103,7 @@ def test_events_stranded_by_an_outage_are_redriven_and_counted_exactly_once(
     # every message is stranded in the DLQ (valid: after 3 receives; invalid: at once).
     assert queue_total(stack.settings.queue_name) == 0
     assert queue_depth(stack.settings.dlq_name) == len(sends)
-    assert query_week_records(WEEK) == []
+    assert query_week_records(stack.settings.analytics_table, WEEK) == []
     mark_report_sent(WEEK)
 
     # When the outage is over and triage runs, then the processor drains the main queue,
@@ -116,12 +116,18 @@ def test_events_stranded_by_an_outage_are_redriven_and_counted_exactly_once(
     assert summary.archived == invalid and summary.counts["exhausted"] == 0
     assert summary.left == 0 and queue_total(stack.settings.dlq_name) == 0
     assert summary.stale_weeks == [WEEK.id] and summary.alerted
-    archived = [r for key in summary.archive_keys for r in decode_archive(s3.get_bytes(key) or b"")]
-    assert len(archived) == invalid and sorted(s3.list_keys("dlq/")) == sorted(summary.archive_keys)
+    archived = [
+        r
+        for key in summary.archive_keys
+        for r in decode_archive(s3.get_bytes(stack.settings.archive_bucket, key) or b"")
+    ]
+    assert len(archived) == invalid and sorted(
+        s3.list_keys(stack.settings.archive_bucket, "dlq/")
+    ) == sorted(summary.archive_keys)
 
     # the week's figures equal those of a clean run: each request counted exactly once.
     clean = [analytics_item(state) for state in fold_events(valid).values()]
-    stored = query_week_records(WEEK)
+    stored = query_week_records(stack.settings.analytics_table, WEEK)
     assert sorted(r["requestId"] for r in stored) == sorted(
         r["requestId"] for r in clean if r.get("weekKey") == WEEK.index_key
     )
@@ -150,7 +156,7 @@ def test_a_dry_run_changes_nothing(aws: StackInfo) -> None:
     assert (summary.archived, summary.redriven, summary.alerted) == (0, 0, False)
     assert queue_depth(aws.settings.dlq_name) == before  # visible again, as found
     assert queue_total(aws.settings.queue_name) == 0
-    assert s3.list_keys("dlq/") == []
+    assert s3.list_keys(aws.settings.archive_bucket, "dlq/") == []
 
 
 def test_bad_parameters_are_refused_with_what_was_expected(aws: StackInfo) -> None:
@@ -199,7 +205,7 @@ def test_a_run_stopped_by_an_outage_says_what_was_left_and_why(aws: StackInfo) -
     assert "2 message(s) left on the DLQ" in message and "S3 is down" in message
     assert "jane.doe" not in message and "not json" not in message
     assert queue_depth(aws.settings.dlq_name) == 2  # nothing deleted, visible for the next run
-    assert s3.list_keys("dlq/") == []
+    assert s3.list_keys(aws.settings.archive_bucket, "dlq/") == []
 
 
 def test_regenerate_reports_resends_each_stale_week_with_the_redriven_events_counted(
@@ -229,12 +235,18 @@ def test_regenerate_reports_resends_each_stale_week_with_the_redriven_events_cou
     assert summary.redriven == 1
     assert summary.stale_weeks == summary.regenerated_weeks == [stale_week.id]
     assert len(sent) == mails_before + 1
-    report = json.loads(get_bytes(latest_report(stale_week)["report.json"]) or b"{}")
+    report = json.loads(
+        get_bytes(
+            aws.settings.archive_bucket,
+            latest_report(aws.settings.archive_bucket, stale_week)["report.json"],
+        )
+        or b"{}"
+    )
     assert report["week"] == stale_week.id and report["total_queries"] == 2
     assert [t["query"] for t in report["top_queries"]] == [
         "does he know go?",
         "does he know python?",
     ]
-    item = summary_item(stale_week)
+    item = summary_item(aws.settings.summaries_table, stale_week)
     assert item is not None and item["total_queries"]["N"] == "2"
-    assert ledger_state(stale_week)[0] == "sent"
+    assert ledger_state(aws.settings.summaries_table, stale_week)[0] == "sent"

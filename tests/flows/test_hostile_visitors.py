@@ -219,7 +219,7 @@ def test_bodies_built_to_crash_cost_only_themselves_and_triage_moves_past_them(
 
     # Then the eight valid neighbours are stored and the two bad bodies wait on the DLQ
     # with a reason each
-    assert len(query_week_records(WEEK)) == 4
+    assert len(query_week_records(stack.settings.analytics_table, WEEK)) == 4
     sqs = boto3.client("sqs", region_name="us-east-1")
     attributes = sqs.get_queue_attributes(
         QueueUrl=stack.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]

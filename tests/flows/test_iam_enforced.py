@@ -46,9 +46,9 @@ from lambdas.processor.handler import handler, reset_clients
 from lambdas.shared.weeks import Week
 from tasks.aws import reset_aws_clients
 from tasks.dynamodb.week_index import query_week_records
-from tasks.s3.week_archive import read_week
 from tasks.settings import Settings
 from tasks.sqs import queues
+from tasks.week_archive import read_week
 from tests.conftest import query
 
 REGION = "us-east-1"
@@ -275,7 +275,7 @@ def test_the_processor_stores_the_sample_under_its_role(
     process_queue(principals)
 
     assert principals.denials == []
-    assert len(query_week_records(SAMPLE_WEEK)) > 0
+    assert len(query_week_records(aws.settings.analytics_table, SAMPLE_WEEK)) > 0
     assert queues.queue_depth(aws.settings.dlq_name) > 0  # the sample's invalid bodies
 
 
@@ -313,7 +313,9 @@ def test_dlq_triage_redrives_archives_and_regenerates_under_the_flows_policy(
 
     def processor_drains_then_flow_waits(*_: Any, **__: Any) -> bool:
         process_queue(principals)  # the processor, as its role, consumes the redriven event
-        return real_wait(timeout_seconds=5)  # the flow, as its role, sees the queue drained
+        return real_wait(
+            aws.settings.queue_name, timeout_seconds=5
+        )  # the flow, as its role, sees the queue drained
 
     with (
         principals.acting_as(principals.flows),
@@ -357,7 +359,7 @@ def test_ttl_health_and_maintenance_run_under_the_flows_policy(
     assert principals.denials == []
     for state in (ttl, health, maintenance, from_archive):
         assert state.is_completed(), state.message
-    assert read_week(OLD_WEEK).source == "archive"
+    assert read_week(OLD_WEEK, aws.settings).source == "archive"
 
 
 # ---------------------------------------------------------------------------- the refusals

@@ -24,7 +24,7 @@ from lambdas.processor.storage import store_events
 from lambdas.shared.contract import parse_event
 from lambdas.shared.weeks import Week
 from tasks.dynamodb.week_index import query_week_records
-from tasks.s3.week_archive import read_week
+from tasks.week_archive import read_week
 from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox
 
 REGION = "us-east-1"
@@ -164,7 +164,10 @@ def test_monthly_maintenance_dry_run_changes_nothing_and_real_run_does_everythin
     # Dry run: reports, changes nothing, sends nothing.
     dry = monthly_maintenance(dry_run=True, return_state=True)
     assert dry.is_completed(), dry.message
-    assert len(query_week_records(OLD_WEEK)) == 3 and read_week(OLD_WEEK).source == "dynamodb"
+    assert (
+        len(query_week_records(aws.settings.analytics_table, OLD_WEEK)) == 3
+        and read_week(OLD_WEEK, aws.settings).source == "dynamodb"
+    )
     assert (retention(), pitr(), backups(), len(sent)) == (None, "DISABLED", [], 0)
     markdown = findings_markdown(dry, "monthly-maintenance-findings")
     assert "would archive 3 records" in markdown and "would enable" in markdown
@@ -172,8 +175,11 @@ def test_monthly_maintenance_dry_run_changes_nothing_and_real_run_does_everythin
     # Real run: all of it.
     state = monthly_maintenance(return_state=True)
     assert state.is_completed(), state.message
-    assert query_week_records(OLD_WEEK) == []
-    assert read_week(OLD_WEEK).source == "archive" and len(read_week(OLD_WEEK).table) == 3
+    assert query_week_records(aws.settings.analytics_table, OLD_WEEK) == []
+    assert (
+        read_week(OLD_WEEK, aws.settings).source == "archive"
+        and len(read_week(OLD_WEEK, aws.settings).table) == 3
+    )
     assert (retention(), pitr()) == (14, "ENABLED")
     (name,) = backups()
     assert name.startswith("cv-analytics-analytics-monthly-")
@@ -189,12 +195,15 @@ def test_failed_archival_fails_the_run_deletes_nothing_and_alerts(aws: StackInfo
     seed_old_week(aws, 2)
     denied = client_error("AccessDenied", "PutObject", status=403, message="denied")
 
-    with patch("tasks.s3.week_archive.put_bytes", side_effect=denied):
+    with patch("tasks.week_archive.put_bytes", side_effect=denied):
         state = monthly_maintenance(test_alarms=False, return_state=True)
 
     assert state.is_failed()
     assert f"[FAILED] archive {OLD_WEEK}: not archived, nothing deleted" in (state.message or "")
-    assert len(query_week_records(OLD_WEEK)) == 2 and read_week(OLD_WEEK).source == "dynamodb"
+    assert (
+        len(query_week_records(aws.settings.analytics_table, OLD_WEEK)) == 2
+        and read_week(OLD_WEEK, aws.settings).source == "dynamodb"
+    )
     (alert,) = alerts_received(url)
     assert f"archive {OLD_WEEK}" in alert["Message"]
 

@@ -22,9 +22,10 @@ from prefect.states import AwaitingRetry
 
 from deployments.local_stack import StackInfo
 from flows.dlq_triage import dlq_triage
+from tasks import dlq_pages
 from tasks.core.archive import decode_records
 from tasks.settings import Settings
-from tasks.sqs import dlq_pages, queues
+from tasks.sqs import queues
 from tasks.sqs.queues import queue_total
 
 GROUP = "analytics"
@@ -234,17 +235,19 @@ def test_a_report_retried_after_a_crash_past_its_archive_sends_once(aws: StackIn
 def test_a_crash_after_ses_accepted_the_mail_never_sends_it_twice(aws: StackInfo) -> None:
     from flows import weekly_report as report_flow
     from lambdas.shared.weeks import Week
-    from tasks import ses
+    from tasks import report_delivery
     from tasks.dynamodb.send_ledger import ledger_state
     from tests.conftest import store_sample
 
     store_sample(aws)
     before = emails_sent()
     # Given SES accepted the e-mail and the run died before recording it,
-    with patch.object(ses, "record_sent", side_effect=ConnectionError("crash after send")):
+    with patch.object(
+        report_delivery, "record_sent", side_effect=ConnectionError("crash after send")
+    ):
         first = report_flow.weekly_report("2025-W45", return_state=True)
     assert first.is_failed() and emails_sent() == before + 1
-    assert ledger_state(Week(2025, 45))[0] == "sending"
+    assert ledger_state(aws.settings.summaries_table, Week(2025, 45))[0] == "sending"
     # a retry and a fresh run both refuse to send again (the ledger's "unconfirmed"),
     assert retry_from_ui(report_flow.weekly_report, first).is_completed()
     assert report_flow.weekly_report("2025-W45", return_state=True).is_completed()

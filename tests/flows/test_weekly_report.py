@@ -32,7 +32,7 @@ from tasks.dynamodb.summaries import summary_item
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3.objects import console_url, get_bytes, list_keys
 from tasks.s3.reports import latest_report
-from tasks.s3.week_archive import archive_week
+from tasks.week_archive import archive_week
 from tests.conftest import alerts_received, subscribe_alarm_inbox
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -76,10 +76,13 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     assert metric_figures(figures) == expected and list(METRIC_KEYS) == list(expected)
     shown = figures.model_dump(mode="json")
     assert list(shown) == [*expected, *INSIGHT_KEYS]
-    archived = latest_report(WEEK)
-    assert json.loads(get_bytes(archived["report.json"]) or b"") == shown
-    html = (get_bytes(archived["report.html"]) or b"").decode()
-    text = (get_bytes(archived["report.txt"]) or b"").decode()
+    archived = latest_report(stack.settings.archive_bucket, WEEK)
+    assert (
+        json.loads(get_bytes(stack.settings.archive_bucket, archived["report.json"]) or b"")
+        == shown
+    )
+    html = (get_bytes(stack.settings.archive_bucket, archived["report.html"]) or b"").decode()
+    text = (get_bytes(stack.settings.archive_bucket, archived["report.txt"]) or b"").decode()
     assert "CV Analytics Weekly Report - Week 2025-W45" in html
     assert "Total queries: 91" in text
     assert "Dead-letter queue depth at report time: 11" in text  # the sample's 11 invalid
@@ -90,20 +93,23 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     # and the run links the rendered HTML through the AWS console: the reader's own AWS
     # login opens it, and Prefect's database keeps no bearer link to the private archive
     link = artifact_data("weekly-report-html-2025-w45")
-    assert console_url(archived["report.html"]) in link
+    assert (
+        console_url(stack.settings.archive_bucket, archived["report.html"], stack.settings.region)
+        in link
+    )
     for credential in ("Signature", "Credential", "AWSAccessKeyId", "Security-Token", "Expires"):
         assert credential not in link
     assert emails_sent() - already_sent == 1
-    assert ledger_state(WEEK)[0] == "sent"
+    assert ledger_state(stack.settings.summaries_table, WEEK)[0] == "sent"
 
     # When it runs again (a retry, a manual re-run): same figures, no second e-mail
     assert weekly_report(WEEK.id).model_dump(mode="json") == shown
     assert emails_sent() - already_sent == 1
 
     # When monthly maintenance archives the week out of DynamoDB (its own code, verified)
-    outcome = archive_week(WEEK)
+    outcome = archive_week(WEEK, stack.settings)
     assert (outcome.action, outcome.found, outcome.archived) == ("archived", 91, 91)
-    assert outcome.deleted == 91 and query_week_records(WEEK) == []
+    assert outcome.deleted == 91 and query_week_records(stack.settings.analytics_table, WEEK) == []
     # and the week is regenerated with resend=True
     regenerated = weekly_report(WEEK.id, resend=True)
 
@@ -144,10 +150,10 @@ def test_an_unreportable_week_is_refused_before_any_work_and_pages_nobody(
         resolve_week(week)  # the same rule, for callers that bypass Prefect
     # nothing was read, written or sent: no report, no summary, no ledger claim, no alert
     assert emails_sent() == already_sent
-    assert list_keys("reports/") == []
+    assert list_keys(aws.settings.archive_bucket, "reports/") == []
     if why == "has not ended":
-        assert summary_item(Week.parse(week)) is None
-        assert ledger_state(Week.parse(week)) == (None, None)
+        assert summary_item(aws.settings.summaries_table, Week.parse(week)) is None
+        assert ledger_state(aws.settings.summaries_table, Week.parse(week)) == (None, None)
     assert alerts_received(inbox) == []
 
 

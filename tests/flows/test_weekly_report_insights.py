@@ -27,14 +27,14 @@ from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
 from tasks.dynamodb import summaries
 from tasks.s3.objects import get_bytes
 from tasks.s3.reports import latest_report
-from tasks.s3.week_archive import archive_week
+from tasks.week_archive import archive_week
 from tests.flows.test_weekly_report import artifact_data
 
 W45, W46 = Week(2025, 45), Week(2025, 46)
 EARLIER = {Week(2025, 41): 100, Week(2025, 42): 110, Week(2025, 43): 90}
 
 
-def store_earlier_summaries() -> None:
+def store_earlier_summaries(table: str) -> None:
     for week, total in EARLIER.items():
         summary = StoredSummary(
             week=week.id,
@@ -53,7 +53,7 @@ def store_earlier_summaries() -> None:
             top_sources=["Java", "Kafka"],
         )
         aws_client("dynamodb").put_item(
-            TableName=summaries.summaries_table(),
+            TableName=table,
             Item={
                 "week": {"S": week.id},
                 "total_queries": {"N": str(total)},
@@ -76,7 +76,7 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
     stack: StackInfo,
 ) -> None:
     # Given three earlier weeks' summaries and the sample processed by the Lambda
-    store_earlier_summaries()
+    store_earlier_summaries(stack.settings.summaries_table)
     send_sample(stack)
     batch_gets: list[dict[str, Any]] = []
 
@@ -93,9 +93,9 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
         events.unregister("provide-client-params.dynamodb.BatchGetItem", unique_id="spy-bgi")
 
     # Then each run read its 8 previous summaries with one consistent BatchGetItem
-    summary_reads = [p for p in batch_gets if summaries.summaries_table() in p["RequestItems"]]
+    summary_reads = [p for p in batch_gets if stack.settings.summaries_table in p["RequestItems"]]
     assert len(summary_reads) == 2
-    request = summary_reads[1]["RequestItems"][summaries.summaries_table()]
+    request = summary_reads[1]["RequestItems"][stack.settings.summaries_table]
     assert request["ConsistentRead"] is True
     assert [k["week"]["S"] for k in request["Keys"]] == [f"2025-W{n}" for n in range(38, 46)]
 
@@ -137,7 +137,7 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
     assert figures.contact_requests.model_dump() == {"count": 24, "left_details": 24}
 
     # and W46's own summary keeps what the weeks after it will read
-    item = summaries.summary_item(W46)
+    item = summaries.summary_item(stack.settings.summaries_table, W46)
     assert item is not None
     stored = summaries.summary_of_item(W46, item)
     assert (stored.total_queries, stored.match_rate, stored.p95_total_time_ms) == (
@@ -164,11 +164,11 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
     assert "mostly one session" in markdown
 
     # and report.json, the e-mail and its text part carry the same insights
-    archived = latest_report(W46)
-    report = json.loads(get_bytes(archived["report.json"]) or b"{}")
+    archived = latest_report(stack.settings.archive_bucket, W46)
+    report = json.loads(get_bytes(stack.settings.archive_bucket, archived["report.json"]) or b"{}")
     assert {k: report[k] for k in INSIGHT_KEYS} == insights(figures)
-    html = (get_bytes(archived["report.html"]) or b"").decode()
-    text = (get_bytes(archived["report.txt"]) or b"").decode()
+    html = (get_bytes(stack.settings.archive_bucket, archived["report.html"]) or b"").decode()
+    text = (get_bytes(stack.settings.archive_bucket, archived["report.txt"]) or b"").decode()
     assert "Mon 10 \u2013 Sun 16 November 2025" in html and "Where the CV falls short" in html
     assert "Traffic spike: 298 questions" in text and "WHERE THE CV FALLS SHORT" in text
     assert "<script" not in html.lower() and "&lt;script&gt;" in html
@@ -179,7 +179,7 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
         assert not EMAIL_PATTERN.search(output) and not PHONE_PATTERN.search(output)
 
     # When W46 is archived out of DynamoDB and regenerated from S3
-    outcome = archive_week(W46)
+    outcome = archive_week(W46, stack.settings)
     assert outcome.action == "archived" and outcome.deleted == 298
     regenerated = weekly_report(W46.id, resend=True)
 

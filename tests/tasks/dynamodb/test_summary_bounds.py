@@ -26,6 +26,7 @@ from tasks.core.aggregate import (
 from tasks.core.insights import CvGap, ThemeFigures, ThemeMatchCounts, ThemeMember
 from tasks.core.intents import INTENTS
 from tasks.dynamodb import summaries
+from tasks.settings import Settings
 from tests.conftest import query, records_of, response
 
 WEEK = Week(2025, 45)
@@ -109,7 +110,7 @@ def worst_figures(themes: int, members: int, size: int, big: int = 3) -> WeeklyF
 
 def check_stored(figures: WeeklyFigures) -> None:
     """The stored item is within the limit and every count it keeps is right."""
-    item = summaries.summary_item(WEEK)
+    item = summaries.summary_item(Settings().summaries_table, WEEK)
     assert item is not None and item_size(item) <= DYNAMODB_ITEM_LIMIT
     stored = summaries.summary_of_item(WEEK, item)
     assert stored.total_queries == figures.total_queries
@@ -136,14 +137,16 @@ def check_stored(figures: WeeklyFigures) -> None:
 
 def test_thousands_of_long_questions_in_every_kind_of_theme_fit(aws: StackInfo) -> None:
     figures = worst_figures(themes=1_400, members=1, size=90_000)
-    summaries.save_summary(figures, "dynamodb")
+    summaries.save_summary(aws.settings.summaries_table, figures, "dynamodb")
     check_stored(figures)
-    assert "figures" not in (summaries.summary_item(WEEK) or {})  # too large to keep
+    assert "figures" not in (
+        summaries.summary_item(aws.settings.summaries_table, WEEK) or {}
+    )  # too large to keep
 
 
 def test_themes_of_many_long_members_fit(aws: StackInfo) -> None:
     figures = worst_figures(themes=60, members=12, size=90_000, big=0)
-    summaries.save_summary(figures, "dynamodb")
+    summaries.save_summary(aws.settings.summaries_table, figures, "dynamodb")
     check_stored(figures)
 
 
@@ -159,14 +162,18 @@ def test_six_pasted_questions_from_records_to_the_table(aws: StackInfo) -> None:
             events += [query(rid, at, text, session=f"s{n}{copy}")]
     events += [query("ok", "2025-11-05T11:00:00"), response("ok", "2025-11-05T11:00:01")]
     figures = weekly_figures(WEEK, records_of(*events), 0)
-    summaries.save_summary(figures, "dynamodb")
+    summaries.save_summary(aws.settings.summaries_table, figures, "dynamodb")
     check_stored(figures)
     # the stored members still tell later weeks the same question
     later = weekly_figures(
         Week(2025, 46),
         records_of(query("n", "2025-11-12T10:00:00", "does he know kafka?")),
         figures.total_queries,
-        {WEEK.id: summaries.summary_of_item(WEEK, summaries.summary_item(WEEK) or {})},
+        {
+            WEEK.id: summaries.summary_of_item(
+                WEEK, summaries.summary_item(aws.settings.summaries_table, WEEK) or {}
+            )
+        },
     )
     assert [(t.theme, t.new) for t in later.themes] == [("does he know kafka?", False)]
 

@@ -46,8 +46,8 @@ def test_week_table_holds_the_figure_columns_of_the_stored_records(
     sample_stack: StackInfo,
 ) -> None:
     # When W45 is read as a table and as dicts
-    table = query_week_table(W45)
-    records = query_week_records(W45)
+    table = query_week_table(sample_stack.settings.analytics_table, W45)
+    records = query_week_records(sample_stack.settings.analytics_table, W45)
     # Then the table has exactly the figures' columns, no payloads, the same values
     assert tuple(table.columns) == FIGURE_COLUMNS
     assert "queryEvent" not in table.columns and len(table) == len(records) > 0
@@ -60,20 +60,24 @@ def test_week_table_holds_the_figure_columns_of_the_stored_records(
 
 
 def test_figures_from_the_week_table_match_the_expected_files(sample_stack: StackInfo) -> None:
-    w45 = weekly_figures(W45, query_week_table(W45), 1)
-    w46 = weekly_figures(W46, query_week_table(W46), w45.total_queries)
+    w45 = weekly_figures(W45, query_week_table(sample_stack.settings.analytics_table, W45), 1)
+    w46 = weekly_figures(
+        W46, query_week_table(sample_stack.settings.analytics_table, W46), w45.total_queries
+    )
     for figures in (w45, w46):
         assert metric_figures(figures) == expected(Week.parse(figures.week))
 
 
 def test_an_empty_week_gives_an_empty_table_with_every_column(sample_stack: StackInfo) -> None:
-    table = query_week_table(Week(2025, 40))
+    table = query_week_table(sample_stack.settings.analytics_table, Week(2025, 40))
     assert tuple(table.columns) == FIGURE_COLUMNS and len(table) == 0
     assert weekly_figures(Week(2025, 40), table, 0).total_queries == 0
 
 
 def test_read_recent_records_finds_awaiting_queries_and_orphans(sample_stack: StackInfo) -> None:
-    records, orphans = week_index.read_recent_records.fn([W45, W46])
+    records, orphans = week_index.read_recent_records.fn(
+        sample_stack.settings.analytics_table, [W45, W46]
+    )
     # every record of both partitions
     assert len(records) == expected(W45)["total_queries"] + expected(W46)["total_queries"]
     assert {r["weekKey"] for r in records} == {W45.index_key, W46.index_key}

@@ -31,11 +31,11 @@ def s3_calls() -> tuple[list[str], Any]:
 def test_poison_is_written_once_and_decodes_to_the_records(aws: StackInfo) -> None:
     calls, events = s3_calls()
     try:
-        archive_poison(KEY, RECORDS)
+        archive_poison(aws.settings.archive_bucket, KEY, RECORDS)
     finally:
         events.unregister("before-call.s3", unique_id="count-s3")
     assert calls == ["PutObject"]  # S3's checksum confirmation stands in for a read-back
-    assert decode_records(objects.get_bytes(KEY) or b"") == RECORDS
+    assert decode_records(objects.get_bytes(aws.settings.archive_bucket, KEY) or b"") == RECORDS
 
 
 def test_an_encoder_that_loses_a_record_writes_nothing(aws: StackInfo) -> None:
@@ -43,17 +43,17 @@ def test_an_encoder_that_loses_a_record_writes_nothing(aws: StackInfo) -> None:
         patch("tasks.s3.poison_archive.encode_records", return_value=encode_records(RECORDS[:1])),
         pytest.raises(ArchiveMismatchError, match="expected 2"),
     ):
-        archive_poison(KEY, RECORDS)
-    assert objects.get_bytes(KEY) is None
+        archive_poison(aws.settings.archive_bucket, KEY, RECORDS)
+    assert objects.get_bytes(aws.settings.archive_bucket, KEY) is None
 
 
 def test_an_unconfirmed_checksum_raises(aws: StackInfo) -> None:
     with s3_confirms_another_checksum(), pytest.raises(objects.ArchiveWriteError):
-        archive_poison(KEY, RECORDS)
+        archive_poison(aws.settings.archive_bucket, KEY, RECORDS)
 
 
 def test_a_body_holding_a_unicode_line_separator_is_archived(aws: StackInfo) -> None:
     # JSON leaves U+2028 and U+0085 raw: the in-memory check must not read them as line ends
     records = [{"messageId": "m-1", "body": '{"query": "a\u2028b\x85c"}'}, *RECORDS]
-    archive_poison(KEY, records)
-    assert decode_records(objects.get_bytes(KEY) or b"") == records
+    archive_poison(aws.settings.archive_bucket, KEY, records)
+    assert decode_records(objects.get_bytes(aws.settings.archive_bucket, KEY) or b"") == records

@@ -14,6 +14,9 @@ A page always moves on unless AWS itself fails: a message triage cannot read is
 archived and deleted like the rest. A transient failure (S3 or SQS down, a send failing on
 SQS's side, a delete not done) stops the run with nothing deleted that was not archived or
 redriven, the page visible again for the next run, and says why.
+
+The queues, the archive bucket and the redrive limit are the flow's settings, passed in
+(``settings``): this module reads none of its own.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class PageNotSettledError(RuntimeError):
 
 
 def _archive(
+    bucket: str,
     run_id: str,
     page: int,
     poison: list[tuple[dict[str, Any], Classification]],
@@ -99,7 +103,7 @@ def _archive(
     """One checksum-confirmed archive object for ``poison``, or raise having deleted nothing."""
     now = datetime.now(UTC)
     key = archive_key(run_id, page, now, uuid.uuid4().hex[:12])
-    archive_poison(key, [archive_record(m, c, now) for m, c in poison])
+    archive_poison(bucket, key, [archive_record(m, c, now) for m, c in poison])
     result.archive_keys.append(key)
     result.archived += len(poison)
 
@@ -112,6 +116,8 @@ def settle_page(
     dry_run: bool,
     dlq_url: str,
     main_url: str,
+    max_redrives: int,
+    bucket: str,
     result: RoundResult,
 ) -> None:
     """Classify one page, archive its poison (verified), redrive the rest, then delete.
@@ -119,19 +125,19 @@ def settle_page(
     Raises (having deleted only what was archived or redriven) when AWS fails, or when SQS
     failed a send or a delete on its side; ``result`` then holds what was done.
     """
-    plan = _classify_page(messages, result)
+    plan = _classify_page(messages, max_redrives, result)
     result.seen += len(messages)
     if dry_run:
         result.held.extend(messages)
         return
     if plan.poison:
-        _archive(run_id, page, plan.poison, result)
+        _archive(bucket, run_id, page, plan.poison, result)
     outcome = redrive(
         dlq_url, main_url, plan.redrivable, plan.entries, also_delete=[m for m, _ in plan.poison]
     )
     _record_redrive(plan, outcome, result)
     if outcome.refused:
-        _settle_refused(run_id, page, dlq_url, outcome, result)
+        _settle_refused(bucket, run_id, page, dlq_url, outcome, result)
     _check_settled(plan, outcome, result)
 
 
@@ -149,9 +155,13 @@ class _PagePlan:
         return [(m, c) for m, c in self.classified if c.poison]
 
 
-def _classify_page(messages: list[dict[str, Any]], result: RoundResult) -> _PagePlan:
-    """Classify and count each message; a redrivable one SQS would refuse is poison already."""
-    max_redrives = Settings().max_redrives
+def _classify_page(
+    messages: list[dict[str, Any]], max_redrives: int, result: RoundResult
+) -> _PagePlan:
+    """Classify and count each message; a redrivable one SQS would refuse is poison already.
+
+    ``max_redrives``: redrives after which a valid message counts as exhausted.
+    """
     plan = _PagePlan()
     for i, message in enumerate(messages):
         classification = classify_dead_letter(
@@ -182,14 +192,19 @@ def _record_redrive(plan: _PagePlan, outcome: RedriveOutcome, result: RoundResul
 
 
 def _settle_refused(
-    run_id: str, page: int, dlq_url: str, outcome: RedriveOutcome, result: RoundResult
+    bucket: str,
+    run_id: str,
+    page: int,
+    dlq_url: str,
+    outcome: RedriveOutcome,
+    result: RoundResult,
 ) -> None:
     """Archive and delete the sends SQS refused as the sender's fault: they would be refused
     again, so they are ``unsendable`` poison rather than redrivable."""
     refused = [(dict(m), refused_by_sqs(code)) for m, code in outcome.refused]
     result.counts[REDRIVABLE] -= len(refused)
     result.counts[UNSENDABLE] += len(refused)
-    _archive(run_id, page, refused, result)
+    _archive(bucket, run_id, page, refused, result)
     result.deleted.extend(delete_batch(dlq_url, [m for m, _ in refused]))
 
 
@@ -217,17 +232,18 @@ def triage_round(
     first_page: int,
     budget: int | None,
     dry_run: bool,
+    settings: Settings,
     max_pages: int = PAGES_PER_ROUND,
     visibility_timeout: int = PAGE_VISIBILITY_SECONDS,
 ) -> RoundResult:
-    """Receive and settle up to ``max_pages`` pages of the DLQ.
+    """Receive and settle up to ``max_pages`` pages of the DLQ (``settings``: the flow's,
+    naming the DLQ, the main queue, the archive bucket and the redrive limit).
 
     No Prefect retries on purpose: each page is committed as it goes (archived, sent,
     deleted), so re-running a round would only re-count. Transient errors of a single
     request are retried by botocore (adaptive mode); a page that still fails stops the
     run with ``error`` set, its messages made visible again for the next run.
     """
-    settings = Settings()
     dlq_url, main_url = queue_url(settings.dlq_name), queue_url(settings.queue_name)
     result = RoundResult()
     for page in range(first_page, first_page + max_pages):
@@ -248,6 +264,8 @@ def triage_round(
                 dry_run=dry_run,
                 dlq_url=dlq_url,
                 main_url=main_url,
+                max_redrives=settings.max_redrives,
+                bucket=settings.archive_bucket,
                 result=result,
             )
         except Exception as exc:  # stop safely; report what was done

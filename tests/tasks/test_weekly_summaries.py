@@ -1,4 +1,5 @@
-"""The weekly summaries: figures and totals a later week's report reads (in-process moto)."""
+"""The weekly summaries: figures and totals a later week's report reads, and the previous
+week's total computed once when it has no summary (in-process moto)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import boto3
 from deployments.local_stack import StackInfo
 from lambdas.processor.storage import write_items
 from lambdas.shared.weeks import Week
-from tasks import ses
+from tasks import report_delivery, weekly_summaries
 from tasks.core.aggregate import WeeklyFigures, stored_summary, weekly_figures
 from tasks.dynamodb import send_ledger, summaries
 from tasks.settings import Settings
@@ -22,16 +23,22 @@ RAW = b"Subject: CV Analytics Weekly Report - Week 2025-W45\r\n\r\nhello\r\n"
 def test_summary_round_trips_without_touching_the_ledger(aws: StackInfo) -> None:
     records = records_of(query("a", "2025-11-05T10:00:00"), response("a", "2025-11-05T10:00:01"))
     figures = weekly_figures(WEEK, records, 0)
-    ses.send_report_once(WEEK, RAW)
-    summaries.save_summary(figures, "dynamodb")
-    item = summaries.summary_item(WEEK)
+    report_delivery.send_report_once(
+        WEEK,
+        RAW,
+        aws.settings.summaries_table,
+        aws.settings.report_sender,
+        aws.settings.report_recipients,
+    )
+    summaries.save_summary(aws.settings.summaries_table, figures, "dynamodb")
+    item = summaries.summary_item(aws.settings.summaries_table, WEEK)
     assert item is not None
     assert WeeklyFigures.model_validate(summaries.stored_figures(item)) == figures
     assert summaries.summary_of_item(WEEK, item) == stored_summary(figures)
-    assert send_ledger.ledger_state(WEEK)[0] == "sent"
+    assert send_ledger.ledger_state(aws.settings.summaries_table, WEEK)[0] == "sent"
     # The next week's previous total comes from the summary, reading no records
-    with patch.object(summaries, "read_week", side_effect=AssertionError("records re-read")):
-        assert summaries.previous_week_total(Week(2025, 46)) == 1
+    with patch.object(weekly_summaries, "read_week", side_effect=AssertionError("records re-read")):
+        assert weekly_summaries.previous_week_total(Week(2025, 46), aws.settings) == 1
 
 
 def test_missing_previous_summary_is_computed_once_from_records(aws: StackInfo) -> None:
@@ -42,8 +49,8 @@ def test_missing_previous_summary_is_computed_once_from_records(aws: StackInfo) 
     )
     settings = Settings()
     write_items(boto3.client("dynamodb"), [(settings.analytics_table, r) for r in records])
-    assert summaries.previous_week_total(Week(2025, 46)) == 2
-    item = summaries.summary_item(WEEK)
+    assert weekly_summaries.previous_week_total(Week(2025, 46), aws.settings) == 2
+    item = summaries.summary_item(aws.settings.summaries_table, WEEK)
     assert item is not None and item["total_queries"]["N"] == "2"
-    with patch.object(summaries, "read_week", side_effect=AssertionError("records re-read")):
-        assert summaries.previous_week_total(Week(2025, 46)) == 2
+    with patch.object(weekly_summaries, "read_week", side_effect=AssertionError("records re-read")):
+        assert weekly_summaries.previous_week_total(Week(2025, 46), aws.settings) == 2
