@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -54,6 +54,7 @@ from lambdas.shared.contract import (
     Invalid,
     parse_event,
 )
+from lambdas.shared.sqs_limits import PAYLOAD_LIMIT, batches, message_bytes
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -66,9 +67,6 @@ metrics = Metrics(namespace="CVAnalytics", service="cv-analytics-processor")
 
 #: botocore's standard mode retries throttling and 5xx with backoff before we give up.
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3)
-#: SQS's limit on one message and on one SendMessageBatch (bodies and attributes), bytes.
-SQS_PAYLOAD_LIMIT = 1_048_576
-SQS_BATCH_ENTRIES = 10
 #: A lone UTF-16 surrogate: SQS accepts no such character in a message body.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -118,18 +116,9 @@ def dead_letter_entry(record: dict[str, Any], invalid: Invalid, entry_id: str) -
             "sourceMessageId": {"DataType": "String", "StringValue": record["messageId"]},
         },
     }
-    if sqs_size(entry) > SQS_PAYLOAD_LIMIT:
+    if message_bytes(entry) > PAYLOAD_LIMIT:
         del entry["MessageAttributes"]["detail"]
     return entry
-
-
-def sqs_size(entry: dict[str, Any]) -> int:
-    """A message's size as SQS counts it: the body and each attribute's name, type and
-    value, in UTF-8 bytes."""
-    size = len(entry["MessageBody"].encode("utf-8", "surrogatepass"))
-    for name, value in entry.get("MessageAttributes", {}).items():
-        size += len(f"{name}{value['DataType']}{value.get('StringValue', '')}".encode())
-    return size
 
 
 class HeldBack(RuntimeError):
@@ -140,32 +129,14 @@ class HeldBack(RuntimeError):
 _Pending = tuple[dict[str, Any], Invalid, dict[str, Any]]
 
 
-def _batches(entries: list[_Pending]) -> Iterator[list[_Pending]]:
-    """Consecutive runs of at most 10 entries and :data:`SQS_PAYLOAD_LIMIT` bytes in all.
-
-    An entry over the limit on its own still gets a request of its own: SQS then says no
-    for that entry alone, and it stays a failure (redelivered), never silently dropped.
-    """
-    batch: list[_Pending] = []
-    size = 0
-    for pending in entries:
-        entry_size = sqs_size(pending[2])
-        if batch and (len(batch) == SQS_BATCH_ENTRIES or size + entry_size > SQS_PAYLOAD_LIMIT):
-            yield batch
-            batch, size = [], 0
-        batch.append(pending)
-        size += entry_size
-    if batch:
-        yield batch
-
-
 def _send_invalid(
     sqs: SQSClient, dlq_url: str, invalid: list[tuple[dict[str, Any], Invalid]]
 ) -> tuple[list[tuple[dict[str, Any], Invalid]], dict[str, Exception]]:
     """Send records to the DLQ in queue order; return those SQS accepted, and the failures.
 
-    Requests stay under SQS's limits (:func:`_batches`). Only an entry SQS lists as
-    successful counts as sent; a failed entry is a failure (its message is redelivered).
+    Requests stay under SQS's limits (:func:`~lambdas.shared.sqs_limits.batches`). Only an
+    entry SQS lists as successful counts as sent; a failed entry is a failure (its message
+    is redelivered).
     After a request with a failure nothing more is sent: every later message is reported
     failed anyway (FIFO), and dead-lettering it now would leave two copies on the DLQ.
     """
@@ -174,7 +145,7 @@ def _send_invalid(
     ]
     accepted: list[tuple[dict[str, Any], Invalid]] = []
     failures: dict[str, Exception] = {}
-    for batch in _batches(pending):
+    for batch in batches(pending, lambda p: message_bytes(p[2])):
         if failures:
             held = HeldBack("behind a dead letter SQS did not accept")
             failures.update({record["messageId"]: held for record, _, _ in batch})

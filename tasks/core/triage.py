@@ -50,6 +50,7 @@ from lambdas.shared.contract import (
     Invalid,
     parse_event,
 )
+from lambdas.shared.sqs_limits import PAYLOAD_LIMIT, message_bytes
 from lambdas.shared.weeks import Week, iso_week_of_ms
 from tasks.core.masking import mask_sample
 
@@ -79,9 +80,6 @@ CLASSES = (
 POISON = frozenset(CLASSES) - {REDRIVABLE}
 #: Processor reasons (the ``reason`` attribute) that another try would only repeat.
 PERMANENT_REASONS = frozenset({REFUSED, CONFLICT})
-#: SQS's limit for one message and for one SendMessageBatch: body plus every attribute's
-#: name, type and value, in bytes.
-MAX_MESSAGE_BYTES = 1_048_576
 
 REDRIVE_COUNT_ATTRIBUTE = "redriveCount"
 #: Attributes the processor sets when it dead-letters an invalid body; they describe that
@@ -227,22 +225,6 @@ def redrive_entry(message: Mapping[str, Any], entry_id: str) -> dict[str, Any]:
     }
 
 
-def sqs_message_bytes(entry: Mapping[str, Any]) -> int:
-    """The size SQS counts for a SendMessage(Batch) entry: the body plus each attribute's
-    name, data type and value, in bytes (UTF-8)."""
-
-    def size(value: Any) -> int:
-        if isinstance(value, bytes):
-            return len(value)
-        return len(str(value).encode("utf-8", "surrogatepass"))
-
-    total = size(entry["MessageBody"])
-    for name, value in entry.get("MessageAttributes", {}).items():
-        total += size(name) + size(value.get("DataType", ""))
-        total += size(value.get("StringValue", value.get("BinaryValue", "")))
-    return total
-
-
 def redrive_or_refusal(
     message: Mapping[str, Any], entry_id: str
 ) -> dict[str, Any] | Classification:
@@ -253,17 +235,17 @@ def redrive_or_refusal(
     """
     try:
         entry = redrive_entry(message, entry_id)
-        size = sqs_message_bytes(entry)
+        size = message_bytes(entry)
     except Exception as exc:  # an odd message is archived, not a stopped run
         return Classification(
             UNSENDABLE, UNSENDABLE, f"no redrive can be made of it: {type(exc).__name__}"
         )
-    if size > MAX_MESSAGE_BYTES:
+    if size > PAYLOAD_LIMIT:
         return Classification(
             UNSENDABLE,
             UNSENDABLE,
             f"valid, but its redriven copy would be {size} bytes; SQS takes at most "
-            f"{MAX_MESSAGE_BYTES}",
+            f"{PAYLOAD_LIMIT}",
         )
     return entry
 

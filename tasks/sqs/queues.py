@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from prefect import task
 
+from lambdas.shared.sqs_limits import batches, message_bytes
 from tasks.aws import TASK_OPTIONS, aws_client
-from tasks.core.triage import MAX_MESSAGE_BYTES, sqs_message_bytes
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import QueueAttributeNameType
@@ -101,23 +101,6 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + BATCH_LIMIT]
 
 
-def _send_chunks(entries: Sequence[Mapping[str, Any]]) -> Iterable[list[Mapping[str, Any]]]:
-    """Entries in SendMessageBatch requests SQS accepts: at most 10 and, together, at most
-    1 MiB (body and attributes). An entry over 1 MiB on its own goes alone (SQS refuses it
-    alone, not its neighbours)."""
-    chunk: list[Mapping[str, Any]] = []
-    size = 0
-    for entry in entries:
-        entry_size = sqs_message_bytes(entry)
-        if chunk and (len(chunk) == BATCH_LIMIT or size + entry_size > MAX_MESSAGE_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(entry)
-        size += entry_size
-    if chunk:
-        yield chunk
-
-
 @dataclass(frozen=True, slots=True)
 class SendFailure:
     """An entry SQS did not accept: its ``Id``, SQS's code, and whether SQS blames the
@@ -140,7 +123,7 @@ def send_batch(url: str, entries: Sequence[Mapping[str, Any]]) -> SendOutcome:
     """SendMessageBatch in requests of at most 10 entries and 1 MiB; what SQS accepted."""
     client = aws_client("sqs")
     outcome = SendOutcome()
-    for chunk in _send_chunks(entries):
+    for chunk in batches(entries, message_bytes):
         # entries come from tasks.core.triage (pure, so without boto3's types)
         batch = cast("list[SendMessageBatchRequestEntryTypeDef]", chunk)
         response = client.send_message_batch(QueueUrl=url, Entries=batch)

@@ -12,13 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdas.shared.contract import INVALID_EVENT, INVALID_JSON
+from lambdas.shared.sqs_limits import PAYLOAD_LIMIT, message_bytes
 from lambdas.shared.weeks import Week
 from tasks.core.archive import decode_records, encode_records
 from tasks.core.masking import mask_sample
 from tasks.core.triage import (
     CLASSES,
     EXHAUSTED,
-    MAX_MESSAGE_BYTES,
     REDRIVABLE,
     SAMPLE_INPUT_LIMIT,
     UNREADABLE,
@@ -37,7 +37,6 @@ from tasks.core.triage import (
     redrive_entry,
     redrive_or_refusal,
     sample_line,
-    sqs_message_bytes,
     summary_markdown,
 )
 from tests.tasks.sqs.conftest import WORST_BODY
@@ -289,15 +288,15 @@ def test_given_a_permanent_processor_reason_then_poison_of_that_class(reason: st
 
 
 def test_a_redrive_sqs_would_refuse_for_its_size_is_unsendable_poison() -> None:
-    fits = dlq_message("x" * (MAX_MESSAGE_BYTES - 100))
+    fits = dlq_message("x" * (PAYLOAD_LIMIT - 100))
     assert isinstance(redrive_or_refusal(fits, "r0"), dict)
     # The DLQ copy fits; the redriven one adds redriveCount (name, type and value count).
-    at_limit = dlq_message("x" * (MAX_MESSAGE_BYTES - 5))
+    at_limit = dlq_message("x" * (PAYLOAD_LIMIT - 5))
     refused = redrive_or_refusal(at_limit, "r0")
     assert isinstance(refused, Classification)
     assert (refused.cls, refused.poison) == (UNSENDABLE, True)
-    assert str(MAX_MESSAGE_BYTES) in refused.detail
-    assert sqs_message_bytes({"MessageBody": "é", "MessageAttributes": {}}) == 2
+    assert str(PAYLOAD_LIMIT) in refused.detail
+    assert message_bytes({"MessageBody": "é", "MessageAttributes": {}}) == 2
 
 
 def test_samples_are_cut_before_they_are_masked() -> None:
