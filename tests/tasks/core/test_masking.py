@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.bench_masking import SHAPES
 from tasks.core.masking import DISPLAY_QUERY_LIMIT, display_query, mask, mask_sample
 
 
@@ -192,27 +193,6 @@ def test_a_sample_is_capped_before_masking_without_cutting_a_detail() -> None:
     assert "doe" not in mask_sample(body, 160) and "jane" not in mask_sample(body, 160)
 
 
-HOSTILE = {
-    "letters": lambda n: "a" * n,
-    "address-like": lambda n: "a." * (n // 2),
-    "digits": lambda n: "12345678 " * (n // 9),
-    "spaced digits": lambda n: "1  2 " * (n // 5),
-    "at words": lambda n: "x at y dot " * (n // 11),
-    "ats": lambda n: "a@" * (n // 2),
-    "escapes": lambda n: "%41" * (n // 3),
-    "entities": lambda n: "&#64;" * (n // 5),
-    "pluses": lambda n: "+1 2 3 4 5 6 7 " * (n // 15),
-    "hidden": lambda n: "a\u200b" * (n // 2),
-    "bidi": lambda n: "\u202eab" * (n // 3),
-    "tags": lambda n: "<b x=1" * (n // 6),  # tags that never close
-    "closed tags": lambda n: "1<b>" * (n // 4),
-    "lines": lambda n: "1\n2 " * (n // 4),
-    "handles": lambda n: "a.b/@" * (n // 5),
-    "uris": lambda n: "tel:1 " * (n // 6),
-    "plain at": lambda n: "a.b at c." * (n // 9),
-}
-
-
 def _best_time(texts: list[str]) -> float:
     best = float("inf")
     for _ in range(3):
@@ -223,12 +203,12 @@ def _best_time(texts: list[str]) -> float:
     return best
 
 
-@pytest.mark.parametrize("shape", sorted(HOSTILE))
+@pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_masking_time_grows_linearly_with_hostile_text(shape: str) -> None:
     """One text sixteen times as long costs about what sixteen short ones cost; quadratic
     time would make it sixteen times as much. The bound (6) leaves room for cache effects
     and a busy machine; ``make bench`` gives the figures."""
-    small, large = HOSTILE[shape](8_192), HOSTILE[shape](16 * 8_192)
+    small, large = SHAPES[shape](8_192), SHAPES[shape](16 * 8_192)
     mask(small)  # warm the caches
     ratio = _best_time([large]) / _best_time([small] * 16)
     assert ratio < 6, f"{shape}: x{ratio:.1f}"
