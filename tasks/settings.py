@@ -22,6 +22,8 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
+from tasks.core.candidate import MAX_ALIASES, MAX_NAME, Candidate
+
 ENV_PREFIX = "CV_ANALYTICS_"
 
 
@@ -69,6 +71,11 @@ class Settings(BaseSettings):
     # DLQ triage: how many redrives before a valid message counts as exhausted.
     max_redrives: int = 3
 
+    # Who the chatbot speaks for: "your", "his" and these names are one person in the
+    # report's themes (tasks/core/candidate.py). Empty: only pronouns fold.
+    candidate_name: str = Field(default="", max_length=MAX_NAME)
+    candidate_aliases: list[str] = Field(default_factory=list, max_length=MAX_ALIASES)
+
     # Monthly maintenance: archive analytics weeks that ended longer ago than this.
     archive_after_days: int = 90
     backups_to_keep: int = 4
@@ -86,6 +93,11 @@ class Settings(BaseSettings):
                 f"{variable}: expected a JSON array of strings, e.g. '[\"a@example.org\"]'"
             ) from None
 
+    @property
+    def candidate(self) -> Candidate:
+        """The candidate as the insights read it."""
+        return Candidate(self.candidate_name, tuple(self.candidate_aliases))
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy with some fields replaced: checked (every field given, so the environment
         is not read again)."""
@@ -99,6 +111,8 @@ _EXPECTED = {
     "int_type": "an integer",
     "string_type": "a string",
     "list_type": "a list of strings",
+    "string_too_long": "at most 100 characters",
+    "too_long": "at most 20 entries",
 }
 
 

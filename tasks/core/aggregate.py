@@ -45,6 +45,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.shared.weeks import Week
+from tasks.core.candidate import Candidate
 from tasks.core.insights import (
     INSIGHT_KEYS,
     Anomaly,
@@ -57,6 +58,7 @@ from tasks.core.insights import (
     week_insights,
 )
 from tasks.core.masking import display_query, mask
+from tasks.core.vocabulary import vocabulary
 
 TOP_LIMIT = 10
 #: Characters of any text the stored summary keeps (labels, members, sources): a week of
@@ -399,13 +401,15 @@ def weekly_figures(
     records: pd.DataFrame | Sequence[dict[str, Any]],
     previous_week_total: int | None,
     previous_summaries: Mapping[str, StoredSummary] | None = None,
+    candidate: Candidate | None = None,
 ) -> WeeklyFigures:
     """Every figure of report-metrics.md for ``week`` from its analytics records, and the
     insights of report-insights.md from them and the previous weeks' stored summaries.
 
     ``previous_summaries``: the stored summaries of (up to) the 8 weeks before ``week``, by
     week id; a week missing has no summary (its trend values are ``null``). ``None``: no
-    week has one. The flow always reads and supplies them.
+    week has one. The flow always reads and supplies them. ``candidate``: the settings'
+    name and aliases of the person the chatbot speaks for (insights.py).
     """
     rows = population(week, _as_table(records))
     total = len(rows)
@@ -445,6 +449,7 @@ def weekly_figures(
         ),
         previous_summaries or {},
         sessions=session_codes(session_values),
+        candidate=candidate,
     )
 
     if not previous_week_total:
@@ -498,6 +503,7 @@ def stored_summary(figures: WeeklyFigures) -> StoredSummary:
             {
                 "theme": text(theme.theme),
                 "intent": theme.intent,
+                "key": text(theme.key),
                 "count": theme.count,
                 "members": [
                     {"query": text(m.query), "count": m.count, "sessions": m.sessions}
@@ -507,6 +513,7 @@ def stored_summary(figures: WeeklyFigures) -> StoredSummary:
             for theme in figures.themes
         ],
         top_sources=[text(source.source) for source in figures.top_sources],
+        vocabulary_version=vocabulary().version,
     )
 
 

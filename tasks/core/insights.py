@@ -43,8 +43,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from lambdas.shared.weeks import Week
-from tasks.core.intents import INTENTS, MASKED, TECHNOLOGIES, classify_intent
+from tasks.core.candidate import Candidate
+from tasks.core.intents import INTENTS, MASKED, Questions
 from tasks.core.themes import Theme, group_themes, recurrence
+from tasks.core.vocabulary import Vocabulary, vocabulary
 
 #: The new top-level keys of the figures object, in the spec's order.
 INSIGHT_KEYS = (
@@ -101,6 +103,9 @@ class ThemeMember(_Model):
 class ThemeFigures(_Model):
     theme: str
     intent: str
+    #: The question's identity across weeks: ``intent:topic``, ``skills:<technologies>``
+    #: or, for a question no topic knows, ``intent:~<label>`` (themes.py).
+    key: str
     count: int
     #: Distinct sessions that asked the theme: one session counts once, however often.
     sessions: int
@@ -117,6 +122,8 @@ class ThemeFigures(_Model):
 class CvGap(_Model):
     theme: str
     intent: str
+    #: The theme's key (:class:`ThemeFigures`): the gap's identity from week to week.
+    key: str
     kind: Literal["not_answered", "weak"]
     asked: int
     short: int
@@ -175,6 +182,8 @@ class StoredSummary(_Model):
     intents: dict[str, int] | None = None
     themes: list[dict[str, Any]] | None = None
     top_sources: list[str] | None = None
+    #: The vocabulary and model that grouped the week (tasks/core/vocabulary.py).
+    vocabulary_version: str | None = None
     #: Themes (and their requests) left out to fit DynamoDB's item limit: the last ones
     #: of ``themes``' order, so the kept themes' counts plus these are the week's.
     omitted_themes: int = 0
@@ -229,6 +238,7 @@ def _theme_figures(
     return ThemeFigures(
         theme=theme.theme,
         intent=theme.intent,
+        key=theme.key,
         count=theme.count,
         sessions=sessions.sessions,
         answered=answered,
@@ -292,130 +302,37 @@ def theme_sessions(
 
 # --- gaps -----------------------------------------------------------------------------
 
-#: One sentence per known question (``intent:topic``), telling the owner what to add.
-SUGGESTIONS: dict[str, str] = {
-    "contact:reach": (
-        "Say on the CV how recruiters should get in touch (e-mail, LinkedIn or a booking link)."
-    ),
-    "contact:meeting": (
-        "Add a line on how to arrange an interview or a call, for example a booking link."
-    ),
-    "contact:left-details": (
-        "Visitors left their details: follow them up, and say on the CV how recruiters "
-        "should get in touch."
-    ),
-    "compensation:pay": (
-        "Add your salary or day-rate expectations, or a line on how you prefer to discuss them."
-    ),
-    "availability:visa": "State your right to work and whether you need visa sponsorship.",
-    "availability:relocate": "Say whether you would relocate, and to where.",
-    "availability:remote": "State whether you work remotely, hybrid or on site.",
-    "availability:employment-type": (
-        "Say whether you want contract or permanent, full-time or part-time work."
-    ),
-    "availability:location": "State where you are based and which time zones you can cover.",
-    "availability:start": (
-        "Add your availability: whether you are looking, and your notice period or earliest "
-        "start date."
-    ),
-    "experience:weakness": "Add a line on an area you are working to improve.",
-    "experience:strengths": "Add a short summary of your strengths and why to hire you.",
-    "experience:achievements": "List two or three achievements with their measurable impact.",
-    "experience:projects": "Describe your main projects, with links where you can.",
-    "experience:seniority": "State your years of experience and the level you work at.",
-    "experience:industries": "Name the industries and sectors you have worked in.",
-    "experience:leadership": (
-        "Say whether you have led or managed people, how many and for how long."
-    ),
-    "experience:last-role": "Describe your previous role: title, employer and what you did.",
-    "experience:current-role": "Describe your current role: title, employer and what you do.",
-    "experience:employers": "List the companies you have worked for, with dates.",
-    "education:certifications": "List your certifications with their year, or say you have none.",
-    "education:courses": "List the courses and training you have completed.",
-    "education:degree": "State your degrees: subject, university and year.",
-    "other:abuse": "No change to the CV: these are tests or attempts to misuse the chatbot.",
-    "other:chatbot": "Add a short note on what the chatbot is and what it can answer.",
-    "other:personal": (
-        "Decide whether to add a line on personal interests; the CV need not answer more."
-    ),
-    "other:off-topic": "No change to the CV unless these questions keep coming back.",
-}
 
-#: How a canonical technology name reads in a sentence.
-TECHNOLOGY_NAMES = {
-    "csharp": "C#/.NET",
-    "cpp": "C++",
-    "ci-cd": "CI/CD",
-    "html-css": "HTML/CSS",
-    "machine-learning": "machine learning",
-    "r-language": "R",
-    "node": "Node.js",
-    "javascript": "JavaScript",
-    "typescript": "TypeScript",
-    "aws": "AWS",
-    "gcp": "Google Cloud",
-    "sql": "SQL",
-    "nosql": "NoSQL",
-    "dynamodb": "DynamoDB",
-    "graphql": "GraphQL",
-    "rabbitmq": "RabbitMQ",
-    "tdd": "test-driven development",
-    "devops": "DevOps",
-    "sap": "SAP",
-    "php": "PHP",
-    "cobol": "COBOL",
-    "ios": "iOS",
-}
-
-#: One sentence per intent for a question the tables do not know (a residual theme, or a
-#: technology outside :data:`~tasks.core.intents.TECHNOLOGIES`). It never quotes the
-#: visitor: the question is the gap's ``theme``, which every surface shows apart, quoted.
-RESIDUAL_SUGGESTIONS = {
-    "contact": "Say on the CV how recruiters should get in touch, so the question quoted "
-    "is answered.",
-    "compensation": "Add a line on pay expectations that answers the question quoted.",
-    "availability": "Add a line on your availability that answers the question quoted.",
-    "skills": "State your level with the technology the question quoted names, or that you "
-    "have none.",
-    "experience": "Add a line on your experience that answers the question quoted.",
-    "education": "Add a line on your education that answers the question quoted.",
-    "other": "Consider a line that answers the question quoted, or leave it: it is not about "
-    "the CV.",
-}
-
-
-def _technology_name(name: str) -> str:
-    if name.startswith("language:"):
-        return name.removeprefix("language:").capitalize()
-    return TECHNOLOGY_NAMES.get(name, name[:1].upper() + name[1:] if name.isalpha() else name)
-
-
-def _known_technology(name: str) -> bool:
-    return name in TECHNOLOGIES or name.startswith("language:")
-
-
-def suggestion(theme: Theme) -> str:
+def suggestion(theme: Theme, known: Vocabulary | None = None) -> str:
     """One sentence of ours telling the owner what to add to the CV for this theme.
 
-    It is built from our tables only (a topic's sentence, the names of known
+    It is built from the vocabulary only (a topic's sentence, the names of known
     technologies); a visitor's words are never spliced in: the question is shown apart.
     """
+    known = known or vocabulary()
     intent, _, topic = theme.key.partition(":")
     if topic.startswith("~") or not topic:
-        return RESIDUAL_SUGGESTIONS[intent]
-    if intent == "skills":
-        if not all(_known_technology(name) for name in topic.split("+")):
-            return RESIDUAL_SUGGESTIONS[intent]
-        names = [_technology_name(name) for name in topic.split("+")]
-        named = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        if all(name.startswith("language:") for name in topic.split("+")):
-            return f"State your level of {named}, or that you do not speak it."
-        return f"State your level of experience with {named}, or that you have none."
-    return SUGGESTIONS.get(theme.key, RESIDUAL_SUGGESTIONS[intent])
+        return known.unknown_topic_suggestions[intent]
+    fixed = known.suggestion(theme.key)
+    if fixed is not None:
+        return fixed
+    if intent != "skills":
+        return known.unknown_topic_suggestions[intent]
+    names = topic.split("+")
+    if not all(known.knows(name) for name in names):
+        return known.unknown_topic_suggestions[intent]
+    shown = [known.display_name(name) for name in names]
+    named = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    if all(name.startswith("language:") for name in names):
+        return f"State your level of {named}, or that you do not speak it."
+    return f"State your level of experience with {named}, or that you have none."
 
 
 def _gaps(
-    themes: Sequence[Theme], figures: Sequence[ThemeFigures], sessions: Sequence[ThemeSessions]
+    themes: Sequence[Theme],
+    figures: Sequence[ThemeFigures],
+    sessions: Sequence[ThemeSessions],
+    known: Vocabulary,
 ) -> list[CvGap]:
     gaps: list[CvGap] = []
     for theme, shown, asked_by in zip(themes, figures, sessions, strict=True):
@@ -433,13 +350,14 @@ def _gaps(
             CvGap(
                 theme=shown.theme,
                 intent=shown.intent,
+                key=shown.key,
                 kind=kind,
                 asked=shown.count,
                 short=not_answered + shown.match_counts.partial,
                 sessions=asked_by.short_sessions,
                 new=shown.new,
                 dominated_by_one_session=shown.dominated_by_one_session,
-                suggestion=suggestion(theme),
+                suggestion=suggestion(theme, known),
             )
         )
     gaps.sort(key=lambda gap: (-gap.sessions, -gap.short, gap.theme))
@@ -555,6 +473,7 @@ def week_insights(
     this_week: TrendPoint,
     previous: Mapping[str, StoredSummary],
     sessions: np.ndarray | None = None,
+    candidate: Candidate | None = None,
 ) -> Insights:
     """The insights of ``week`` from its population and the previous weeks' summaries.
 
@@ -569,6 +488,11 @@ def week_insights(
         previous: the stored summaries by week id; a week missing has no summary.
         sessions: per request, a session code (non-negative; every anonymous request
             shares one code). ``None``: every request is its own session.
+        candidate: who the chatbot speaks for (the settings' name and aliases), so that
+            "your", "his" and the name are one person; ``None``: no name is known.
+
+    The CV's own source names (``used_sources``) extend the technologies a question can
+    name (intents.py).
 
     The per-request work is a few ``bincount`` calls; everything else runs per distinct
     display query or per theme.
@@ -585,7 +509,8 @@ def week_insights(
     for kind in ("full", "partial", "none"):
         per_label[kind] = np.bincount(codes[match_kinds[kind]], minlength=size)
     label_list = [str(label) for label in labels]
-    label_intents = [classify_intent(label) for label in label_list]
+    questions = Questions(candidate, sources=sorted(used_sources))
+    label_intents = [intent for intent, _ in questions.keys(label_list)]
     intents = _intents(
         label_intents,
         per_label["count"],
@@ -603,10 +528,13 @@ def week_insights(
         [label_list[i] for i in present],
         [int(per_label["count"][i]) for i in present],
         [int(label_sessions[i]) for i in present],
+        questions=questions,
     )
     stored_weeks = [previous.get(w.id) for w in history_weeks(week)]
     seen = recurrence(
-        themes, [s.themes if s is not None and s.themes is not None else None for s in stored_weeks]
+        themes,
+        [s.themes if s is not None and s.themes is not None else None for s in stored_weeks],
+        questions,
     )
     index = {label: i for i, label in enumerate(label_list)}
     theme_of_label = np.zeros(size, dtype=np.int64)
@@ -634,7 +562,7 @@ def week_insights(
     return Insights(
         intents=intents,
         themes=theme_figures,
-        cv_gaps=_gaps(themes, theme_figures, by_theme),
+        cv_gaps=_gaps(themes, theme_figures, by_theme, questions.vocabulary),
         contact_requests=contact_requests,
         trends=trends,
         anomalies=anomalies(trends),

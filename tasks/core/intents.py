@@ -1,563 +1,226 @@
-"""What a visitor wanted: one of seven intents per display query (report-insights.md). Pure.
+"""What a visitor asked: the intent and the question key of a display query. Pure.
 
-Lexical rules, in this order (the first that applies decides):
+A question key is ``(intent, topic)``; ``topic`` is ``None`` for a question no topic knows
+(it is then grouped only with its strict paraphrases, :mod:`tasks.core.themes`). Decided
+in this order (report-insights.md, "Intents" and "Themes"):
 
-1. a masked ``[email]`` or ``[phone]``: ``contact`` (the visitor left details);
-2. a test or an abuse (markup, SQL, prompt injection, keyboard mash), or a question about
-   the chatbot itself: ``other``;
-3. a certification: ``education`` ("is he aws certified" is education);
-4. a named technology, tool, method or spoken language: ``skills`` ("years of
-   kubernetes?" is skills, not experience);
-5. otherwise the intent whose cue words score highest (ties: the order of
-   :data:`INTENTS`); no cue at all: ``other``.
+1. **Rules, where a rule is the honest tool**: a masked ``[email]``/``[phone]`` is
+   ``contact:left-details`` (the visitor left details); a prompt injection is
+   ``other:injection``; markup, SQL or a keyboard mash is ``other:abuse``; a named
+   certification is
+   ``education:certifications``.
+2. **The learned topic model** (:mod:`tasks.core.topic_model`) on the folded question
+   (:mod:`tasks.core.candidate`: "you", "Sam" and "he" are one person): the intent is the
+   one whose topics hold the most probability, the topic the likeliest of that intent.
+3. **Named technologies** (:mod:`tasks.core.vocabulary`'s spellings, plus the names the
+   CV's own answers cited, ``sourcesUsed``): a question of ``skills`` or ``experience``
+   that names one is ``skills`` keyed by what it names ("what did you build with
+   kafka?" is ``skills:kafka``). A question about one technology the vocabulary does not
+   know ("does he know zig") is keyed by the word it names.
+4. A topic below :data:`TOPIC_CONFIDENCE`, or ``other:off-topic``, is no known topic.
 
-Each rule's vocabulary lives in :mod:`tasks.core.themes`'s topic tables too, where it
-also decides which theme a query joins; this module holds only what decides the intent.
-Why rules and not the embedding: docs/insights-model.md (measured there).
+Why a model and not cue tables, and what was measured: docs/insights-model.md.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+import numpy as np
+
+from tasks.core.candidate import WORD, Candidate
+from tasks.core.topic_model import TopicModel, topic_model
+from tasks.core.vocabulary import Vocabulary, vocabulary
 
 INTENTS = ("contact", "compensation", "availability", "skills", "experience", "education", "other")
 
 MASKED = re.compile(r"\[(?:email|phone)\]")
 
-#: Tests, abuse and injection attempts: ``other`` whatever else they hold.
+#: Markup, SQL and keyboard mash typed into the chat: ``other:abuse`` whatever else they hold.
 ABUSE = re.compile(
     r"<\s*/?\s*(?:script|img|iframe|svg|a|b|div|body|html)\b|onerror\s*=|javascript:"
     r"|\b(?:drop|truncate)\s+table\b|\bunion\s+select\b|\bselect\s+\*\s+from\b|'\s*;|;\s*--"
-    r"|\bignore\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous\s+|prior\s+|above\s+)?"
-    r"(?:instructions|prompts?|rules)\b|\b(?:system|your)\s+prompt\b|\bjailbreak"
-    r"|^(?:test\s*)+[.!?]*$|^(?:asdf\w*|qwer\w*|zxcv\w*|[a-z])$"
+    r"|^(?:asdf\w*|qwer\w*|zxcv\w*|[a-z])$"
 )
-
-#: Questions about the chatbot, not the candidate.
-BOT = re.compile(
-    r"\bare\s+you\b|\bwho\s+(?:made|built|created|programmed|trained|are)\s+(?:you|this)\b"
-    r"|\bthis\s+(?:chat\s*bot|bot|assistant|ai|chat)\b|\bchat\s*bot\b|\bwhat\s+are\s+you\b"
-    r"|\b(?:which|what)\s+(?:llm|model|ai)\s+(?:is\s+this|are\s+you|do\s+you)\b"
-    r"|\bis\s+this\s+(?:an?\s+)?(?:gpt|chatgpt|claude|llama|gemini|ai|bot|human|real)"
-    r"|\byour\s+(?:name|model|instructions)\b|\bwho\s+am\s+i\s+(?:talking|speaking)\b"
+#: Prompt injection: ``other:injection`` whatever else it holds.
+INJECTION = re.compile(
+    r"\bignore\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous\s+|prior\s+|above\s+)?"
+    r"(?:instructions|prompts?|rules)\b|\b(?:system|your)\s+prompt\b|\bjailbreak"
 )
 
 CERTIFICATION = re.compile(
     r"\bcertif\w*|\bcerts?\b|\bcka\b|\bckad\b|\bpmp\b|\bcissp\b|\bprince2\b|\bitil\b"
-    r"|\bcsm\b|\bpsm\b|\baccredit\w*|\blicen[cs]ed\b"
+    r"|\bcsm\b|\bpsm\b|\baccredit\w*"
 )
 
-#: Spoken languages (a skill); "in japanese" style questions too.
-LANGUAGES = (
-    "english",
-    "german",
-    "deutsch",
-    "french",
-    "français",
-    "francais",
-    "spanish",
-    "español",
-    "italian",
-    "portuguese",
-    "dutch",
-    "polish",
-    "russian",
-    "japanese",
-    "chinese",
-    "mandarin",
-    "cantonese",
-    "korean",
-    "arabic",
-    "hindi",
-    "swedish",
-    "norwegian",
-    "danish",
-    "finnish",
-    "turkish",
-    "greek",
-    "hebrew",
-    "ukrainian",
-    "czech",
+#: Below this probability the model's topic is not trusted: the question stands alone.
+TOPIC_CONFIDENCE = 0.2
+
+#: Intents whose question becomes ``skills`` when it names a technology.
+_TECH_WINS_OVER = frozenset({"skills", "experience"})
+#: A question of at most this many words besides the technology it names ("k8s?", "any
+#: fortran?", "rust experience?") is about that technology, whatever the model says.
+_FRAGMENT_WORDS = 2
+_WORD = re.compile(r"[\w#+]+")
+#: Neighbours that make an ambiguous spelling a technology outside a skills question.
+_TECH_BEFORE = re.compile(r"\b(?:in|with|of|using|used)\s+$")
+_TECH_AFTER = re.compile(
+    r"\s+(?:work|experience|skills?|code|projects?|developer|development|programming)\b"
 )
 
-#: A language's own name -> its English name (one theme for "german" and "deutsch").
-LANGUAGE_NAMES = {
-    "deutsch": "german",
-    "français": "french",
-    "francais": "french",
-    "español": "spanish",
-    "mandarin": "chinese",
-}
+#: Longest extra technology name (from ``sourcesUsed``) and how many are taken.
+MAX_EXTRA_NAME = 60
+MAX_EXTRA = 500
 
-#: Canonical technology -> the spellings that name it (regex fragments, whole words).
-#: Synonyms that share no word ("k8s"/"kubernetes", "postgres"/"sql") map to one name.
-TECHNOLOGIES: dict[str, tuple[str, ...]] = {
-    "kubernetes": (r"kubernetes", r"k8s", r"kubectl", r"helm", r"eks", r"aks", r"gke"),
-    "docker": (r"docker\w*", r"containeri[sz]\w*", r"containers?", r"podman"),
-    "python": (r"python\w*", r"django", r"flask", r"fastapi", r"pandas", r"numpy", r"py"),
-    "javascript": (r"javascript", r"js", r"ecmascript", r"es6", r"vanilla js"),
-    "typescript": (r"typescript", r"ts"),
-    "react": (r"react(?:\.?js)?", r"reactjs", r"react native", r"next\.?js", r"redux", r"jsx"),
-    "angular": (r"angular(?:js)?",),
-    "vue": (r"vue(?:\.?js)?", r"nuxt"),
-    "node": (r"node(?:\.?js)?", r"nodejs", r"express\.?js", r"deno", r"npm"),
-    "java": (
-        r"java",
-        r"spring(?= boot| framework| mvc)",
-        r"spring boot",
-        r"jvm",
-        r"maven",
-        r"gradle",
-    ),
-    "kotlin": (r"kotlin",),
-    "scala": (r"scala",),
-    "csharp": (r"c#", r"c sharp", r"csharp", r"\.net", r"dotnet", r"asp\.net", r"f#"),
-    "cpp": (r"c\+\+", r"cpp"),
-    "c": (r"c(?= (?:programming|language|experience|code|skills))", r"ansi c"),
-    "go": (r"golang", r"go(?= (?:experience|skills|developer|programming|code|lang)\b)"),
-    "rust": (r"rust", r"cargo"),
-    "ruby": (r"ruby", r"rails", r"ruby on rails"),
-    "php": (r"php", r"laravel", r"symfony", r"wordpress"),
-    "swift": (r"swift(?:ui)?", r"ios", r"objective-c", r"xcode"),
-    "android": (r"android",),
-    "flutter": (r"flutter", r"dart"),
-    "fortran": (r"fortran(?: ?\d+)?",),
-    "cobol": (r"cobol",),
-    "haskell": (r"haskell",),
-    "elixir": (r"elixir", r"erlang"),
-    "perl": (r"perl",),
-    "matlab": (r"matlab",),
-    "r-language": (r"r(?= (?:programming|language|studio)\b)", r"rstudio", r"tidyverse"),
-    "sql": (
-        r"sql",
-        r"mysql",
-        r"postgres\w*",
-        r"psql",
-        r"sqlite",
-        r"oracle db",
-        r"t-sql",
-        r"pl/sql",
-        r"sql server",
-        r"mariadb",
-        r"relational databases?",
-    ),
-    "nosql": (r"nosql", r"mongo\w*", r"cassandra", r"couchdb", r"redis", r"elasticsearch"),
-    "dynamodb": (r"dynamo\w*",),
-    "graphql": (r"graphql", r"apollo"),
-    "kafka": (r"kafka", r"event streaming", r"kinesis", r"pulsar"),
-    "rabbitmq": (r"rabbitmq", r"rabbit", r"sqs", r"message queues?"),
-    "spark": (r"spark", r"pyspark", r"hadoop", r"databricks"),
-    "aws": (r"aws", r"amazon web services", r"lambda", r"ec2", r"s3", r"cloudformation"),
-    "azure": (r"azure",),
-    "gcp": (r"gcp", r"google cloud", r"bigquery"),
-    "terraform": (
-        r"terraform",
-        r"infrastructure as code",
-        r"iac",
-        r"pulumi",
-        r"ansible",
-        r"cdk",
-    ),
-    "ci-cd": (r"ci/cd", r"ci", r"cd", r"jenkins", r"github actions", r"gitlab ci", r"pipelines?"),
-    "git": (r"git", r"github", r"gitlab", r"version control"),
-    "linux": (r"linux", r"unix", r"bash", r"shell scripting", r"ubuntu"),
-    "machine-learning": (
-        r"machine learning",
-        r"ml",
-        r"ai",
-        r"artificial intelligence",
-        r"deep learning",
-        r"pytorch",
-        r"tensorflow",
-        r"scikit-learn",
-        r"sklearn",
-        r"trained models?",
-        r"train models?",
-        r"training models?",
-        r"neural networks?",
-        r"llms?",
-        r"nlp",
-        r"data science",
-    ),
-    "html-css": (r"html5?", r"css3?", r"sass", r"tailwind", r"bootstrap"),
-    "microservices": (r"microservices?", r"micro-services?", r"service mesh"),
-    "agile": (r"agile", r"scrum", r"kanban", r"sprints?", r"jira"),
-    "tdd": (
-        r"tdd",
-        r"test[- ]driven(?: development)?",
-        r"unit tests?",
-        r"unit testing",
-        r"pytest",
-        r"junit",
-        r"bdd",
-    ),
-    "devops": (r"devops", r"sre", r"site reliability"),
-    "excel": (r"excel(?! at| in)", r"spreadsheets?"),
-    "figma": (r"figma", r"sketch"),
-    "salesforce": (r"salesforce",),
-    "sap": (r"sap",),
-    "security": (r"owasp", r"penetration testing", r"pentesting", r"cybersecurity"),
-}
-
-_SKILL_VERB = (
-    r"(?:know|knows|use|used|uses|using|work with|worked with|experience (?:with|in)"
-    r"|code in|coded in|program in|write|written|wrote|familiar with|skilled in|good at"
-    r"|good with|strong in|proficient in|any|do)"
-)
-
-
-def _alternatives(patterns: tuple[str, ...]) -> str:
-    return "|".join(sorted(patterns, key=len, reverse=True))
-
-
-_TECH_PATTERNS = tuple(
-    (name, re.compile(rf"(?<![\w#+.]){'(?:' + _alternatives(spellings) + ')'}(?![\w#+])"))
-    for name, spellings in TECHNOLOGIES.items()
-)
-_LANGUAGE_PATTERN = re.compile(
-    rf"\b(?:{_alternatives(LANGUAGES)})\b|\bspeak\w*\b|\bsprechen\b|\bparle\b|\bhabla\b"
-    r"|\blanguages?\b(?!\s+models?)"
-)
-#: "does he know X" for an X not in the table: still a named technology.
+#: "does candidate know X" for an X the vocabulary does not know.
 _UNKNOWN_TECH = re.compile(
-    rf"\b(?:does|did|can|has|have)\s+he\s+{_SKILL_VERB}\s+(?!a\b|an\b|the\b|any\b|how\b|to\b"
-    r"|people\b|teams?\b|it\b|what\b|his\b|about\b|anything\b|someone\b|anyone\b|good\b"
-    r"|well\b|much\b|many\b|well\b|that\b|this\b|remote\w*\b|contract\w*\b|freelance\b"
-    r"|from\b|in\b|with\b|on\b|for\b|me\b|us\b|you\b|them\b|fly\b|kids\b|cook\b|pets?\b)"
-    r"([a-z][a-z0-9#+.\-]{1,20})\s*\??$"
+    rf"(?:\b{WORD}\s+(?:know|knows|use|uses|used|code|codes|coded|program|programs|write"
+    r"|writes|wrote|speak|speaks)\s+(?:in\s+)?"
+    r"|\b(?:experience|experienced|skilled|proficient|familiar|good|expert|worked|work|"
+    r"working|background)\s+(?:with|in|at|on)\s+"
+    r"|\b(?:any|how\s+much|years\s+of|level\s+of|knowledge\s+of)\s+)"
+    r"([a-z][a-z0-9#+.\-]{0,24})\s*[?.!]*\s*$"
 )
 
-#: Cue words per intent for rule 5 (regex fragments; word-bounded).
-CUES: dict[str, tuple[str, ...]] = {
-    "contact": (
-        r"e-?mail\w*",
-        r"phone",
-        r"phone number",
-        r"number",
-        r"contact\w*",
-        r"reach\w*",
-        r"linkedin",
-        r"get in touch",
-        r"in touch",
-        r"get hold",
-        r"message",
-        r"text me",
-        r"ring",
-        r"call\b(?! (?:centre|center))",
-        r"calls",
-        r"interview\w*",
-        r"meet\w*",
-        r"schedule\w*",
-        r"book\w*",
-        r"arrange\w*",
-        r"zoom",
-        r"teams call",
-        r"video call",
-        r"chat with him",
-        r"coffee",
-        r"chat on",
-        r"a chat",
-        r"recruit\w*",
-        r"hiring",
-        r"get back to me",
-        r"talk to him",
-        r"speak (?:to|with) him",
-    ),
-    "compensation": (
-        r"salary",
-        r"salaries",
-        r"pay",
-        r"paid",
-        r"payment",
-        r"rates?",
-        r"day rate",
-        r"daily rate",
-        r"hourly",
-        r"per (?:hour|day|annum|year|month)",
-        r"charge\w*",
-        r"cost\w*",
-        r"how much",
-        r"compensation",
-        r"remuneration",
-        r"wage\w*",
-        r"earn\w*",
-        r"money",
-        r"package",
-        r"benefits",
-        r"equity",
-        r"bonus",
-        r"negotiable",
-        r"expensive",
-        r"budget",
-        r"fee\w*",
-        r"k a year",
-        r"\d+k",
-    ),
-    "availability": (
-        r"available",
-        r"availability",
-        r"start\w*",
-        r"notice",
-        r"open to",
-        r"opportunit\w*",
-        r"looking",
-        r"job hunting",
-        r"job-hunting",
-        r"job search\w*",
-        r"seeking",
-        r"join\w*",
-        r"free",
-        r"immediately",
-        r"asap",
-        r"based",
-        r"located",
-        r"location",
-        r"live\w*",
-        r"city",
-        r"country",
-        r"where is he",
-        r"europe",
-        r"uk",
-        r"us",
-        r"usa",
-        r"london",
-        r"berlin",
-        r"abroad",
-        r"relocat\w*",
-        r"move",
-        r"moving",
-        r"remote\w*",
-        r"from home",
-        r"wfh",
-        r"hybrid",
-        r"on-?site",
-        r"office",
-        r"commute",
-        r"travel",
-        r"contracts?",
-        r"contractor",
-        r"contracting",
-        r"permanent",
-        r"perm",
-        r"freelanc\w*",
-        r"full[- ]time",
-        r"part[- ]time",
-        r"visa",
-        r"right to work",
-        r"work permit",
-        r"sponsor\w*",
-        r"citizen\w*",
-        r"time ?zone",
-    ),
-    "experience": (
-        r"experience\w*",
-        r"experienced",
-        r"role",
-        r"roles",
-        r"job",
-        r"jobs",
-        r"position",
-        r"title",
-        r"employer\w*",
-        r"compan\w*",
-        r"worked",
-        r"work(?:ing)? (?:at|for)",
-        r"(?:does|did) he work",
-        r"career",
-        r"background",
-        r"cv",
-        r"resume",
-        r"projects?",
-        r"built",
-        r"build",
-        r"open source",
-        r"portfolio",
-        r"achiev\w*",
-        r"accomplish\w*",
-        r"proud\w*",
-        r"industr\w*",
-        r"sectors?",
-        r"domain",
-        r"fintech",
-        r"finance",
-        r"banking",
-        r"healthcare",
-        r"e-?commerce",
-        r"retail",
-        r"startups?",
-        r"senior\w*",
-        r"junior",
-        r"years",
-        r"how long",
-        r"lead\w*",
-        r"led",
-        r"manag\w*",
-        r"mentor\w*",
-        r"people",
-        r"team",
-        r"strength\w*",
-        r"strong points?",
-        r"weakness\w*",
-        r"weak",
-        r"good at",
-        r"best at",
-        r"bad at",
-        r"improve",
-        r"hire",
-        r"hiring him",
-        r"fit",
-        r"stand out",
-        r"qualities",
-        r"skills?",
-        r"do now",
-        r"doing (?:now|at the moment)",
-        r"currently do",
-        r"coding",
-        r"developer",
-        r"engineer",
-        r"previous",
-        r"last",
-        r"current\w*",
-        r"what does he do",
-        r"tell me about him",
-        r"summar\w*",
-    ),
-    "education": (
-        r"degrees?",
-        r"universit\w*",
-        r"uni",
-        r"college",
-        r"school",
-        r"stud\w*",
-        r"graduat\w*",
-        r"masters?",
-        r"msc",
-        r"bsc",
-        r"ba",
-        r"phd",
-        r"doctorate",
-        r"bachelor\w*",
-        r"education\w*",
-        r"qualifi\w*",
-        r"diploma",
-        r"courses?",
-        r"bootcamp",
-        r"training",
-        r"trained",
-        r"learn\w*",
-        r"academic",
-        r"gpa",
-        r"grades?",
-    ),
-    "other": (
-        r"married",
-        r"wife",
-        r"husband",
-        r"girlfriend",
-        r"boyfriend",
-        r"single",
-        r"kids",
-        r"children",
-        r"age",
-        r"old",
-        r"hobb\w*",
-        r"pets?",
-        r"dog",
-        r"cat",
-        r"cook\w*",
-        r"food",
-        r"favou?rite",
-        r"football",
-        r"sports?",
-        r"religio\w*",
-        r"politic\w*",
-        r"weather",
-        r"joke",
-        r"poem",
-        r"story",
-        r"capital of",
-        r"hello",
-        r"hi",
-        r"hey",
-        r"thanks?",
-        r"thank you",
-        r"bye",
-        r"film",
-        r"movie",
-        r"world cup",
-    ),
-}
 
-#: Weights for rule 5: a cue worth more than one generic word.
-STRONG_CUES: dict[str, tuple[str, ...]] = {
-    "compensation": (r"salary", r"rates?", r"hourly", r"day rate", r"pay", r"paid", r"charge\w*"),
-    "availability": (
-        r"notice",
-        r"relocat\w*",
-        r"remote\w*",
-        r"visa",
-        r"freelanc\w*",
-        r"permanent",
-        r"contract\w*",
-        r"based",
-        r"available",
-        r"hybrid",
-    ),
-    "education": (r"degrees?", r"universit\w*", r"stud\w*", r"graduat\w*", r"education\w*"),
-    "contact": (r"e-?mail\w*", r"contact\w*", r"interview\w*", r"linkedin", r"phone"),
-    "other": (r"married", r"hobb\w*", r"kids", r"weather", r"joke"),
-}
+def _spelling_pattern(spellings: Iterable[str]) -> re.Pattern[str]:
+    ordered = sorted(spellings, key=len, reverse=True)
+    alternatives = "|".join(re.escape(spelling) for spelling in ordered)
+    return re.compile(rf"(?<![\w#+.])(?:{alternatives})(?![\w#+]|\.\w)")
 
 
-def _cue_pattern(fragments: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w-])(?:{_alternatives(fragments)})(?![\w-])")
-
-
-_CUE_PATTERNS = {intent: _cue_pattern(cues) for intent, cues in CUES.items()}
-_STRONG_PATTERNS = {intent: _cue_pattern(cues) for intent, cues in STRONG_CUES.items()}
-
-
-def technologies(query: str) -> tuple[str, ...]:
-    """The canonical technologies a display query names, sorted; spoken languages too."""
-    found = {name for name, pattern in _TECH_PATTERNS if pattern.search(query)}
-    found.update(
-        "language:" + LANGUAGE_NAMES.get(match.group(0), match.group(0))
-        for match in re.finditer(rf"\b(?:{_alternatives(LANGUAGES)})\b", query)
-    )
-    if not found:
-        unknown = _UNKNOWN_TECH.search(query)
-        if unknown:
-            found.add(unknown.group(1).rstrip(".?"))
-    return tuple(sorted(found))
-
-
-def cue_scores(query: str) -> dict[str, int]:
-    """Rule 5's scores: one per cue word found, two for a strong cue."""
-    scores = {}
-    for intent in INTENTS:
-        pattern = _CUE_PATTERNS.get(intent)
-        if pattern is None:
+def _source_spellings(names: Iterable[str], known: Vocabulary) -> dict[str, str]:
+    """``sourcesUsed`` names as extra technologies: spelling -> key (bounded, masked names)."""
+    extra: dict[str, str] = {}
+    for raw in names:
+        spelling = " ".join(str(raw).lower().split())
+        if not 2 <= len(spelling) <= MAX_EXTRA_NAME or spelling in known.spellings:
             continue
-        score = len(pattern.findall(query))
-        strong = _STRONG_PATTERNS.get(intent)
-        if strong is not None:
-            score += len(strong.findall(query))
-        scores[intent] = score
-    return scores
+        if "[" in spelling:  # a masked name says nothing about a technology
+            continue
+        extra[spelling] = re.sub(r"[^a-z0-9#+.]+", "-", spelling).strip("-") or spelling
+        if len(extra) >= MAX_EXTRA:
+            break
+    return extra
 
 
-@lru_cache(maxsize=65_536)
-def classify_intent(query: str) -> str:
-    """The intent of a display query (see the module doc for the rules and their order)."""
-    if MASKED.search(query):
-        return "contact"
-    if ABUSE.search(query) or BOT.search(query):
-        return "other"
-    if CERTIFICATION.search(query):
-        return "education"
-    if technologies(query) or _LANGUAGE_PATTERN.search(query):
-        return "skills"
-    scores = cue_scores(query)
-    best = max(INTENTS, key=lambda intent: scores.get(intent, 0))
-    return best if scores.get(best, 0) > 0 else "other"
+class Questions:
+    """Question keys for one report: the vocabulary, the model, the candidate, the CV's
+    own technology names. Keys are cached per display query (one week's queries)."""
+
+    def __init__(
+        self,
+        candidate: Candidate | None = None,
+        sources: Iterable[str] = (),
+        known: Vocabulary | None = None,
+        model: TopicModel | None = None,
+    ) -> None:
+        self.candidate = candidate or Candidate()
+        self.vocabulary = known or vocabulary()
+        self._model = model
+        spellings = dict(self.vocabulary.spellings)
+        spellings.update(_source_spellings(sources, self.vocabulary))
+        self._owner = spellings
+        self._pattern = _spelling_pattern(spellings)
+        self._keys: dict[str, tuple[str, str | None]] = {}
+        topics = list(self.vocabulary.topics)
+        self._intent_rows = {
+            intent: [i for i, key in enumerate(topics) if key.partition(":")[0] == intent]
+            for intent in INTENTS
+        }
+
+    @property
+    def model(self) -> TopicModel:
+        if self._model is None:
+            self._model = topic_model()
+        return self._model
+
+    def technologies(self, folded: str, skills: bool) -> tuple[str, ...]:
+        """The technology keys a folded question names. An ambiguous spelling ("go",
+        "swift") counts in a question about skills, or where its neighbours make it one
+        ("his go work", "experience with go")."""
+        found = set()
+        for match in self._pattern.finditer(folded):
+            spelling = match.group(0)
+            if (
+                skills
+                or spelling not in self.vocabulary.ambiguous
+                or _TECH_BEFORE.search(folded, 0, match.start())
+                or _TECH_AFTER.match(folded, match.end())
+            ):
+                found.add(self._owner[spelling])
+        return tuple(sorted(found))
+
+    def keys(self, queries: Sequence[str]) -> list[tuple[str, str | None]]:
+        """The question key of every query (computed once per distinct query)."""
+        todo = sorted({query for query in queries if query not in self._keys})
+        ruled = [query for query in todo if self._rule(query) is None]
+        for query in todo:
+            rule = self._rule(query)
+            if rule is not None:
+                self._keys[query] = rule
+        if ruled:
+            folded = [self.candidate.fold(query) for query in ruled]
+            probabilities = self.model.probabilities(folded)
+            for query, text, row in zip(ruled, folded, probabilities, strict=True):
+                self._keys[query] = self._from_model(text, row)
+        return [self._keys[query] for query in queries]
+
+    def key(self, query: str) -> tuple[str, str | None]:
+        return self.keys([query])[0]
+
+    def intent(self, query: str) -> str:
+        return self.key(query)[0]
+
+    @staticmethod
+    def _rule(query: str) -> tuple[str, str | None] | None:
+        if MASKED.search(query):
+            return "contact", "left-details"
+        lowered = query.lower().strip()
+        if INJECTION.search(lowered):
+            return "other", "injection"
+        if ABUSE.search(lowered):
+            return "other", "abuse"
+        if CERTIFICATION.search(lowered):
+            return "education", "certifications"
+        return None
+
+    def _fragment(self, folded: str) -> bool:
+        """Only a few words besides the technologies named: a question about them."""
+        rest = self._pattern.sub(" ", folded)
+        return len(_WORD.findall(rest)) <= _FRAGMENT_WORDS
+
+    def _from_model(self, folded: str, row: np.ndarray) -> tuple[str, str | None]:
+        classes = self.model.classes
+        by_intent = {intent: 0.0 for intent in INTENTS}
+        for name, probability in zip(classes, row, strict=True):
+            by_intent[name.partition(":")[0]] += float(probability)
+        intent = max(INTENTS, key=lambda name: (by_intent[name], -INTENTS.index(name)))
+        candidates = [i for i, name in enumerate(classes) if name.startswith(intent + ":")]
+        best = max(candidates, key=lambda i: (float(row[i]), -i))
+        topic = classes[best].partition(":")[2]
+        named = self.technologies(folded, skills=intent == "skills")
+        if named and (intent in _TECH_WINS_OVER or self._fragment(folded)):
+            return "skills", "+".join(named)
+        if intent == "skills" and topic in {"tech", "spoken-languages"}:
+            unknown = _UNKNOWN_TECH.search(folded)
+            if unknown and unknown.group(1).rstrip(".") not in self.vocabulary.not_technologies:
+                return "skills", unknown.group(1).rstrip(".")
+            if topic == "tech":
+                return "skills", None
+        if topic == "off-topic" or float(row[best]) < TOPIC_CONFIDENCE:
+            return intent, None
+        return intent, topic
+
+
+@cache
+def default_questions() -> Questions:
+    """Keys without a configured candidate or CV names (tests, benchmarks, ``eval``)."""
+    return Questions()
+
+
+def classify_intent(query: str, questions: Questions | None = None) -> str:
+    """The intent of one display query."""
+    return (questions or default_questions()).intent(query)

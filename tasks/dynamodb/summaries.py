@@ -45,7 +45,6 @@ from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS, aws_client, run_logger
 from tasks.core.aggregate import WeeklyFigures, stored_summary
 from tasks.core.insights import StoredSummary, history_weeks
-from tasks.core.themes import question_key
 
 #: Room left under DynamoDB's 400 KB item limit for keys, the ledger and the other values.
 ITEM_BUDGET = 350_000
@@ -117,9 +116,9 @@ def summary_item(table: str, week: Week) -> dict[str, Any] | None:
 
 
 def _keyed(theme: Mapping[str, Any]) -> bool:
-    """A theme of the topic tables (not a residual cluster): its members share one key."""
-    members = theme.get("members") or []
-    return bool(members) and question_key(str(members[0]["query"]))[1] is not None
+    """A theme of a known topic (not an unknown question with its paraphrases), from the
+    key the theme was stored with."""
+    return ":~" not in str(theme.get("key", ":~"))
 
 
 def _trimmed_theme(theme: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,8 @@ FIELDS: dict[str, tuple[Any, str, Any]] = {
     "archive_after_days": (90, "30", 30),
     "backups_to_keep": (4, "2", 2),
     "log_retention_days": (14, "30", 30),
+    "candidate_name": ("", "Sam Lee", "Sam Lee"),
+    "candidate_aliases": ([], '["Sam", "Mr Lee"]', ["Sam", "Mr Lee"]),
 }
 
 

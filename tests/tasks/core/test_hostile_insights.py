@@ -14,11 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdas.shared.weeks import Week
-from tasks.core import insights
 from tasks.core.aggregate import WeeklyFigures, weekly_figures
 from tasks.core.insights import suggestion
-from tasks.core.intents import TECHNOLOGIES
 from tasks.core.themes import Member, Theme, group_themes
+from tasks.core.vocabulary import vocabulary
 from tests.conftest import query, records_of, response
 
 WEEK = Week(2025, 45)
@@ -39,7 +38,10 @@ def week_of(rows: Sequence[Row]) -> WeeklyFigures:
 
 
 def our_sentences() -> set[str]:
-    return set(insights.SUGGESTIONS.values()) | set(insights.RESIDUAL_SUGGESTIONS.values())
+    known = vocabulary()
+    return {entry.suggestion for entry in known.topics.values()} | set(
+        known.unknown_topic_suggestions.values()
+    )
 
 
 def test_a_residual_gap_suggestion_does_not_quote_the_visitor() -> None:
@@ -70,7 +72,7 @@ def test_no_suggestion_carries_a_visitors_words(intent: str, words: str) -> None
     words = words.strip() or "x"
     topics = [f"~{words}", words.replace(" ", "") or "x"] if intent == "skills" else [f"~{words}"]
     for topic in topics:
-        if intent == "skills" and all(name in TECHNOLOGIES for name in topic.split("+")):
+        if intent == "skills" and all(vocabulary().knows(name) for name in topic.split("+")):
             continue  # a technology of the table: the sentence names it, in our words
         theme = Theme(words, intent, 2, (Member(words, 2),), f"{intent}:{topic}")
         assert suggestion(theme) in our_sentences()

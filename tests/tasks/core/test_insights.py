@@ -386,6 +386,7 @@ def test_the_stored_summary_keeps_what_later_weeks_read(figures: WeeklyFigures) 
     assert summary.themes is not None and summary.themes[0] == {
         "theme": "day rate?",
         "intent": "compensation",
+        "key": "compensation:pay",
         "count": 3,
         "members": [
             {"query": "day rate?", "count": 2, "sessions": 2},

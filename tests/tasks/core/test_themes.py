@@ -1,12 +1,23 @@
-"""Themes (report-insights.md, "Themes"): grouping, labels, ordering, cross-week judgement."""
+"""Themes (report-insights.md, "Themes"): grouping by question key, strict paraphrases for
+questions no topic knows (never a catch-all), labels, ordering, cross-week judgement."""
 
 from __future__ import annotations
 
 import random
 
+import pytest
+
+from tasks.core.candidate import Candidate
 from tasks.core.embedding import embed, load_model
-from tasks.core.intents import classify_intent
-from tasks.core.themes import Theme, group_themes, question_key, recurrence
+from tasks.core.intents import Questions, classify_intent
+from tasks.core.themes import (
+    PARAPHRASE_SIMILARITY,
+    Member,
+    Theme,
+    group_themes,
+    question_key,
+    recurrence,
+)
 
 WEEK = {
     "day rate?": 5,
@@ -23,6 +34,17 @@ WEEK = {
     "is he married": 1,
     "tell me a joke": 1,
 }
+
+#: Off-topic questions that have nothing to do with each other.
+UNRELATED = [
+    "can he fly a plane?",
+    "what's the weather in paris",
+    "who won the world cup",
+    "tell me a joke",
+    "can he cook?",
+    "what's the capital of france?",
+    "can he fly a helicopter?",  # close in words, another question
+]
 
 
 def themes_of(week: dict[str, int]) -> list[Theme]:
@@ -116,13 +138,14 @@ def test_repeated_query_counts_are_added() -> None:
 
 
 def test_deterministic_twice_and_whatever_the_input_order() -> None:
-    residual = [
+    unknown = [
+        *UNRELATED,
+        "could he fly a plane?",
+        "is he able to fly a plane?",
         "tell me about his career path",
         "what is his career journey",
-        "summarise his background",
-        "give me his cv overview",
     ]
-    week = dict(WEEK, **{query: 1 for query in residual})
+    week = dict(WEEK, **{query: 1 for query in unknown})
     first = themes_of(week)
     assert themes_of(week) == first
     items = list(week.items())
@@ -136,14 +159,68 @@ def test_the_empty_input() -> None:
     assert recurrence([], [[], None]) == []
 
 
-def test_unknown_questions_are_clustered_by_meaning_not_dropped() -> None:
-    # experience questions the topic tables do not know: the embedding decides
-    queries = ["tell me about his career path", "tell me about his career", "cv?"]
-    assert all(question_key(q) == ("experience", None) for q in queries)
-    themes = group_themes(queries, [1, 1, 1])
-    career = theme_containing(themes, "tell me about his career")
-    assert "tell me about his career path" in career.queries
-    assert career.key.startswith("experience:~")
+def test_unrelated_unknown_questions_are_not_one_catch_all_theme() -> None:
+    assert all(question_key(query) == ("other", None) for query in UNRELATED)
+    queries = [*UNRELATED, "anyone there?"]
+    themes = group_themes(queries, [1] * len(queries))
+    assert partition(themes) == {frozenset([query]) for query in queries}
+    greeting = theme_containing(themes, "anyone there?")
+    assert greeting.key == "other:greeting"
+    for query in UNRELATED:
+        assert theme_containing(themes, query).key == f"other:~{query}"
+
+
+def test_strict_paraphrases_of_an_unknown_question_are_one_theme() -> None:
+    assert 0.8 < PARAPHRASE_SIMILARITY < 1
+    paraphrases = ["can he fly a plane?", "could he fly a plane?", "is he able to fly a plane?"]
+    themes = group_themes([*paraphrases, *UNRELATED[1:]], [3, 1, 1] + [1] * 6)
+    plane = theme_containing(themes, "can he fly a plane?")
+    assert set(plane.queries) == set(paraphrases)
+    assert plane.theme == "can he fly a plane?" and plane.count == 5
+    assert plane.key == "other:~can he fly a plane?"
+    assert "can he fly a helicopter?" not in plane.queries
+    assert len(themes) == 1 + len(UNRELATED) - 1
+
+
+def test_the_candidate_named_three_ways_is_one_theme() -> None:
+    sam = Questions(Candidate("Sam"))
+    asked = ["what are your skills?", "what are Sam's skills?", "what are his skills?"]
+    (theme,) = group_themes(asked, [1, 2, 3], questions=sam)
+    assert theme.key == "skills:overview" and theme.count == 6
+    assert theme.theme == "what are his skills?"
+    # a question no topic knows: the name folds too, so its paraphrases meet
+    (plane,) = group_themes(["can you fly a plane?", "can Sam fly a plane?"], [1, 1], questions=sam)
+    assert plane.key.startswith("other:~")
+    apart = group_themes(["can you fly a plane?", "can Sam fly a plane?"], [1, 1])
+    assert len(apart) == 2  # without the name, Sam is someone else
+
+
+def test_themes_carry_their_key_and_store_it() -> None:
+    themes = themes_of(WEEK)
+    keys = {theme.theme: theme.key for theme in themes}
+    assert keys["day rate?"] == "compensation:pay"
+    assert keys["does he know kubernetes"] == "skills:kubernetes"
+    assert keys["does he know fortran?"] == "skills:fortran"
+    assert theme_containing(themes, "email me at [email] about a role").key == (
+        "contact:left-details"
+    )
+    assert keys["tell me a joke"] == "other:~tell me a joke"
+    assert len(set(keys.values())) == len(themes)
+    for theme in themes:
+        assert theme.key.partition(":")[0] == theme.intent
+        stored = theme.to_json()
+        assert stored["key"] == theme.key
+        assert set(stored) == {"theme", "intent", "key", "count", "members"}
+
+
+def test_sessions_decide_the_label_not_repetition() -> None:
+    (theme,) = group_themes(["day rate?", "what's his hourly rate"], [50, 3], sessions=[1, 3])
+    assert theme.theme == "what's his hourly rate" and theme.count == 53
+    assert theme.members[0] == Member("what's his hourly rate", 3, 3)
+    with pytest.raises(ValueError, match="differ in length"):
+        group_themes(["day rate?"], [1, 2])
+    with pytest.raises(ValueError, match="differ in length"):
+        group_themes(["day rate?"], [1], sessions=[1, 1])
 
 
 def test_the_model_loads_once_and_embeds_unit_vectors() -> None:
@@ -180,7 +257,27 @@ def test_a_stored_label_alone_does_not_make_a_question_seen() -> None:
     assert recurrence(themes, [week])[0].new
 
 
-def test_residual_themes_recur_by_similarity() -> None:
-    themes = group_themes(["tell me about his career"], [2])
-    assert recurrence(themes, [[stored("tell me about his career path")]])[0].weeks_seen == 1
-    assert recurrence(themes, [[stored("cv?")]])[0].new
+def test_unknown_topic_themes_recur_by_strict_paraphrase() -> None:
+    themes = group_themes(["can he fly a plane?"], [2])
+    assert themes[0].key == "other:~can he fly a plane?"
+    assert recurrence(themes, [[stored("could he fly a plane?")]])[0].weeks_seen == 1
+    assert recurrence(themes, [[stored("can he fly a helicopter?")]])[0].new
+    assert recurrence(themes, [[stored("tell me a joke")], None, []])[0].new
+    weeks = [[stored("is he able to fly a plane?")], [stored("can he fly a plane?")], None]
+    assert recurrence(themes, weeks)[0].weeks_seen == 2
+
+
+def test_recurrence_by_key_uses_the_reports_candidate() -> None:
+    sam = Questions(Candidate("Sam"))
+    themes = group_themes(["what are your skills?", "can you fly a plane?"], [1, 1], questions=sam)
+    previous = [[stored("what are Sam's skills?")], [stored("can Sam fly a plane?")]]
+    flags = recurrence(themes, previous, questions=sam)
+    assert [flag.weeks_seen for flag in flags] == [1, 1]
+    # a key is a key whatever words the stored week used
+    week = [stored("how much does he charge per day", "k8s?")]
+    flags = recurrence(themes_of(WEEK), [week, week])
+    seen = {
+        theme.theme: flag.weeks_seen for theme, flag in zip(themes_of(WEEK), flags, strict=True)
+    }
+    assert seen["day rate?"] == seen["does he know kubernetes"] == 2
+    assert seen["does he know react?"] == 0

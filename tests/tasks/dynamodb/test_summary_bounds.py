@@ -33,13 +33,13 @@ WEEK = Week(2025, 45)
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 #: A question of each kind of theme: keyed ones of every intent, and residual ones.
 PREFIXES = [
-    ("skills", "does he know kafka? "),
-    ("compensation", "what is his day rate? "),
-    ("contact", "[email] "),
-    ("availability", "is he willing to relocate? "),
-    ("education", "any degrees? "),
-    ("experience", "tell me about his career path "),
-    ("other", "qzxv "),
+    ("skills", "does he know kafka? ", "skills:kafka"),
+    ("compensation", "what is his day rate? ", "compensation:pay"),
+    ("contact", "[email] ", "contact:left-details"),
+    ("availability", "is he willing to relocate? ", "availability:relocate"),
+    ("education", "any degrees? ", "education:degree"),
+    ("experience", "tell me about his career path ", None),
+    ("other", "qzxv ", None),
 ]
 
 
@@ -64,13 +64,14 @@ def worst_figures(themes: int, members: int, size: int, big: int = 3) -> WeeklyF
     base = weekly_figures(WEEK, records_of(query("a", "2025-11-05T10:00:00")), 0)
     shown: list[ThemeFigures] = []
     for t in range(themes):
-        intent, prefix = PREFIXES[t % len(PREFIXES)]
+        intent, prefix, key = PREFIXES[t % len(PREFIXES)]
         length = 1_000_000 if t < big else size
         texts = [prefix + noise(t * 1000 + m, length) for m in range(members)]
         shown.append(
             ThemeFigures(
                 theme=texts[0],
                 intent=intent,
+                key=key or f"{intent}:~{texts[0]}",
                 count=members * 2,
                 sessions=members,
                 answered=0,
@@ -87,6 +88,7 @@ def worst_figures(themes: int, members: int, size: int, big: int = 3) -> WeeklyF
         CvGap(
             theme=t.theme,
             intent=t.intent,
+            key=t.key,
             kind="not_answered",
             asked=t.count,
             short=t.count,
@@ -154,7 +156,7 @@ def test_six_pasted_questions_from_records_to_the_table(aws: StackInfo) -> None:
     # the case: a few 90 KB questions, each asked twice and never answered,
     # through weekly_figures -> stored summary -> UpdateItem
     events: list[dict[str, Any]] = []
-    for n, (_, prefix) in enumerate(PREFIXES * 2):
+    for n, (_, prefix, _) in enumerate(PREFIXES * 2):
         text = prefix + noise(n, 90_000 if n else 1_000_000)
         for copy in range(2):
             rid = f"r{n:02d}{copy}"
@@ -191,12 +193,13 @@ def test_summary_values_always_fit_and_keep_counts(shape: list[tuple[int, int]],
     base = weekly_figures(WEEK, records_of(query("a", "2025-11-05T10:00:00")), 0)
     themes = []
     for t, (members, size) in enumerate(shape):
-        intent, prefix = PREFIXES[(seed + t) % len(PREFIXES)]
+        intent, prefix, key = PREFIXES[(seed + t) % len(PREFIXES)]
         texts = [prefix + noise(seed * 7919 + t * 97 + m, size) for m in range(members)]
         themes.append(
             ThemeFigures(
                 theme=texts[0],
                 intent=intent,
+                key=key or f"{intent}:~{texts[0]}",
                 count=members + t,
                 sessions=members,
                 answered=0,
