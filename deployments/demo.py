@@ -6,13 +6,17 @@ fail for the wrong reason), process it, then run the flows one after another on
 Prefect's ephemeral engine. Prints a short summary per step; exits non-zero if any fails.
 
 Before the sample's two weeks come six earlier weeks of generated, realistic traffic
-(questions drawn from ``samples/labelled-questions*.json``, sent as the Worker sends
+(questions drawn from ``samples/demo-questions.json``, sent as the Worker sends
 them and processed by the same Lambda), quieter than the sample's last week and with one
 week whose match rate dropped. Their summaries are built by the same code the weekly
 aggregation runs, so the report shows trends, new and recurring themes, an anomaly and
 the gaps. The sample's weeks keep their exact figures (checked against
 ``samples/expected-*.json`` on report-metrics.md's keys). ``--report-only`` replays the
 sample alone, as it is.
+
+Each command keeps its own Prefect home and report folder (``OUTPUTS``): ``make demo``
+``out/prefect-home`` and ``out/reports``, ``make report`` ``out/report/``, ``make serve``
+``out/serve/``, so one run beside another shares neither runs nor report files.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +37,13 @@ from typing import Any
 
 import boto3
 
-from deployments.local_stack import EventSourceMapping, StackInfo, expire_ttl_items, local_stack
+from deployments.local_stack import (
+    EventSourceMapping,
+    StackInfo,
+    expire_ttl_items,
+    local_stack,
+    processor_handler,
+)
 from deployments.worker import (
     SAMPLES_DIR,
     WorkerSend,
@@ -47,6 +57,32 @@ from lambdas.shared.weeks import Week
 from tasks.dynamodb.week_index import query_week_orphans, query_week_records
 
 SAMPLE_LAST_WEEK = Week(2025, 46)
+OUT_DIR = Path(__file__).resolve().parents[1] / "out"
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where one command keeps Prefect's state and writes the reports it renders."""
+
+    root: Path
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.root / "prefect-home"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+
+#: Per command, never shared: ``make report`` during ``make serve`` must neither show its
+#: runs (and their presigned links to its own, short-lived, embedded AWS) in serve's UI
+#: nor overwrite serve's reports.
+OUTPUTS = {
+    "demo": Outputs(OUT_DIR),
+    "report": Outputs(OUT_DIR / "report"),
+    "serve": Outputs(OUT_DIR / "serve"),
+}
 #: Generated weeks before the sample's two (so the report's 8-week trend is full).
 SEED_WEEKS = 6
 #: Requests per generated week, oldest first; the sample's weeks have 91 and 298.
@@ -109,11 +145,17 @@ class DemoState:
     report_week: Week
 
 
+#: The demo's candidate: the report folds "you", "his" and the name into one person.
+DEMO_CANDIDATE = json.loads((SAMPLES_DIR / "demo-questions.json").read_text(encoding="utf-8"))[
+    "candidate"
+]
+
+
 def labelled_groups() -> list[dict[str, Any]]:
-    """The labelled question groups (development sets; the held-out set stays unseen)."""
-    groups: list[dict[str, Any]] = []
-    for name in ("labelled-questions.json", "labelled-questions-tuning.json"):
-        groups += json.loads((SAMPLES_DIR / name).read_text(encoding="utf-8"))["groups"]
+    """The demo's question groups (samples/demo-questions.json: one question per group,
+    written as visitors write, to the candidate, by name, in fragments and with typos)."""
+    data = json.loads((SAMPLES_DIR / "demo-questions.json").read_text(encoding="utf-8"))
+    groups: list[dict[str, Any]] = data["groups"]
     return [group for group in groups if group["id"] not in SEED_ABSENT]
 
 
@@ -199,11 +241,9 @@ def seeded_weeks(state: DemoState) -> list[Week]:
 
 def seed_history(state: DemoState) -> str:
     """Send the generated earlier weeks like the Worker while the poller drains."""
-    from lambdas.processor.handler import handler
-
     # reproducible demo traffic, not a secret
     rng = random.Random(SEED)  # noqa: S311  # nosec B311
-    esm = EventSourceMapping(handler)
+    esm = EventSourceMapping(processor_handler())
     lines = []
     for index, (week, total) in enumerate(zip(seeded_weeks(state), SEED_TOTALS, strict=True)):
         sends = seeded_week(week, total, index == SEED_DIP_WEEK, rng)
@@ -217,6 +257,7 @@ def store_history(state: DemoState) -> str:
     """The summaries of the 7 weeks before the report's, oldest first, built by the code of
     the weekly aggregation (records read once, figures and insights, summary saved)."""
     from tasks.core.aggregate import weekly_figures
+    from tasks.core.candidate import Candidate
     from tasks.dynamodb.summaries import previous_summaries, save_summary
     from tasks.week_archive import read_week
     from tasks.weekly_summaries import previous_week_total
@@ -231,6 +272,7 @@ def store_history(state: DemoState) -> str:
             records.table,
             total,
             previous_summaries(state.stack.settings.summaries_table, week),
+            candidate=Candidate(DEMO_CANDIDATE["name"], tuple(DEMO_CANDIDATE["aliases"])),
         )
         save_summary(state.stack.settings.summaries_table, figures, records.source)
         lines.append(
@@ -240,13 +282,12 @@ def store_history(state: DemoState) -> str:
     return "\n".join(lines)
 
 
-def replay_sample(state: DemoState) -> str:
-    """Send the sample like the Worker (shifted to recent weeks) while the poller drains."""
-    from lambdas.processor.handler import handler
-
+def replay_sample(state: DemoState, sends: Sequence[WorkerSend] | None = None) -> str:
+    """Send the sample like the Worker (shifted to recent weeks) while the poller drains;
+    ``sends``: these instead (already prepared for ``state``'s weeks)."""
     offset = state.offset
-    sends = list(shifted(load_sample(), offset))
-    esm = EventSourceMapping(handler)
+    sends = list(shifted(load_sample(), offset) if sends is None else sends)
+    esm = EventSourceMapping(processor_handler())
     totals = {"invocations": 0, "processed": 0}
 
     def drain() -> None:
@@ -416,15 +457,24 @@ def flow_steps(state: DemoState, args: argparse.Namespace) -> list[Step]:
     ]
 
 
+def outputs_of(args: argparse.Namespace) -> Outputs:
+    """``make report``'s folders for ``--report-only``, else ``make demo``'s."""
+    return OUTPUTS["report" if args.report_only else "demo"]
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would drown the story
-    os.environ.setdefault("CV_ANALYTICS_REPORT_OUTPUT_DIR", str(Path("out/reports").resolve()))
-    # Prefect's ephemeral engine, never an operator's server or profile
+    outputs = outputs_of(args)
+    os.environ["CV_ANALYTICS_REPORT_OUTPUT_DIR"] = str(outputs.reports)
+    os.environ.setdefault("CV_ANALYTICS_CANDIDATE_NAME", DEMO_CANDIDATE["name"])
+    os.environ.setdefault("CV_ANALYTICS_CANDIDATE_ALIASES", json.dumps(DEMO_CANDIDATE["aliases"]))
+    # Prefect's ephemeral engine in this command's own home, never an operator's server,
+    # profile, or another command's home (see OUTPUTS)
     os.environ.pop("PREFECT_API_URL", None)
-    os.environ.setdefault("PREFECT_HOME", str(Path("out/prefect-home").resolve()))
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(outputs.prefect_home)
+    outputs.prefect_home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # a fresh PREFECT_HOME migrates its database first: 20 s is not always enough on 2 cores

@@ -1,10 +1,16 @@
 """The poller: a stand-in for Lambda's SQS event source mapping, which moto cannot run
 without Docker. It receives a batch, calls the handler in-process with a Lambda-shaped event
 and context, and deletes what the handler did not report as failed.
+
+Two ways to run it: ``drain()`` until the queue is empty (the demo, the tests: failed
+messages made visible again at once), or ``step()`` in a ``BackgroundLoop`` for as long as
+a stack runs (``make serve``: failed messages wait out the queue's visibility timeout, as
+on AWS, so they come back after it and reach the DLQ after ``maxReceiveCount`` receives).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -13,6 +19,8 @@ from typing import Any
 
 from deployments.local_stack.provision import client, template_figures
 from tasks.settings import Settings
+
+logger = logging.getLogger("deployments.local_stack")
 
 
 def _function_name() -> str:
@@ -72,6 +80,26 @@ def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
+def processor_handler() -> Handler:
+    """The processor's handler as the local stand-in invokes it, its metrics cleared after
+    each invocation.
+
+    With ``POWERTOOLS_METRICS_DISABLED`` (the demo and serve set it: EMF lines would drown
+    their output) Powertools never flushes, so never clears, and once 100 values have
+    piled up it prints the whole set as EMF JSON anyway; a flush clears them on Lambda.
+    """
+    from lambdas.processor.handler import handler, metrics
+
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = handler(event, context)
+        finally:
+            metrics.clear_metrics()
+        return response
+
+    return invoke
+
+
 @dataclass
 class DrainResult:
     invocations: int = 0
@@ -83,9 +111,14 @@ class EventSourceMapping:
     """Local stand-in for Lambda's SQS FIFO poller (the template's batch size, partial batch
     responses).
 
-    Failed messages are left on the queue for SQS's redrive policy. Because waiting out
-    the visibility timeout is pointless locally, ``fast_retry`` makes them visible
-    again at once, which is what the passage of the timeout would do.
+    One invocation at a time, each with at most ``batch_size`` messages. SQS hides a FIFO
+    message group while any of its messages is in flight, so there is never more than one
+    batch of a group in flight, as with Lambda's FIFO poller (which would also run other
+    groups' batches side by side; the Worker sends one group).
+
+    Failed messages are left on the queue for SQS's redrive policy. ``fast_retry`` (the
+    default, for drains) makes them visible again at once, which is what the passage of
+    the visibility timeout would do; without it they wait the timeout out, as on AWS.
     """
 
     def __init__(
@@ -105,6 +138,29 @@ class EventSourceMapping:
         self.queue_arn = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
+        #: What ``step()`` has done since the mapping was made.
+        self.totals = DrainResult()
+
+    def step(self) -> bool:
+        """One poll for a background loop; whether the handler was invoked (logged)."""
+        result = self.poll_once()
+        if not result.invocations:
+            return False
+        self.totals.invocations += result.invocations
+        self.totals.processed += result.processed
+        self.totals.failed += result.failed
+        retry = (
+            "" if not result.failed or self.fast_retry else " (back after the visibility timeout)"
+        )
+        logger.info(
+            "processor invoked with %d message(s) from %s: %d done, %d failed%s",
+            result.processed + result.failed,
+            self.settings.queue_name,
+            result.processed,
+            result.failed,
+            retry,
+        )
+        return True
 
     def poll_once(self, result: DrainResult | None = None) -> DrainResult:
         """One receive and (if anything came) one invocation."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from deployments.local_stack import (
     ALARM_NAMES,
@@ -208,3 +209,209 @@ def test_importing_the_local_stack_does_no_work() -> None:
         check=False,
     )
     assert done.returncode == 0 and done.stdout.strip() == "idle", done.stderr
+
+
+# --- DynamoDB's TTL rules, as the stand-in applies them -------------------------------------
+
+
+def _put_ttl_items(table: str, rows: dict[str, dict[str, str]]) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    for name, ttl in rows.items():
+        dynamodb.put_item(
+            TableName=table,
+            Item={"requestId": {"S": name}, "eventKey": {"S": "query#1"}, "ttl": ttl},
+        )
+
+
+def _left(table: str) -> list[str]:
+    items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=table)["Items"]
+    return sorted(i["requestId"]["S"] for i in items)
+
+
+def test_ttl_stand_in_leaves_what_aws_leaves(aws: StackInfo) -> None:
+    # given items AWS's TTL process ignores: over five years past, a string, and one it takes
+    table = aws.settings.query_events_table
+    now = 1_800_000_000
+    _put_ttl_items(
+        table,
+        {
+            "five-years-ago": {"N": str(now - 6 * 365 * 86_400)},
+            "a-string": {"S": str(now - 10)},
+            "expired": {"N": str(now - 10)},
+        },
+    )
+    # when a sweep runs
+    assert expire_ttl_items(now=now) == 1
+    # then only the expired Number within five years went
+    assert _left(table) == ["a-string", "five-years-ago"]
+
+
+def test_ttl_stand_in_sweeps_only_tables_whose_ttl_is_enabled(aws: StackInfo) -> None:
+    # given TTL disabled on the raw events table, and enabled on another table
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    raw = aws.settings.query_events_table
+    dynamodb.update_time_to_live(
+        TableName=raw, TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"}
+    )
+    summaries = aws.settings.summaries_table
+    dynamodb.update_time_to_live(
+        TableName=summaries, TimeToLiveSpecification={"Enabled": True, "AttributeName": "gone"}
+    )
+    key_name = dynamodb.describe_table(TableName=summaries)["Table"]["KeySchema"][0]
+    now = 1_800_000_000
+    _put_ttl_items(raw, {"expired": {"N": str(now - 10)}})
+    dynamodb.put_item(
+        TableName=summaries,
+        Item={key_name["AttributeName"]: {"S": "old"}, "gone": {"N": str(now - 10)}},
+    )
+    # when a sweep runs
+    deleted = expire_ttl_items(now=now)
+    # then the table with TTL disabled keeps its item; the other table's expired item went
+    assert deleted == 1
+    assert _left(raw) == ["expired"]
+    assert dynamodb.scan(TableName=summaries)["Count"] == 0
+
+
+# --- the background loop ----------------------------------------------------------------------
+
+
+def test_a_failing_step_does_not_end_the_loop() -> None:
+    from deployments.local_stack import BackgroundLoop
+
+    # given a step that fails twice, then works
+    calls: list[int] = []
+
+    def flaky() -> bool:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise ConnectionError("endpoint not answering")
+        return False
+
+    loop = BackgroundLoop("flaky", flaky, interval=0.01, backoff=(0.01, 0.02))
+    # when it runs for three passes
+    with loop:
+        for _ in range(3):
+            assert loop.wait_for_fresh_pass(30)
+        # then it is still running, the failures counted and remembered
+        assert loop.running
+        assert loop.failures == 2
+        assert loop.last_error == "ConnectionError: endpoint not answering"
+    # and leaving the block stops it
+    assert not loop.running
+    assert not loop.wait_for_fresh_pass(0.5)
+
+
+def test_a_loop_stops_during_its_pause() -> None:
+    from deployments.local_stack import BackgroundLoop
+
+    # given a loop whose pause is an hour
+    loop = BackgroundLoop("slow", lambda: False, interval=3600).start()
+    assert loop.wait_for_fresh_pass(30)
+    # when stopped, it ends without waiting the pause out
+    loop.stop(timeout=30)
+    assert not loop.running
+
+
+def test_a_loop_refuses_a_pause_that_is_not_positive() -> None:
+    from deployments.local_stack import BackgroundLoop
+
+    with pytest.raises(ValueError, match="positive"):
+        BackgroundLoop("busy", lambda: True, interval=0)
+
+
+# --- the event source mapping as make serve runs it (no fast retry) ---------------------------
+
+
+def test_the_background_poller_honours_batch_item_failures_and_the_redrive_policy(
+    stack: StackInfo,
+) -> None:
+    from deployments.local_stack import BackgroundLoop, EventSourceMapping
+
+    # given 24 events and one the function always fails, and a 1 s visibility timeout
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "1"})
+    for i in range(25):
+        sqs.send_message(
+            QueueUrl=stack.queue_url,
+            MessageBody="poison" if i == 12 else f"ok {i}",
+            MessageGroupId=f"g{i % 2}",
+            MessageDeduplicationId=str(i),
+        )
+    batches: list[list[str]] = []
+
+    def function(event: dict[str, Any], context: object) -> dict[str, Any]:
+        records = event["Records"]
+        batches.append([r["body"] for r in records])
+        failed = [r["messageId"] for r in records if r["body"] == "poison"]
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+
+    mapping = EventSourceMapping(function, stack.settings, fast_retry=False)
+    # when the mapping polls in the background until the poison reached the DLQ
+    with BackgroundLoop("mapping", mapping.step, interval=0.05):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            dlq = sqs.get_queue_attributes(
+                QueueUrl=stack.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            if dlq["ApproximateNumberOfMessages"] == "1":
+                break
+            time.sleep(0.1)
+    # then batches held at most 10, each ok event was processed once, the poison was
+    # received maxReceiveCount times (again only after its visibility timeout), then dead-lettered
+    assert batches and max(len(b) for b in batches) <= 10
+    bodies = [body for batch in batches for body in batch]
+    assert sorted(b for b in bodies if b != "poison") == sorted(
+        f"ok {i}" for i in range(25) if i != 12
+    )
+    assert bodies.count("poison") == MAX_RECEIVE_COUNT
+    (dead,) = sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert dead["Body"] == "poison"
+    assert mapping.totals.failed == MAX_RECEIVE_COUNT
+
+
+def test_without_fast_retry_a_failed_message_waits_out_its_visibility_timeout(
+    stack: StackInfo,
+) -> None:
+    from deployments.local_stack import EventSourceMapping
+
+    # given a message the function fails (the queue's timeout: the template's 180 s)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.send_message(
+        QueueUrl=stack.queue_url, MessageBody="{}", MessageGroupId="g", MessageDeduplicationId="1"
+    )
+
+    def broken(event: dict[str, object], context: object) -> dict[str, object]:
+        raise RuntimeError("every record failed")
+
+    mapping = EventSourceMapping(broken, stack.settings, fast_retry=False)
+    # when it fails once
+    assert mapping.step() is True
+    # then it is in flight, not received again, not dead-lettered
+    assert mapping.step() is False
+    counts = sqs.get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert counts["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert (mapping.totals.invocations, mapping.totals.failed) == (1, 1)
+
+
+def test_the_local_processor_never_prints_disabled_metrics(
+    aws: StackInfo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deployments.local_stack import EventSourceMapping, processor_handler
+
+    # given metrics disabled, as the demo and serve run the processor
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    mapping = EventSourceMapping(processor_handler(), aws.settings)
+    # when it is invoked more than 100 times (Powertools prints at 100 values)
+    for i in range(110):
+        sqs.send_message(
+            QueueUrl=aws.queue_url,
+            MessageBody="not json",
+            MessageGroupId="g",
+            MessageDeduplicationId=str(i),
+        )
+        assert mapping.poll_once().invocations == 1
+    # then no EMF line was printed
+    assert "CloudWatchMetrics" not in capsys.readouterr().out
