@@ -1,14 +1,19 @@
 """Prefect Automations for servers that run them (Prefect server 3 and Prefect Cloud).
 
-The flows' own hooks (``flows/hooks.py``) already publish every failure or crash to the
-alarms topic; automations add what a hook cannot see:
+One alert per failure (docs/flows.md, "Alerts"): the flows' failure hook
+(``flows/hooks.py``) is the alert path on both deployment targets. It publishes a failed or
+crashed run to the alarms topic (masked, with what to do), or knows the flow already did,
+or that no alert is needed, and then emits ``cv-analytics.flow-run.alert-handled``. The
+automations add only what a hook cannot do:
 
-- ``cv-analytics flow run failed or crashed``: any flow run tagged ``cv-analytics`` that
-  enters Failed or Crashed, including a crash of the infrastructure the hook never ran
-  in (an ECS task killed, a worker host lost), notifies through a notification block;
+- ``cv-analytics flow run failed or crashed``: the fallback. A run tagged ``cv-analytics``
+  that enters Failed, Crashed or TimedOut and whose hook did not report the failure
+  handled within :data:`ALERT_GRACE` (an ECS task killed before its hook ran, a worker
+  host lost, SNS unreachable from the hook) notifies through a notification block. When
+  the hook handled it, this automation stays silent, so a failure never alerts twice;
 - ``cv-analytics <flow> running too long``, one per flow: a run that entered Running and
   has not left it within the flow's expected duration (``flows.hooks.EXPECTED_SECONDS``)
-  notifies too, well before the flow's own timeout stops it.
+  notifies, well before the flow's own timeout stops it. Not a failure: the run goes on.
 
 The notification goes through any Prefect notification block (Slack, e-mail, Microsoft
 Teams, a custom webhook...), named ``<block-type-slug>/<block-name>``; create it once in
@@ -16,7 +21,8 @@ the UI (Blocks) or in Python, then::
 
     PREFECT_API_URL=... python -m deployments.automations --block slack-webhook/cv-analytics-alerts
 
-:func:`create_automations` upserts by name, so running it again updates them in place.
+:func:`create_automations` upserts by name, so running it again updates them in place (an
+older server's failure automation, which notified on every failure, becomes the fallback).
 """
 
 from __future__ import annotations
@@ -31,9 +37,14 @@ from prefect.automations import Automation
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import EventTrigger, Posture
 
-from flows.hooks import EXPECTED_SECONDS, PROJECT_TAG
+from flows.hooks import ALERT_HANDLED_EVENT, EXPECTED_SECONDS, PROJECT_TAG
 
-FAILED_EVENTS = frozenset({"prefect.flow-run.Failed", "prefect.flow-run.Crashed"})
+#: A run failing: Failed, Crashed, or TimedOut (a Failed type emitted under its own name).
+FAILED_EVENTS = frozenset(
+    {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
+)
+#: How long after a failure the hook has to report it handled before the fallback notifies.
+ALERT_GRACE = timedelta(minutes=10)
 #: The events of a run leaving Running (TimedOut and the retry states are Failed/Scheduled
 #: types with their own names; each is emitted as ``prefect.flow-run.<state name>``).
 LEFT_RUNNING_EVENTS = frozenset(
@@ -51,29 +62,23 @@ LEFT_RUNNING_EVENTS = frozenset(
     }
 )
 FLOW_RUN_RESOURCE: dict[str, str | list[str]] = {"prefect.resource.id": "prefect.flow-run.*"}
-#: Prefect's state message when it refuses a run's parameters (flow_engine): the operator
-#: already saw the refusal in the Run form or the CLI, so it is not an incident to page on.
-PARAMETERS_REFUSED = "Validation of flow parameters failed*"
-#: A failed or crashed run, unless it failed because its parameters were refused.
-FAILED_RUN_RESOURCE: dict[str, str | list[str]] = {
-    **FLOW_RUN_RESOURCE,
-    "prefect.state-message": f"!{PARAMETERS_REFUSED}",
-}
 TAG_RESOURCE: dict[str, str | list[str]] = {
     "prefect.resource.role": "tag",
     "prefect.resource.id": f"prefect.tag.{PROJECT_TAG}",
 }
 
 FAILED_NAME = f"{PROJECT_TAG} flow run failed or crashed"
+#: No state message: it may quote what a visitor typed, and only the hook masks it.
 FAILED_BODY = """\
-Flow run {{ flow_run.name }} of {{ flow.name }} entered {{ flow_run.state.name }}.
-Message: {{ flow_run.state.message }}
-Open it: {{ flow_run|ui_url }}
-Runbook: docs/runbook.md."""
+Flow run {{ flow_run.name }} of {{ flow.name }} entered {{ flow_run.state.name }}, and no
+alert was published for it: its failure hook did not run (the infrastructure was lost)
+or could not reach the alarms topic.
+Open it: {{ flow_run|ui_url }} (its state message and log say what failed).
+What to do: docs/runbook.md#failed-flow-run."""
 LONG_RUNNING_BODY = """\
 Flow run {{ flow_run.name }} of {{ flow.name }} has been Running for longer than its
 expected duration ({expected} s). It is still running: look at its logs before its
-timeout stops it.
+timeout stops it (docs/runbook.md#failed-flow-run).
 Open it: {{ flow_run|ui_url }}"""
 
 
@@ -82,26 +87,29 @@ def long_running_name(flow_name: str) -> str:
 
 
 def failure_automation(block_document_id: UUID) -> Automation:
-    """Any ``cv-analytics`` flow run entering Failed or Crashed notifies at once, except a run
-    refused for its parameters (a week that has not ended, a malformed count)."""
+    """The fallback: a ``cv-analytics`` flow run that failed, crashed or timed out notifies
+    only if its hook did not report the failure handled within :data:`ALERT_GRACE`."""
     return Automation(
         name=FAILED_NAME,
         description=(
-            "Notifies when any cv-analytics flow run fails or crashes (not when its "
-            "parameters are refused)."
+            "Notifies when a cv-analytics flow run fails, crashes or times out and its own "
+            "failure hook published no alert for it (lost infrastructure, SNS unreachable). "
+            "A run whose hook alerted (or needed no alert) is not notified again."
         ),
         trigger=EventTrigger(
-            expect=set(FAILED_EVENTS),
-            match=FAILED_RUN_RESOURCE,
+            after=set(FAILED_EVENTS),
+            expect={ALERT_HANDLED_EVENT},
+            for_each={"prefect.resource.id"},
+            match=FLOW_RUN_RESOURCE,
             match_related=TAG_RESOURCE,
-            posture=Posture.Reactive,
+            posture=Posture.Proactive,
             threshold=1,
-            within=timedelta(0),
+            within=ALERT_GRACE,
         ),
         actions=[
             SendNotification(
                 block_document_id=block_document_id,
-                subject=f"{PROJECT_TAG} flow run {{{{ flow_run.name }}}} failed",
+                subject=f"{PROJECT_TAG} flow run {{{{ flow_run.name }}}} failed (no alert)",
                 body=FAILED_BODY,
             )
         ],

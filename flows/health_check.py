@@ -1,4 +1,4 @@
-"""Daily health check: the runbook's "Daily Health Checks", as a flow (``health-check``).
+"""Daily health check (docs/runbook.md#failed-health-check), as a flow (``health-check``).
 
 Top to bottom, like the runbook: CloudWatch alarms ``cv-analytics-*`` (fails on any in
 ALARM); main queue depth and the age of its oldest message from CloudWatch (fails above
@@ -6,8 +6,9 @@ ALARM); main queue depth and the age of its oldest message from CloudWatch (fail
 ``dlq_alarm_threshold``); the newest analytics record and requests still awaiting a
 response, read with the report's own Query on the ``week-index`` partitions of this and
 last ISO week (the index is keyed by request id, not time; never a Scan); processor
-invocations and errors of the last 24 h. Findings: artifact ``health-check-findings``, one
-log line per check, and on failure an alert and the Failed state (``tasks.conclude``).
+invocations and errors of the last 24 h. Findings: artifact ``health-check-try<NN>-1-findings``,
+one log line per check, and on failure one alert and the Failed state, each failed check
+with its next step (``tasks.conclude``).
 Details: docs/flows.md.
 """
 
@@ -20,7 +21,7 @@ from prefect import flow
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from lambdas.shared.weeks import Week
 from tasks.cloudwatch import describe_alarms, metric_statistic
-from tasks.conclude import conclude
+from tasks.conclude import ChecksFailedError, conclude, failed_run
 from tasks.core import health
 from tasks.core.checks import Check, Findings
 from tasks.core.health import ALARM_PREFIX
@@ -84,7 +85,10 @@ def health_check() -> Findings:
         "AWS/Lambda", "Errors", function, window_seconds=DAY_SECONDS, statistic="Sum"
     )
     checks.append(health.processor_metrics_check(settings.processor_function, invocations, errors))
-    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks), settings.alarms_topic)
+    try:
+        return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks), settings.alarms_topic)
+    except ChecksFailedError as failure:
+        return failed_run(failure)  # type: ignore[return-value]  # ends the run Failed
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Monthly maintenance: the runbook's "Monthly Tasks", as a flow (``monthly-maintenance``).
+"""Monthly maintenance (docs/runbook.md#monthly-maintenance), as a flow (``monthly-maintenance``).
 
 Top to bottom, like the runbook; each step's findings become checks, and an error in one
 step becomes a failed check while the other steps still run:
@@ -15,8 +15,10 @@ step becomes a failed check while the other steps still run:
    ALARM so a real alarm is never cleared;
 6. a masked summary e-mail to the report recipients.
 
-``dry_run`` changes and sends nothing. Findings: artifact ``monthly-maintenance-findings``;
-failure: alert and Failed state. Details: docs/flows.md.
+``dry_run`` changes and sends nothing, and names the run ``monthly-maintenance-dry-run-<date>``.
+A Quick run of the deployment is a dry run (its default parameters); the monthly schedule
+passes ``dry_run: false``. Findings: artifact ``monthly-maintenance-try<NN>-1-findings``;
+failure: one alert and the Failed state, naming the runbook section. Details: docs/flows.md.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
+from pydantic import StrictBool
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from lambdas.shared.contract import EPOCH_MS_MIN
 from tasks import cloudwatch, ses, sns, week_archive
-from tasks.conclude import conclude
+from tasks.conclude import ChecksFailedError, conclude, failed_run
 from tasks.core.checks import Check, Findings, render_html, render_text
 from tasks.core.health import ALARM_PREFIX
 from tasks.core.maintenance import (
@@ -251,8 +254,17 @@ def email_check(settings: Settings, findings: Findings, dry_run: bool) -> Check:
     timeout_seconds=timeout_seconds(FLOW_NAME),
     **FLOW_HOOKS,
 )
-def monthly_maintenance(dry_run: bool = False, test_alarms: bool = True) -> Findings:
-    """Log groups, tables, PITR, backup, archival, alarm test and summary e-mail."""
+def monthly_maintenance(dry_run: StrictBool = False, test_alarms: StrictBool = True) -> Findings:
+    """Log groups, tables, PITR, backup, archival, alarm test and summary e-mail.
+
+    Args:
+        dry_run: Only report what would change: set no retention, enable no PITR, take and
+            delete no backup, archive and delete no week, e-mail nothing. A Quick run of
+            the deployment is a dry run; the monthly schedule runs for real.
+            See docs/runbook.md#monthly-maintenance.
+        test_alarms: Test the alarm notifications: set cv-analytics-dlq-depth to ALARM and
+            back (skipped when it is in ALARM already); its subscribers get two e-mails.
+    """
     settings = Settings()
     now = datetime.now(UTC)
     checks: list[Check] = []
@@ -265,7 +277,10 @@ def monthly_maintenance(dry_run: bool = False, test_alarms: bool = True) -> Find
         "summary e-mail",
         lambda: [email_check(settings, Findings.of(FLOW_NAME, checks), dry_run)],
     )
-    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks), settings.alarms_topic)
+    try:
+        return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks), settings.alarms_topic)
+    except ChecksFailedError as failure:
+        return failed_run(failure)  # type: ignore[return-value]  # ends the run Failed
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def report_regeneration(week: WeekParameter, resend: StrictBool = False) -> Week
 
     Args:
         week: ISO week to (re)generate, YYYY-Www, e.g. 2025-W45 (weeks start on Monday, UTC):
-            a week that has ended, from 2020 on.
+            a week that has ended, from 2020 on. See docs/runbook.md#report-regeneration.
         resend: Send the e-mail again even if this week's report was already sent.
     """
     return weekly_report.fn(week=week, resend=resend)

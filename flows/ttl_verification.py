@@ -1,4 +1,4 @@
-"""TTL verification: the runbook's "Verify TTL Cleanup", as a flow (``ttl-verification``).
+"""TTL verification (docs/runbook.md#ttl-findings), as a flow (``ttl-verification``).
 
 For each table with a TTL policy in the settings (the raw events table: attribute ``ttl``,
 ``query_events_ttl_days`` days):
@@ -11,8 +11,8 @@ For each table with a TTL policy in the settings (the raw events table: attribut
    milliseconds, expiring later than the policy allows, expired longer than the grace
    period yet still present. Any of these fails.
 
-Findings: markdown artifact ``ttl-verification-findings``, one log line per check, and on
-failure an alert to the alarms topic and the Failed state (``tasks.conclude``).
+Findings: markdown artifact ``ttl-verification-try<NN>-1-findings``, one log line per check,
+and on failure one alert to the alarms topic and the Failed state (``tasks.conclude``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pydantic import StrictBool
 
 from flows.hooks import FLOW_HOOKS, dated_run_name, timeout_seconds
 from flows.parameters import SegmentCount
-from tasks.conclude import conclude
+from tasks.conclude import ChecksFailedError, conclude, failed_run
 from tasks.core.checks import Check, Findings
 from tasks.core.ttl import TtlPolicy, item_checks, merge_all, status_check
 from tasks.dynamodb.ttl import enable_ttl, scan_ttl_segment, ttl_status
@@ -73,14 +73,19 @@ def ttl_verification(fix: StrictBool = False, segments: SegmentCount = 4) -> Fin
     """Verify TTL on every table with a TTL policy; ``fix`` enables a disabled TTL.
 
     Args:
-        fix: Enable the TTL where it is disabled (true or false).
-        segments: Parallel scan segments, a whole number from 1 to 64.
+        fix: Enable the TTL where it is disabled (AWS allows one TTL change per table per
+            hour; a TTL on the wrong attribute is only reported). See
+            docs/runbook.md#ttl-findings.
+        segments: Parallel scan segments, a whole number from 1 to 64 (default 4).
     """
     settings = Settings()
     checks: list[Check] = []
     for table, policy in ttl_policies(settings).items():
         checks += verify_table(table, policy, fix, segments)
-    return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks), settings.alarms_topic)
+    try:
+        return conclude(FLOW_NAME, Findings.of(FLOW_NAME, checks), settings.alarms_topic)
+    except ChecksFailedError as failure:
+        return failed_run(failure)  # type: ignore[return-value]  # ends the run Failed
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ from flows.hooks import FLOW_HOOKS, timeout_seconds, weekly_report_run_name
 from flows.parameters import OptionalWeekParameter, resolve_week
 from lambdas.shared.weeks import InvalidWeekError, Week
 from tasks.aws import TASK_OPTIONS
+from tasks.conclude import run_attempt
 from tasks.core.aggregate import PipelineHealth, WeeklyFigures, pipeline_health, weekly_figures
+from tasks.core.checks import artifact_key as checks_artifact_key
 from tasks.core.insights import StoredSummary
 from tasks.core.render import (
     build_mime,
@@ -49,10 +51,17 @@ from tasks.sqs.queues import queue_depth
 from tasks.week_archive import read_week
 from tasks.weekly_summaries import previous_week_total_task
 
+#: The report's artifacts, in the order a run makes them (the step of each key).
+ARTIFACT_STEPS = {"html": 1, "figures": 2, "top-queries": 3, "themes": 4}
 
-def artifact_key(week: Week, what: str = "") -> str:
-    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
-    return "-".join(part for part in ("weekly-report", what, week.id.lower()) if part)
+
+def artifact_key(week: Week, what: str = "figures", attempt: int = 1) -> str:
+    """``weekly-report-<week>-try<NN>-<step>-<what>``: the key of one of the report's
+    artifacts in a run's ``attempt``-th try (:func:`tasks.core.checks.artifact_key`), so a
+    retried run's artifacts stay distinct and sort in the order they were made. Prefect
+    artifact keys allow lowercase letters, digits and dashes only."""
+    prefix = f"weekly-report-{week.id.lower()}"
+    return checks_artifact_key(prefix, attempt, ARTIFACT_STEPS[what], what)
 
 
 def report_folder(output_dir: str, week: Week) -> Path:
@@ -76,7 +85,9 @@ def aggregate_week(
     get_run_logger().info(
         "Read %d records of %s from %s", len(week_records.table), week, week_records.source
     )
-    figures = weekly_figures(week, week_records.table, previous_total, previous)
+    figures = weekly_figures(
+        week, week_records.table, previous_total, previous, candidate=settings.candidate
+    )
     return figures, week_records.source
 
 
@@ -138,8 +149,9 @@ def publish_artifacts(
     which needs the reader's own AWS sign-in: no bearer link is kept in Prefect.
     """
     uri = s3_uri(settings.archive_bucket, html_key)
+    attempt = run_attempt()
     create_link_artifact(
-        key=artifact_key(week, "html"),
+        key=artifact_key(week, "html", attempt),
         link=console_url(settings.archive_bucket, html_key, settings.region),
         link_text=f"CV Analytics Weekly Report - Week {figures.week} (HTML, in the AWS console)",
         description=(
@@ -149,17 +161,17 @@ def publish_artifacts(
         ),
     )
     create_markdown_artifact(
-        key=artifact_key(week),
+        key=artifact_key(week, "figures", attempt),
         markdown=render_markdown(figures, health),
         description=f"Gaps, anomalies and key figures of {figures.week}",
     )
     create_table_artifact(
-        key=artifact_key(week, "top-queries"),
+        key=artifact_key(week, "top-queries", attempt),
         table=top_queries_table(figures),
         description=f"Top queries of {figures.week} (display queries, personal data masked)",
     )
     create_table_artifact(
-        key=artifact_key(week, "themes"),
+        key=artifact_key(week, "themes", attempt),
         table=themes_table(figures),
         description=(
             f"Themes of {figures.week}: one row per question, why it is a gap (kind, asked, "
@@ -175,12 +187,13 @@ def publish_artifacts(
     timeout_seconds=timeout_seconds("weekly-report"),
     **FLOW_HOOKS,
 )
-def weekly_report(week: OptionalWeekParameter = None, resend: StrictBool = False) -> WeeklyFigures:
+def weekly_report(week: OptionalWeekParameter = "", resend: StrictBool = False) -> WeeklyFigures:
     """Compute, archive, show and e-mail (once) the report of a week.
 
     Args:
         week: ISO week YYYY-Www, e.g. 2025-W45 (Monday to Sunday, UTC), that has ended, from
-            2020 on. Empty: the last complete week.
+            2020 on. Leave it empty for the last complete week (what the Monday schedule
+            does).
         resend: Send the e-mail again even if this week's report was already sent.
     """
     # Prefect refused an unreportable week before this body; this also covers callers

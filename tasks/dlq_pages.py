@@ -76,6 +76,7 @@ class RoundResult:
     archive_keys: list[str] = field(default_factory=list)
     #: Up to ``SAMPLES_PER_CLASS`` per class: the class and a masked sample line.
     samples: list[tuple[str, str]] = field(default_factory=list)
+    #: The events redriven (in a dry run: that a real run would redrive), for stale weeks.
     redriven_events: list[EventWeek] = field(default_factory=list)
     held: list[dict[str, Any]] = field(default_factory=list)
     #: Message ids deleted from the DLQ (archived or redriven first).
@@ -127,8 +128,11 @@ def settle_page(
     """
     plan = _classify_page(messages, max_redrives, result)
     result.seen += len(messages)
-    if dry_run:
+    if dry_run:  # keep them in flight until the run ends; note what a real run would redrive
         result.held.extend(messages)
+        result.redriven_events.extend(
+            week for m in plan.redrivable if (week := event_week(m["Body"])) is not None
+        )
         return
     if plan.poison:
         _archive(bucket, run_id, page, plan.poison, result)

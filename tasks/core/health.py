@@ -7,6 +7,10 @@ and a main queue whose oldest message is older than ``max_queue_age_seconds``. T
 (queue depth, newest record, requests awaiting a response, processor invocations and
 errors) are shown so a person can judge them: a quiet CV site legitimately has days with
 no traffic, so "no recent data" is not a fault.
+
+Each check that can fail says what to do next: the section of ``docs/runbook.md`` for the
+alarm or queue in question (:func:`alarm_next_step`), so the failure message, the alert and
+the artifact name the next step, not only what is wrong.
 """
 
 from __future__ import annotations
@@ -16,12 +20,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdas.shared.weeks import Week
-from tasks.core.checks import Check
+from tasks.core.checks import Check, runbook
 from tasks.core.ttl import format_age
 
 SAMPLE_LIMIT = 5
 #: Every CloudWatch alarm of the project starts with this (``deployments/template.yaml``).
 ALARM_PREFIX = "cv-analytics-"
+#: The runbook section of each alarm of the template, by the name after the prefix.
+ALARM_RUNBOOK = {
+    "dlq-depth": "dlq-alarm",
+    "processor-errors": "processor-alarms",
+    "processor-throttles": "processor-alarms",
+    "queue-age": "queue-age-alarm",
+}
+
+
+def alarm_next_step(names: Sequence[str], prefix: str = ALARM_PREFIX) -> str:
+    """What to do about alarms in ALARM: the runbook section of each (an alarm this project
+    does not know: the failed health check section)."""
+    anchors = sorted(
+        {ALARM_RUNBOOK.get(name.removeprefix(prefix), "failed-health-check") for name in names}
+    )
+    sections = ", ".join(runbook(anchor) for anchor in anchors)
+    return f"follow the alarm's section of the runbook: {sections}"
 
 
 @dataclass(frozen=True)
@@ -37,9 +58,23 @@ def alarms_check(alarms: Sequence[AlarmState], prefix: str = ALARM_PREFIX) -> Ch
     firing = [a.name for a in ours if a.state == "ALARM"]
     figures: dict[str, Any] = {a.name: a.state for a in ours}
     if not ours:
-        return Check("alarms", False, f"no alarms named {prefix}* found: monitoring is missing")
+        return Check(
+            "alarms",
+            False,
+            f"no alarms named {prefix}* found: monitoring is missing",
+            next_step=(
+                "deploy the stack's template again (docs/deploy.md), which creates the "
+                f"alarms; see {runbook('failed-health-check')}"
+            ),
+        )
     if firing:
-        return Check("alarms", False, f"{len(firing)} in ALARM: {', '.join(firing)}", figures)
+        return Check(
+            "alarms",
+            False,
+            f"{len(firing)} in ALARM: {', '.join(firing)}",
+            figures,
+            next_step=alarm_next_step(firing, prefix),
+        )
     return Check("alarms", True, f"all {len(ours)} alarms out of ALARM", figures)
 
 
@@ -72,6 +107,7 @@ def oldest_message_check(age_seconds: float | None, max_age_seconds: int) -> Che
         f"oldest message {format_age(int(age_seconds))} old, {verdict} the "
         f"{format_age(max_age_seconds)} threshold",
         figures,
+        next_step="" if ok else f"the processor is behind or stopped: {runbook('queue-age-alarm')}",
     )
 
 
@@ -84,6 +120,9 @@ def dlq_check(name: str, depth: int, threshold: int) -> Check:
         ok,
         f"{name} holds {depth} messages ({relation} {threshold})",
         {"depth": depth, "threshold": threshold},
+        next_step=""
+        if ok
+        else f"run dlq-triage, a dry run first (a Quick run is one): {runbook('dlq-alarm')}",
     )
 
 

@@ -27,6 +27,12 @@ What a person sees of a body (samples, errors) is cut to :data:`SAMPLE_INPUT_LIM
 characters *before* it is masked, then made printable on one line: masking a whole 1 MiB
 body only to show 160 characters of it is work a hostile visitor could multiply.
 
+After the redrive, the report of each week the redriven events change is stale:
+:func:`wait_for_drain` waits (logging its progress) for the processor to take them from
+the main queue before those reports are regenerated, and the summary's advice for each
+stale week (:func:`stale_week_advice`) says what this run did and what is left to do,
+never to repeat what the run just did.
+
 No boto3 and no Prefect here: the flow (``flows/dlq_triage.py``) does the I/O.
 """
 
@@ -35,7 +41,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,6 +58,7 @@ from lambdas.shared.contract import (
 )
 from lambdas.shared.sqs_limits import PAYLOAD_LIMIT, message_bytes
 from lambdas.shared.weeks import Week, iso_week_of_ms
+from tasks.core.checks import runbook
 from tasks.core.masking import mask_sample
 
 REDRIVABLE = "redrivable"
@@ -417,14 +424,19 @@ class TriageSummary(BaseModel):
     run_id: str
     dry_run: bool
     dlq_depth_before: int
+    #: The run was asked to regenerate the stale reports (a dry run only lists them).
+    regenerate_reports: bool = False
     seen: int = 0
     counts: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
     redriven: int = 0
     archived: int = 0
     left: int = 0
     archive_keys: list[str] = Field(default_factory=list)
+    #: Weeks whose sent report the redriven events change (in a dry run: would change).
     stale_weeks: list[str] = Field(default_factory=list)
     regenerated_weeks: list[str] = Field(default_factory=list)
+    #: Stale weeks the run was asked to regenerate and did not, with why (masked).
+    unregenerated: dict[str, str] = Field(default_factory=dict)
     alerted: bool = False
     samples: dict[str, list[str]] = Field(default_factory=dict)
     #: Why the run stopped before the DLQ was empty (masked, see :func:`error_text`).
@@ -501,17 +513,58 @@ def summary_markdown(summary: TriageSummary) -> str:
             lines.append(f"- **{cls}**: {sample}")
     if not any(summary.samples.values()):
         lines.append("- none")
-    if summary.stale_weeks:
-        done = set(summary.regenerated_weeks)
-        lines += ["", "## Stale reports", ""]
-        for week in summary.stale_weeks:
-            state = (
-                "regenerated and re-sent"
-                if week in done
-                else ("run with `regenerate_reports=True` to re-send")
-            )
-            lines.append(f"- {week}: report already sent; redriven events change it ({state})")
+    lines += _stale_lines(summary)
     return "\n".join(lines) + "\n"
+
+
+def _stale_lines(summary: TriageSummary) -> list[str]:
+    """The "Stale reports" section: each week and what was done or is left to do."""
+    if not summary.stale_weeks:
+        return []
+    if summary.dry_run:
+        lines = ["", "## Stale reports (a real run would make these stale)", ""]
+        if summary.seen < summary.dlq_depth_before:
+            lines += [
+                "Found in the messages this dry run could see; a real run, which sees every "
+                "page, may find more.",
+                "",
+            ]
+    else:
+        lines = ["", "## Stale reports", ""]
+    for week in summary.stale_weeks:
+        lines.append(f"- {week}: report already sent; {stale_week_advice(summary, week)}")
+    return lines
+
+
+def stale_week_advice(summary: TriageSummary, week: str) -> str:
+    """What happened to a stale week's report in this run and what is left to do.
+
+    Never tells to do what the run just did: a real run without ``regenerate_reports``
+    has redriven the events off the DLQ, so running triage again would not find them;
+    the report is regenerated with ``report-regeneration`` instead.
+    """
+    regenerate = f"regenerate it with report-regeneration, week={week}, resend=true"
+    if week in summary.regenerated_weeks:
+        return "the redriven events change it: regenerated and re-sent"
+    if summary.dry_run and summary.regenerate_reports:
+        return (
+            "a real run (dry_run=false, regenerate_reports=true) would redrive its events, "
+            "then regenerate and re-send it"
+        )
+    if summary.dry_run:
+        return (
+            "a real run would redrive its events; with regenerate_reports=true it would then "
+            "regenerate and re-send it"
+        )
+    if week in summary.unregenerated:
+        return (
+            f"NOT regenerated: {summary.unregenerated[week]}. Once the main queue is empty, "
+            f"{regenerate} ({runbook('report-regeneration')})"
+        )
+    return (
+        "the redriven events change it; not regenerated (regenerate_reports=false). Once the "
+        f"processor has emptied the main queue, {regenerate} ({runbook('report-regeneration')})"
+    )
 
 
 def alert_text(summary: TriageSummary, threshold: int) -> tuple[str, str]:
@@ -534,6 +587,10 @@ def alert_text(summary: TriageSummary, threshold: int) -> tuple[str, str]:
         )
     if summary.stale_weeks:
         body.append(f"Reports already sent and now stale: {', '.join(summary.stale_weeks)}.")
+    if summary.regenerated_weeks:
+        body.append(f"Regenerated and re-sent: {', '.join(summary.regenerated_weeks)}.")
+    for week, why in summary.unregenerated.items():
+        body.append(f"{week} NOT regenerated: {why}.")
     if summary.stopped:
         body.append(stop_message(summary))
     return subject, "\n".join(body)
@@ -550,5 +607,57 @@ def stop_message(summary: TriageSummary) -> str:
         f"Archived {summary.archived}, redriven {summary.redriven}; "
         f"{summary.left} message(s) left on the DLQ, untouched and visible again for the "
         "next run. They expire when the DLQ's retention period ends: fix the cause and run "
-        "dlq-triage again before then."
+        f"dlq-triage again before then ({runbook('dlq-alarm')})."
     )
+
+
+def not_drained_message(queue: str, depth: int, waited_seconds: float, weeks: list[str]) -> str:
+    """Why the stale reports were not regenerated, and what to do (the run fails with it)."""
+    return (
+        f"The main queue {queue} still held {depth} message(s) after {waited_seconds:.0f} s, "
+        f"so the stale report(s) of {', '.join(weeks)} were NOT regenerated (they would "
+        "miss the redriven events). The redriven events are safe on the main queue. Check "
+        f"that the processor is taking them ({runbook('queue-age-alarm')}); once the queue is "
+        "empty, run report-regeneration for each of those weeks with resend=true "
+        f"({runbook('dlq-alarm')})."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DrainWait:
+    """How a wait for the main queue ended: drained or not, what was left, how long."""
+
+    drained: bool
+    depth: int
+    waited_seconds: float
+
+
+def wait_for_drain(
+    depth: Callable[[], int],
+    *,
+    timeout_seconds: float,
+    poll_seconds: float,
+    report_seconds: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    report: Callable[[int, float], None],
+) -> DrainWait:
+    """Poll ``depth()`` until it is 0 or ``timeout_seconds`` have passed on ``clock``.
+
+    ``report(depth, waited)`` is called when the wait starts, then every
+    ``report_seconds`` while it lasts, and once at the end, so a person watching the run's
+    log sees it is waiting, how much is left and for how long it has waited.
+    """
+    start = clock()
+    next_report = start
+    while True:
+        left = depth()
+        now = clock()
+        waited = now - start
+        if left == 0 or waited >= timeout_seconds:
+            report(left, waited)
+            return DrainWait(left == 0, left, waited)
+        if now >= next_report:
+            report(left, waited)
+            next_report = now + report_seconds
+        sleep(min(poll_seconds, timeout_seconds - waited))

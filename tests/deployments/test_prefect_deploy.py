@@ -109,6 +109,20 @@ def test_deploy_all_then_a_worker_as_the_readme_says(
             {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}
         ], deployment.name
 
+    # and the Run forms the UI gets from the server: every parameter described and typed,
+    # none Optional (no "anyOf ... null" field)
+    named = {d.name: d for d in deployments}
+    for deployment in deployments:
+        schema = deployment.parameter_openapi_schema or {}
+        for parameter, prop in schema["properties"].items():
+            assert prop.get("description"), (deployment.name, parameter)
+            assert "anyOf" not in prop and prop.get("type") != "null", (deployment.name, prop)
+    # a Quick run of a deployment that deletes is a dry run; its schedule acts
+    for name in ("dlq-triage", "monthly-maintenance"):
+        assert named[name].parameters["dry_run"] is True, name
+        [schedule] = named[name].schedules
+        assert schedule.parameters == {"dry_run": False}, name
+
     # When a run is created and a worker, started elsewhere and without PYTHONPATH, polls
     # once (the embedded AWS stands in for the user's AWS environment)
     aws = {**LOCAL_ENV, "AWS_ENDPOINT_URL": str(stack.endpoint_url)}

@@ -33,11 +33,38 @@ PREFECT_ECS_YAML = REPO_ROOT / "prefect.ecs.yaml"
 TABLE: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "weekly-report": ("weekly-report", "0 7 * * 1", {"resend": False}),
     "report-regeneration": ("weekly-report", None, {}),
-    "dlq-triage": ("dlq-triage", "30 5 * * *", {"dry_run": False}),
+    # a Quick run of a deployment that deletes or redrives is a dry run ...
+    "dlq-triage": ("dlq-triage", "30 5 * * *", {"dry_run": True, "max_messages": 0}),
     "ttl-verification": ("ttl-verification", "0 6 * * *", {"fix": False}),
     "health-check": ("health-check", "0 7 * * *", {}),
-    "monthly-maintenance": ("monthly-maintenance", "0 3 1 * *", {"test_alarms": True}),
+    "monthly-maintenance": (
+        "monthly-maintenance",
+        "0 3 1 * *",
+        {"dry_run": True, "test_alarms": True},
+    ),
 }
+#: ... and its schedule acts: the parameters each schedule passes over the deployment's
+SCHEDULE_PARAMETERS: dict[str, dict[str, Any]] = {
+    "dlq-triage": {"dry_run": False},
+    "monthly-maintenance": {"dry_run": False},
+}
+#: docs/runbook.md's sections, fixed for the project (a test of docs/runbook.md checks
+#: that each exists there): the only anchors a description or message may cite.
+RUNBOOK_ANCHORS = frozenset(
+    {
+        "dlq-alarm",
+        "report-regeneration",
+        "failed-health-check",
+        "ttl-findings",
+        "monthly-maintenance",
+        "failed-flow-run",
+        "unfinished-report-send",
+        "processor-alarms",
+        "queue-age-alarm",
+        "old-runbook-mapped",
+    }
+)
+RUNBOOK_LINK = re.compile(r"docs/runbook\.md#([A-Za-z0-9_-]*)")
 #: deployment -> collision strategy (limit 1 each); why: docs/flows.md
 COLLISIONS = {
     "weekly-report": "ENQUEUE",
@@ -161,7 +188,10 @@ def test_schedule_and_parameters_as_in_the_table(
         if cron is None:
             assert schedules == []
         else:
-            assert schedules == [{"cron": cron, "timezone": "UTC"}]
+            expected: dict[str, Any] = {"cron": cron, "timezone": "UTC"}
+            if name in SCHEDULE_PARAMETERS:
+                expected["parameters"] = SCHEDULE_PARAMETERS[name]
+            assert schedules == [expected]
         assert deployment.get("parameters", {}) | parameters == deployment.get("parameters", {})
         assert deployment["enforce_parameter_schema"] is True
         assert "cv-analytics" in deployment["tags"]
@@ -205,6 +235,129 @@ def test_report_regeneration_requires_a_week_of_the_reportable_years(
         "title": "resend",
         "type": "boolean",
     }
+    # left empty (the schedule's "last complete week") is a valid value of the form too
+    assert optional.properties["week"]["default"] == ""
+    assert re.search(optional.properties["week"]["pattern"], "")
+    assert not re.search(optional.properties["week"]["pattern"], "2025-45")
+
+
+# --- the Run form: what `prefect deploy` sends as parameter_openapi_schema ----------------
+
+
+def form_schema(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The deployment's ``parameter_openapi_schema`` as ``prefect deploy`` computes it
+    (``prefect.cli.deploy._core``: ``parameter_schema(flow)``) and the UI renders it."""
+    flow = load_entrypoint(deployment["entrypoint"])
+    schema: dict[str, Any] = parameter_schema(flow).model_dump_for_openapi()
+    return schema
+
+
+def null_typed(node: Any) -> list[str]:
+    """Every place in a JSON schema where ``null`` is a type (an Optional parameter)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "null" or "null" in (node.get("type") or []):
+            found.append(str(node))
+        for value in node.values():
+            found += null_typed(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += null_typed(value)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_every_parameter_is_described_and_strictly_typed_in_the_run_form(
+    name: str, deployments: dict[str, dict[str, Any]]
+) -> None:
+    from prefect.utilities.schema_tools import validate
+
+    deployment = deployments[name]
+    schema = form_schema(deployment)
+    for parameter, prop in schema["properties"].items():
+        # a description the form shows under the field; a type, never "anyOf ... null"
+        # (the form would show a second "Property is type None" field)
+        assert len(prop.get("description") or "") >= 20, (name, parameter)
+        assert prop.get("type") in ("boolean", "integer", "string"), (name, parameter, prop)
+        assert "anyOf" not in prop and not null_typed(prop), (name, parameter, prop)
+    # the deployment's own values and each schedule's pass the server's check
+    flow = load_entrypoint(deployment["entrypoint"])
+    values = [deployment.get("parameters", {})]
+    values += [
+        deployment.get("parameters", {}) | s.get("parameters", {})
+        for s in deployment.get("schedules") or []
+    ]
+    for value in values:
+        validate(value, schema, raise_on_error=True, ignore_required=True)
+        if "week" not in schema.get("required", []):
+            flow.validate_parameters(value)
+
+
+def described_texts(deployment: dict[str, Any]) -> list[str]:
+    """What the UI renders as Markdown for a deployment: its description, its flow's
+    (the docstring) and each parameter's."""
+    props = form_schema(deployment)["properties"].values()
+    flow = load_entrypoint(deployment["entrypoint"])
+    return [
+        deployment["description"],
+        str(flow.description or ""),
+        *(str(p.get("description", "")) for p in props),
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_descriptions_render_as_written_and_cite_real_runbook_sections(
+    name: str, deployments: dict[str, dict[str, Any]]
+) -> None:
+    texts = described_texts(deployments[name])
+    for text in texts:
+        # Markdown drops an unknown tag: "reports/<week>/." would read "reports//."
+        assert not re.search(r"<[^>\s]*>", text), (name, text)
+        for anchor in RUNBOOK_LINK.findall(text):
+            assert anchor in RUNBOOK_ANCHORS, (name, anchor)
+        assert 'runbook "' not in text, f"{name}: cite docs/runbook.md#<anchor>, not a title"
+    # the deployment says where its runbook section is
+    assert RUNBOOK_LINK.search(deployments[name]["description"]), name
+
+
+def test_every_runbook_anchor_the_code_cites_is_a_section() -> None:
+    from tasks.core.checks import RUNBOOK_SECTIONS
+
+    assert set(RUNBOOK_SECTIONS) == RUNBOOK_ANCHORS
+    files = [
+        *sorted((REPO_ROOT / "flows").glob("*.py")),
+        *(REPO_ROOT / f for f in ("tasks/conclude.py", "tasks/dlq_pages.py")),
+        *(REPO_ROOT / "tasks/core" / f for f in ("triage.py", "health.py", "checks.py")),
+        REPO_ROOT / "deployments/automations.py",
+        PREFECT_YAML,
+        PREFECT_ECS_YAML,
+        REPO_ROOT / "docs/flows.md",
+        REPO_ROOT / "docs/reliability.md",
+    ]
+    cited = {
+        (file.name, anchor)
+        for file in files
+        for anchor in RUNBOOK_LINK.findall(file.read_text(encoding="utf-8"))
+    }
+    assert cited, "the flows cite the runbook"
+    assert {(f, a) for f, a in cited if a not in RUNBOOK_ANCHORS} == set()
+
+
+@pytest.mark.parametrize("name", ["dlq-triage", "monthly-maintenance"])
+def test_a_quick_run_of_a_deployment_that_deletes_is_a_dry_run_and_its_schedule_acts(
+    name: str,
+    deployments: dict[str, dict[str, Any]],
+    ecs_deployments: dict[str, dict[str, Any]],
+) -> None:
+    for deployment in (deployments[name], ecs_deployments[name]):
+        # Quick run: the server merges the deployment's parameters with none of its own
+        flow = load_entrypoint(deployment["entrypoint"])
+        quick = flow.validate_parameters(dict(deployment["parameters"]))
+        assert quick["dry_run"] is True, name
+        # a scheduled run: the deployment's parameters, then the schedule's
+        [schedule] = deployment["schedules"]
+        scheduled = flow.validate_parameters(deployment["parameters"] | schedule["parameters"])
+        assert scheduled["dry_run"] is False, name
 
 
 def test_shared_settings_come_from_definitions(

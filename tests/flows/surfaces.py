@@ -1,6 +1,6 @@
 """Readers of the surfaces a person sees, for tests that hunt for what must not be there:
-the e-mails SES accepted (every decoded part), and the artifacts and log lines of the flow
-runs Prefect recorded."""
+the e-mails SES accepted (every decoded part), and the artifacts, log lines and names of
+the flow runs Prefect recorded; and the UI's Retry of a failed run."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from prefect import Flow, State
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -21,6 +22,8 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
 )
+from prefect.flow_engine import run_flow
+from prefect.states import AwaitingRetry
 
 
 def texts_of_mail(raw: str) -> list[str]:
@@ -61,3 +64,48 @@ def artifacts_and_logs(run_ids: list[Any]) -> list[str]:
     return [json.dumps(a.data, ensure_ascii=False) for a in artifacts] + [
         log.message for log in logs
     ]
+
+
+def run_logs(run_id: Any) -> list[str]:
+    """The log lines of one flow run, in order, once the run's logs have reached the API."""
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    return [log.message for log in sorted(logs, key=lambda log: log.timestamp)]
+
+
+def run_artifacts(run_id: Any) -> list[dict[str, Any]]:
+    """The keyed artifacts of one flow run (key, type, data, created), oldest first.
+
+    A raw filter request: the client sends ``null`` for filters it is not given, which the
+    server refuses, and an empty task-run filter would drop flow-level artifacts.
+    """
+    body = {
+        "flow_runs": {"id": {"any_": [str(run_id)]}},
+        "sort": "CREATED_DESC",
+        "limit": 200,
+        "offset": 0,
+    }
+    with get_client(sync_client=True) as client:
+        artifacts = client.request("POST", "/artifacts/filter", json=body).json()
+    return [a for a in reversed(artifacts) if a.get("key")]
+
+
+def run_name(run_id: Any) -> str:
+    with get_client(sync_client=True) as client:
+        return str(client.read_flow_run(run_id).name)
+
+
+def retry_from_ui(flow: Flow[..., Any], state: State[Any]) -> State[Any]:
+    """What the Prefect UI's Retry does to a failed run: AwaitingRetry, then run it again."""
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None and state.is_failed()
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run_id, AwaitingRetry(), force=True)
+        flow_run = client.read_flow_run(run_id)
+    retried = run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+    assert isinstance(retried, State)
+    assert retried.state_details.flow_run_id == run_id  # the same run, as the UI retries it
+    return retried

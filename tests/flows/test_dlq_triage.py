@@ -2,6 +2,10 @@
 
 The end-to-end test strands a week of sample traffic in the DLQ with an injected DynamoDB
 outage, triages, processes again, and checks the week's figures count every request once.
+The others hold the flow to what it tells a person: a dry run lists the weeks a real run
+would make stale, a Quick run of the deployment is a dry run named so, and a main queue
+that never drains fails ``regenerate_reports`` with progress in the log, what to do, and
+one alert.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from unittest.mock import patch
 
 import boto3
 import pytest
+import yaml
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from prefect.exceptions import ParameterTypeError
 
 from deployments.local_stack import EventSourceMapping, StackInfo
 from deployments.worker import load_sample
-from flows.dlq_triage import dlq_triage
+from flows import dlq_triage as triage_flow
+from flows.dlq_triage import TriageFailedError, dlq_triage
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
 from lambdas.processor.storage import write_items
@@ -38,10 +44,19 @@ from tasks.s3.objects import get_bytes
 from tasks.s3.reports import latest_report
 from tasks.settings import Settings
 from tasks.sqs.queues import queue_depth, queue_total
-from tests.conftest import client_error, query, records_of
+from tests.conftest import (
+    REPO_ROOT,
+    alerts_received,
+    client_error,
+    query,
+    records_of,
+    subscribe_alarm_inbox,
+)
+from tests.flows.surfaces import run_artifacts, run_logs, run_name
 from tests.tasks.sqs.conftest import WORST_BODY
 
 WEEK = Week(2025, 45)
+STALE_WEEK = Week(2025, 46)
 
 
 def dynamodb_outage(*_: Any, **__: Any) -> int:
@@ -161,14 +176,75 @@ def test_a_dry_run_changes_nothing(aws: StackInfo) -> None:
 
 def test_bad_parameters_are_refused_with_what_was_expected(aws: StackInfo) -> None:
     put_dead_letter(aws, json.dumps(query("q-1", "2025-11-12T09:30:00")), "d1")
-    for bad in (0, -3, True, "3", 2.5):
+    for bad in (-3, True, "3", 2.5, None):
         with pytest.raises(ParameterTypeError, match="max_messages"):
             dlq_triage(max_messages=bad)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="needs dry_run=False"):
-        dlq_triage(dry_run=True, regenerate_reports=True)
+    bad_flags: list[Any] = ["true", 1, None]
+    for bad_flag in bad_flags:
+        with pytest.raises(ParameterTypeError, match="dry_run"):
+            dlq_triage(dry_run=bad_flag)
     # refused before any side effect: the dead letter is where it was, visible
     assert queue_depth(aws.settings.dlq_name) == 1
     assert queue_total(aws.settings.queue_name) == 0
+
+
+def summary_artifact(state: Any) -> str:
+    [summary] = [
+        a for a in run_artifacts(state.state_details.flow_run_id) if a["key"].endswith("-summary")
+    ]
+    return str(summary["data"])
+
+
+def test_a_dry_run_lists_the_stale_weeks_a_real_run_then_reports(aws: StackInfo) -> None:
+    # Given W46's report sent, and a W46 query and a poison message on the DLQ
+    mark_report_sent(STALE_WEEK)
+    put_dead_letter(aws, json.dumps(query("late-1", "2025-11-12T09:30:00")), "d1")
+    put_dead_letter(aws, "{not json", "d2")
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    mails_before = len(sent)
+
+    # When dry runs look, with and without regenerate_reports (a valid combination)
+    for regenerate in (False, True):
+        state = dlq_triage(dry_run=True, regenerate_reports=regenerate, return_state=True)
+        # Then each completes, lists W46 as a week a real run would make stale, named so,
+        assert state.is_completed(), state.message
+        summary = state.result()
+        assert summary.stale_weeks == [STALE_WEEK.id] and summary.regenerated_weeks == []
+        markdown = summary_artifact(state)
+        assert "## Stale reports (a real run would make these stale)" in markdown
+        assert f"- {STALE_WEEK.id}: report already sent; a real run" in markdown
+        assert run_name(state.state_details.flow_run_id).startswith("dlq-triage-dry-run-")
+    # and changes nothing: no redrive, no archive, no e-mail, the DLQ as it was
+    assert queue_depth(aws.settings.dlq_name) == 2
+    assert queue_total(aws.settings.queue_name) == 0
+    assert s3.list_keys(aws.settings.archive_bucket, "dlq/") == [] and len(sent) == mails_before
+
+    # When the real run follows, it reports the weeks the dry run listed
+    real = dlq_triage(return_state=True)
+    assert real.is_completed() and real.result().stale_weeks == [STALE_WEEK.id]
+    assert not run_name(real.state_details.flow_run_id).startswith("dlq-triage-dry-run")
+    # and its advice does not ask for what it just did: another triage finds nothing now
+    markdown = summary_artifact(real)
+    assert "regenerate_reports=True" not in markdown
+    assert f"report-regeneration, week={STALE_WEEK.id}, resend=true" in markdown
+
+
+def deployment_parameters(name: str) -> dict[str, Any]:
+    """The parameters a Quick run of the deployment ``name`` gets (prefect.yaml)."""
+    config = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    [deployment] = [d for d in config["deployments"] if d["name"] == name]
+    parameters: dict[str, Any] = deployment["parameters"]
+    return parameters
+
+
+def test_a_quick_run_of_the_deployment_is_a_dry_run_and_named_so(aws: StackInfo) -> None:
+    put_dead_letter(aws, "{not json", "d1")
+    # a Quick run: the deployment's parameters and nothing else
+    state = dlq_triage(**deployment_parameters("dlq-triage"), return_state=True)
+    assert state.is_completed()
+    assert run_name(state.state_details.flow_run_id).startswith("dlq-triage-dry-run-")
+    assert queue_depth(aws.settings.dlq_name) == 1
+    assert s3.list_keys(aws.settings.archive_bucket, "dlq/") == []
 
 
 def test_the_worst_body_at_the_head_of_the_dlq_does_not_stop_the_run(aws: StackInfo) -> None:
@@ -196,13 +272,14 @@ def test_a_run_stopped_by_an_outage_says_what_was_left_and_why(aws: StackInfo) -
 
     with (
         patch("tasks.s3.objects.put_bytes", side_effect=s3_outage),
-        pytest.raises(RuntimeError) as stopped,
+        pytest.raises(TriageFailedError) as stopped,
     ):
         dlq_triage()
 
     message = str(stopped.value)
     assert "nothing was lost" not in message
     assert "2 message(s) left on the DLQ" in message and "S3 is down" in message
+    assert "docs/runbook.md#dlq-alarm" in message
     assert "jane.doe" not in message and "not json" not in message
     assert queue_depth(aws.settings.dlq_name) == 2  # nothing deleted, visible for the next run
     assert s3.list_keys(aws.settings.archive_bucket, "dlq/") == []
@@ -224,11 +301,11 @@ def test_regenerate_reports_resends_each_stale_week_with_the_redriven_events_cou
     put_dead_letter(aws, json.dumps(late), "d1")
 
     # When triage redrives it with regenerate_reports, while the processor drains the queue
-    def processor_drains(*_: Any, **__: Any) -> bool:
+    def processor_drains(name: str) -> int:
         drain_main_queue()
-        return queue_total(aws.settings.queue_name) == 0
+        return queue_total(name)
 
-    with patch("flows.dlq_triage.wait_for_main_queue", side_effect=processor_drains):
+    with patch.object(triage_flow, "main_queue_depth", side_effect=processor_drains):
         summary = dlq_triage(regenerate_reports=True)
 
     # Then W46 is stale and regenerated: re-computed with the late query, re-sent once
@@ -250,3 +327,43 @@ def test_regenerate_reports_resends_each_stale_week_with_the_redriven_events_cou
     item = summary_item(aws.settings.summaries_table, stale_week)
     assert item is not None and item["total_queries"]["N"] == "2"
     assert ledger_state(aws.settings.summaries_table, stale_week)[0] == "sent"
+
+
+def test_regenerate_reports_fails_saying_what_to_do_when_the_main_queue_never_drains(
+    aws: StackInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a short wait (the flow's is 5 minutes), W46's report sent, and a W46 query on
+    # the DLQ, and no processor taking the main queue
+    monkeypatch.setattr(triage_flow, "DRAIN_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(triage_flow, "DRAIN_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(triage_flow, "DRAIN_REPORT_SECONDS", 0.2)
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
+    mark_report_sent(STALE_WEEK)
+    put_dead_letter(aws, json.dumps(query("late-1", "2025-11-12T09:30:00")), "d1")
+
+    # When triage redrives it with regenerate_reports
+    state = dlq_triage(regenerate_reports=True, return_state=True)
+
+    # Then the run fails, saying what was not done and what to do, with its runbook section
+    assert state.is_failed()
+    message = state.message or ""
+    assert f"{STALE_WEEK.id} were NOT regenerated" in message, message
+    assert "docs/runbook.md#dlq-alarm" in message and "resend=true" in message
+    with pytest.raises(TriageFailedError):
+        state.result()
+    # its log said it was waiting, how much was left and for how long, from the start
+    logs = run_logs(state.state_details.flow_run_id)
+    progress = [line for line in logs if line.startswith("waiting for the main queue")]
+    assert len(progress) >= 2, logs
+    assert "1 message(s) left, waited 0 s of 1 s" in progress[0]
+    assert "1 message(s) left, waited 1 s of 1 s" in progress[-1]
+    # the failure is in the log once, with no traceback to bury it
+    assert not [line for line in logs if "Traceback" in line], logs
+    # the summary says what happened, never to run again with what was just asked
+    markdown = summary_artifact(state)
+    assert f"- {STALE_WEEK.id}: report already sent; NOT regenerated" in markdown
+    assert "regenerate_reports=True" not in markdown
+    # one alert carries it (the hook adds none), and the event is safe on the main queue
+    [alert] = alerts_received(inbox)
+    assert f"{STALE_WEEK.id} NOT regenerated" in alert["Message"]
+    assert queue_total(aws.settings.queue_name) == 1

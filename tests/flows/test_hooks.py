@@ -1,12 +1,16 @@
 """Failure alerting through flow hooks: a failing or crashing flow publishes to the topic.
 
 The alarms topic gets an SQS subscriber, as an operator's e-mail would, and the test
-reads what arrived. The flows are tiny ones declared here with ``FLOW_HOOKS``.
+reads what arrived. The flows are tiny ones declared here with ``FLOW_HOOKS``. One alert
+per failure: the hook publishes (or knows the flow did, or that none is needed) and then
+emits the event the fallback automation waits for, read here through Prefect's own
+``AssertingEventsClient``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -14,14 +18,38 @@ from unittest.mock import patch
 
 import pytest
 from prefect import flow
+from prefect.events.clients import AssertingEventsClient
+from prefect.events.worker import EventsWorker
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
 
 from deployments.local_stack import StackInfo
 from flows import hooks
-from flows.hooks import FLOW_HOOKS, alert_on_failure, failure_alert
+from flows.hooks import ALERT_HANDLED_EVENT, FLOW_HOOKS, alert_on_failure, failure_alert
 from flows.parameters import PositiveCount
 from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsWorker]:
+    """Prefect's events worker with its recording client (as prefect.testing.fixtures)."""
+    worker = EventsWorker.instance(AssertingEventsClient)
+    monkeypatch.setattr(EventsWorker, "instance", lambda *_: worker)
+    yield worker
+    worker.drain()
+
+
+def handled_events(worker: EventsWorker, run_id: Any) -> list[dict[str, Any]]:
+    """The payloads of the alert-handled events the hook emitted for the run ``run_id``."""
+    worker.drain()
+    client = worker._client
+    assert isinstance(client, AssertingEventsClient)
+    resource = f"prefect.flow-run.{run_id}"
+    return [
+        dict(e.payload)
+        for e in client.events
+        if e.event == ALERT_HANDLED_EVENT and e.resource.id == resource
+    ]
 
 
 @flow(name="hooked-failure", flow_run_name="hooked-failure-2025-W45", **FLOW_HOOKS)
@@ -54,6 +82,7 @@ def test_failed_flow_publishes_a_masked_alert_to_the_alarms_topic(aws: StackInfo
     assert "cannot aggregate the query" in body
     assert "jane.doe@example.com" not in body and "[email]" in body
     assert "Run id: " in body
+    assert "What to do: " in body and "docs/runbook.md#failed-flow-run" in body
 
 
 def test_crashed_flow_publishes_an_alert(aws: StackInfo) -> None:
@@ -219,3 +248,62 @@ def test_a_run_refused_for_its_parameters_is_failed_but_not_alerted(aws: StackIn
     assert state.is_failed()
     assert "count" in (state.message or "") and "integer" in (state.message or "")
     assert alerts_received(inbox) == []
+
+
+def test_a_failing_flow_alerts_exactly_once(aws: StackInfo, events: EventsWorker) -> None:
+    # Given a subscriber on the alarms topic (the hook's path)
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
+    # When a hooked flow fails
+    state = failing_flow("anything", return_state=True)
+    # Then one alert reached the topic, and the hook reported the failure handled, so the
+    # fallback automation (deployments/automations.py) stays silent for this run
+    assert state.is_failed()
+    assert len(alerts_received(inbox)) == 1
+    assert handled_events(events, state.state_details.flow_run_id) == [{"outcome": "published"}]
+
+
+def test_a_failure_the_flow_alerted_itself_is_reported_handled_without_a_second_alert(
+    aws: StackInfo, events: EventsWorker
+) -> None:
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
+    state = checks_flow_that_alerted_itself(return_state=True)
+    assert alerts_received(inbox) == []  # the flow's own alert is the one
+    assert handled_events(events, state.state_details.flow_run_id) == [{"outcome": "not needed"}]
+
+
+def test_an_alert_the_hook_cannot_publish_leaves_it_to_the_fallback(
+    aws: StackInfo, events: EventsWorker
+) -> None:
+    outage = client_error("InternalError", "Publish", status=500)
+    with patch.object(hooks, "publish_alert", side_effect=outage):
+        state = failing_flow("anything", return_state=True)
+    # no handled event: the fallback automation notifies instead, so the failure is not lost
+    assert handled_events(events, state.state_details.flow_run_id) == []
+
+
+@flow(name="hooked-child", **FLOW_HOOKS)
+def failing_child() -> None:
+    raise ValueError("the child failed")
+
+
+@flow(name="hooked-parent", **FLOW_HOOKS)
+def parent_of_a_failing_child() -> None:
+    failing_child()
+
+
+def test_a_failing_subflow_is_alerted_once_by_its_parent(aws: StackInfo) -> None:
+    inbox = subscribe_alarm_inbox(aws.topic_arn)
+    state = parent_of_a_failing_child(return_state=True)
+    assert state.is_failed()
+    [notice] = alerts_received(inbox)
+    assert "Flow: hooked-parent" in notice["Message"]
+
+
+def test_a_dry_run_is_named_as_one() -> None:
+    @flow(flow_run_name=hooks.dated_run_name("dlq-triage"))
+    def named(dry_run: bool = False) -> str:
+        return str(runtime_flow_run.name)
+
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    assert named(dry_run=True) == f"dlq-triage-dry-run-{today}"
+    assert named() == named(dry_run=False) == f"dlq-triage-{today}"

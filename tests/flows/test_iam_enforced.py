@@ -309,17 +309,14 @@ def test_dlq_triage_redrives_archives_and_regenerates_under_the_flows_policy(
     late = query("late-1", "2025-11-12T09:30:00", "does he know Go?")
     put_dead_letter(aws, json.dumps(late), "redrivable")
     put_dead_letter(aws, "{not json", "poison")
-    real_wait = queues.wait_for_main_queue
 
-    def processor_drains_then_flow_waits(*_: Any, **__: Any) -> bool:
+    def processor_drains_then_flow_reads(name: str) -> int:
         process_queue(principals)  # the processor, as its role, consumes the redriven event
-        return real_wait(
-            aws.settings.queue_name, timeout_seconds=5
-        )  # the flow, as its role, sees the queue drained
+        return queues.queue_total(name)  # the flow, as its role, sees the queue drained
 
     with (
         principals.acting_as(principals.flows),
-        patch("flows.dlq_triage.wait_for_main_queue", processor_drains_then_flow_waits),
+        patch("flows.dlq_triage.main_queue_depth", processor_drains_then_flow_reads),
     ):
         summary = dlq_triage(regenerate_reports=True)
 

@@ -26,6 +26,7 @@ from lambdas.shared.weeks import Week
 from tasks.dynamodb.week_index import query_week_records
 from tasks.week_archive import read_week
 from tests.conftest import alerts_received, client_error, subscribe_alarm_inbox
+from tests.flows.surfaces import retry_from_ui, run_artifacts, run_logs, run_name
 
 REGION = "us-east-1"
 OLD_WEEK = Week(2025, 10)
@@ -77,7 +78,7 @@ def findings_markdown(state: State, key: str) -> str:
 def test_health_check_passes_on_a_healthy_stack(aws: StackInfo) -> None:
     state = health_check(return_state=True)
     assert state.is_completed()
-    assert "# health-check: PASSED" in findings_markdown(state, "health-check-findings")
+    assert "# health-check: PASSED" in findings_markdown(state, "health-check-try01-1-findings")
 
 
 def test_failing_health_check_ends_failed_and_alerts_the_topic(aws: StackInfo) -> None:
@@ -89,11 +90,35 @@ def test_failing_health_check_ends_failed_and_alerts_the_topic(aws: StackInfo) -
     state = health_check(return_state=True)
 
     assert state.is_failed()
-    assert "# health-check: FAILED" in findings_markdown(state, "health-check-findings")
-    assert "holds 11 messages (more than 10)" in (state.message or "")
+    assert "# health-check: FAILED" in findings_markdown(state, "health-check-try01-1-findings")
+    # the failure says what is wrong and what to do, once, with no traceback to bury it
+    message = state.message or ""
+    assert "holds 11 messages (more than 10)" in message
+    assert "Next: run dlq-triage" in message and "docs/runbook.md#dlq-alarm" in message
+    assert "What to do: docs/runbook.md#failed-health-check" in message
+    logs = run_logs(state.state_details.flow_run_id)
+    assert not [line for line in logs if "Traceback" in line], logs
     (alert,) = alerts_received(url)
     assert alert["Subject"].startswith("cv-analytics health-check FAILED")
     assert "[FAILED] dead-letter queue" in alert["Message"]
+    assert "docs/runbook.md#failed-health-check" in alert["Message"]
+
+
+def test_a_retried_run_keeps_each_tries_artifacts_apart_and_in_order(aws: StackInfo) -> None:
+    # Given a health check that fails (11 messages on the DLQ), retried twice from the UI
+    sqs = client("sqs")
+    for i in range(11):
+        sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=f"bad {i}", MessageGroupId="analytics")
+    state = health_check(return_state=True)
+    for _ in range(2):
+        state = retry_from_ui(health_check, state)
+        assert state.is_failed()
+    # Then the run holds one findings artifact per try, each key its own, and the keys
+    # sort in the order the artifacts were made
+    artifacts = run_artifacts(state.state_details.flow_run_id)
+    keys = [a["key"] for a in artifacts]  # oldest first
+    assert keys == [f"health-check-try0{n}-1-findings" for n in (1, 2, 3)], keys
+    assert sorted(keys) == keys and len(set(keys)) == 3
 
 
 def test_ttl_verification_passes_then_fails_on_one_millisecond_ttl(aws: StackInfo) -> None:
@@ -163,13 +188,14 @@ def test_monthly_maintenance_dry_run_changes_nothing_and_real_run_does_everythin
 
     # Dry run: reports, changes nothing, sends nothing.
     dry = monthly_maintenance(dry_run=True, return_state=True)
+    assert run_name(dry.state_details.flow_run_id).startswith("monthly-maintenance-dry-run-")
     assert dry.is_completed(), dry.message
     assert (
         len(query_week_records(aws.settings.analytics_table, OLD_WEEK)) == 3
         and read_week(OLD_WEEK, aws.settings).source == "dynamodb"
     )
     assert (retention(), pitr(), backups(), len(sent)) == (None, "DISABLED", [], 0)
-    markdown = findings_markdown(dry, "monthly-maintenance-findings")
+    markdown = findings_markdown(dry, "monthly-maintenance-try01-1-findings")
     assert "would archive 3 records" in markdown and "would enable" in markdown
 
     # Real run: all of it.
@@ -186,7 +212,7 @@ def test_monthly_maintenance_dry_run_changes_nothing_and_real_run_does_everythin
     assert len(sent) == 1 and "monthly maintenance" in sent[0].subject
     alarm = client("cloudwatch").describe_alarms(AlarmNames=["cv-analytics-dlq-depth"])
     assert alarm["MetricAlarms"][0]["StateValue"] == "OK"
-    markdown = findings_markdown(state, "monthly-maintenance-findings")
+    markdown = findings_markdown(state, "monthly-maintenance-try01-1-findings")
     assert "set to ALARM (read back ALARM) and back to OK (read back OK)" in markdown
 
 

@@ -16,9 +16,6 @@ from unittest.mock import patch
 from uuid import UUID
 
 import boto3
-from prefect import Flow, State, get_client
-from prefect.flow_engine import run_flow
-from prefect.states import AwaitingRetry
 
 from deployments.local_stack import StackInfo
 from flows.dlq_triage import dlq_triage
@@ -27,21 +24,9 @@ from tasks.core.archive import decode_records
 from tasks.settings import Settings
 from tasks.sqs import queues
 from tasks.sqs.queues import queue_total
+from tests.flows.surfaces import retry_from_ui
 
 GROUP = "analytics"
-
-
-def retry_from_ui(flow: Flow[..., Any], state: State[Any]) -> State[Any]:
-    """What the Prefect UI's Retry does to a failed run: AwaitingRetry, then run it again."""
-    run_id = state.state_details.flow_run_id
-    assert run_id is not None and state.is_failed()
-    with get_client(sync_client=True) as client:
-        client.set_flow_run_state(run_id, AwaitingRetry(), force=True)
-        flow_run = client.read_flow_run(run_id)
-    retried = run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
-    assert isinstance(retried, State)
-    assert retried.state_details.flow_run_id == run_id  # the same run, as the UI retries it
-    return retried
 
 
 def put_dead_letter(stack: StackInfo, body: str, dedup: str) -> None:

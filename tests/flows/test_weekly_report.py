@@ -88,11 +88,13 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     assert "Dead-letter queue depth at report time: 11" in text  # the sample's 11 invalid
     assert (report_dir / WEEK.id / "report.html").read_text() == html
     assert (report_dir / WEEK.id / "report.txt").read_text() == text
-    assert "| total queries | 91 |" in artifact_data("weekly-report-2025-w45")
-    assert "what is his salary expectation?" in artifact_data("weekly-report-top-queries-2025-w45")
+    assert "| total queries | 91 |" in artifact_data("weekly-report-2025-w45-try01-2-figures")
+    assert "what is his salary expectation?" in artifact_data(
+        "weekly-report-2025-w45-try01-3-top-queries"
+    )
     # and the run links the rendered HTML through the AWS console: the reader's own AWS
     # login opens it, and Prefect's database keeps no bearer link to the private archive
-    link = artifact_data("weekly-report-html-2025-w45")
+    link = artifact_data("weekly-report-2025-w45-try01-1-html")
     assert (
         console_url(stack.settings.archive_bucket, archived["report.html"], stack.settings.region)
         in link

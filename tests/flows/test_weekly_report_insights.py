@@ -119,7 +119,7 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
         "match_rate_drop",
         "latency_regression",
     ]
-    assert figures.intents["skills"].previous_count == 62  # from W45's stored summary
+    assert figures.intents["skills"].previous_count == 66  # from W45's stored summary
     assert figures.unused_sources == ["Java"]
     themes = {t.theme: t for t in figures.themes}
     assert (themes["does he know fortran?"].new, themes["does he know fortran?"].weeks_seen) == (
@@ -153,11 +153,11 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
     ]
 
     # and the artifacts lead with the gaps and anomalies; the themes table says why
-    markdown = artifact_data("weekly-report-2025-w46")
+    markdown = artifact_data("weekly-report-2025-w46-try01-2-figures")
     assert markdown.index("## Anomalies") < markdown.index("## Where the CV falls short")
     assert markdown.index("## Where the CV falls short") < markdown.index("## Key figures")
     assert "traffic\\_spike" in markdown
-    table = artifact_data("weekly-report-themes-2025-w46")
+    table = artifact_data("weekly-report-2025-w46-try01-4-themes")
     assert "does he know fortran?" in table and "not_answered" in table
     assert '"gap": "not_answered", "asked": 24, "short": 24' in table
     assert '"sessions": 12, "dominated_by_one_session": true' in table

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from tasks.core.checks import (
+    RUNBOOK_SECTIONS,
     Check,
     Findings,
     alert_subject,
+    artifact_key,
+    failed_state_message,
     failure_message,
+    flow_runbook,
     log_line,
     render_html,
     render_markdown,
     render_text,
+    runbook,
 )
 
 HEALTHY = Check("dead-letter queue", True, "holds 0 messages", {"depth": 0})
@@ -68,3 +77,61 @@ def test_html_escapes_and_subject_counts_failures() -> None:
 def test_figures_render_none_as_no_data_and_lists_joined() -> None:
     check = Check("c", True, "d", {"errors": None, "weeks": ["2025-W01", "2025-W02"], "x": []})
     assert log_line(check) == "[OK] c: d (errors=no data; weeks=2025-W01, 2025-W02; x=none)"
+
+
+def test_a_failure_says_what_to_do_next() -> None:
+    with_step = Check("dead-letter queue", False, "holds 11", next_step="run dlq-triage")
+    findings = Findings.of("health-check", [HEALTHY, with_step])
+    for text in (failure_message(findings), failed_state_message(findings)):
+        assert "Next: run dlq-triage" in text
+        assert text.rstrip().endswith("docs/runbook.md#failed-health-check") or (
+            "What to do: docs/runbook.md#failed-health-check" in text
+        )
+    # the run's message is short: the passed checks are in the artifact and the log
+    assert "[OK] dead-letter queue" not in failed_state_message(findings)
+    markdown = render_markdown(findings)
+    assert "## What to do" in markdown and "docs/runbook.md#failed-health-check" in markdown
+    assert "What to do" not in render_markdown(Findings.of("health-check", [HEALTHY]))
+
+
+def test_each_flow_is_sent_to_its_runbook_section() -> None:
+    expected = {
+        "health-check": "failed-health-check",
+        "ttl-verification": "ttl-findings",
+        "monthly-maintenance": "monthly-maintenance",
+        "any-other-flow": "failed-flow-run",
+    }
+    for flow_name, anchor in expected.items():
+        assert flow_runbook(flow_name) == f"docs/runbook.md#{anchor}"
+    with pytest.raises(KeyError, match="no runbook section"):
+        runbook("dlq-investigation")
+    assert set(RUNBOOK_SECTIONS) == set(RUNBOOK_ANCHORS)
+
+
+#: docs/runbook.md's sections, as fixed for the whole project (heading -> anchor).
+RUNBOOK_ANCHORS = {
+    "DLQ alarm": "dlq-alarm",
+    "Report regeneration": "report-regeneration",
+    "Failed health check": "failed-health-check",
+    "TTL findings": "ttl-findings",
+    "Monthly maintenance": "monthly-maintenance",
+    "Failed flow run": "failed-flow-run",
+    "Unfinished report send": "unfinished-report-send",
+    "Processor alarms": "processor-alarms",
+    "Queue age alarm": "queue-age-alarm",
+    "Old runbook, mapped": "old-runbook-mapped",
+}.values()
+
+
+def test_artifact_keys_are_distinct_per_try_and_sort_in_creation_order() -> None:
+    made = [
+        artifact_key("dlq-triage", attempt, step, what)
+        for attempt in (1, 2, 10)
+        for step, what in ((1, "progress"), (2, "counts"), (3, "summary"))
+    ]
+    assert len(set(made)) == len(made) and sorted(made) == made
+    assert made[0] == "dlq-triage-try01-1-progress"
+    assert all(re.fullmatch(r"[a-z0-9-]+", key) for key in made)  # Prefect's key rule
+    for bad in ((0, 1, "x"), (1, 10, "x"), (1, 1, "Summary"), (1, 1, "a_b")):
+        with pytest.raises(ValueError):
+            artifact_key("flow", *bad)

@@ -88,3 +88,21 @@ def test_informational_checks_pass_and_say_no_data() -> None:
     no_data = processor_metrics_check("fn", None, None)
     assert no_data.ok and "no CloudWatch data" in no_data.detail
     assert "12 invocations, 1 errors" in processor_metrics_check("fn", 12.0, 1.0).detail
+
+
+def test_each_failing_check_says_what_to_do_next() -> None:
+    firing = [
+        AlarmState("cv-analytics-queue-age", "ALARM"),
+        AlarmState("cv-analytics-processor-errors", "ALARM"),
+        AlarmState("cv-analytics-dlq-depth", "OK"),
+    ]
+    alarms = alarms_check(firing)
+    assert "docs/runbook.md#queue-age-alarm" in alarms.next_step
+    assert "docs/runbook.md#processor-alarms" in alarms.next_step
+    assert "docs/runbook.md#dlq-alarm" not in alarms.next_step
+    assert "docs/runbook.md#failed-health-check" in alarms_check([AlarmState("x", "OK")]).next_step
+    dlq = dlq_check("dlq", 11, 10)
+    assert "run dlq-triage" in dlq.next_step and "docs/runbook.md#dlq-alarm" in dlq.next_step
+    assert "docs/runbook.md#queue-age-alarm" in oldest_message_check(901.0, 900).next_step
+    # a passing check has nothing to do
+    assert dlq_check("dlq", 1, 10).next_step == oldest_message_check(1.0, 900).next_step == ""

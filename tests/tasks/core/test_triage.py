@@ -34,10 +34,14 @@ from tasks.core.triage import (
     counts_table,
     error_text,
     event_week,
+    not_drained_message,
     redrive_entry,
     redrive_or_refusal,
     sample_line,
+    stale_week_advice,
+    stop_message,
     summary_markdown,
+    wait_for_drain,
 )
 from tests.tasks.sqs.conftest import WORST_BODY
 
@@ -323,3 +327,98 @@ def test_an_error_is_masked_and_cut_before_it_is_shown() -> None:
     text = error_text(7, exc)
     assert text.startswith("page 7: ValueError: ") and "jane.doe" not in text
     assert len(text) < 400
+
+
+# --- Stale reports: the advice matches what the run did ---------------------------------
+
+
+def stale_summary(**update: Any) -> TriageSummary:
+    summary = TriageSummary(run_id="r", dry_run=False, dlq_depth_before=3, seen=3)
+    summary.stale_weeks = ["2025-W45", "2025-W46"]
+    return summary.model_copy(update=update)
+
+
+def test_a_dry_run_lists_the_weeks_a_real_run_would_regenerate() -> None:
+    for regenerate in (False, True):
+        text = summary_markdown(stale_summary(dry_run=True, regenerate_reports=regenerate))
+        assert "## Stale reports (a real run would make these stale)" in text
+        assert "- 2025-W45: report already sent; a real run" in text and "2025-W46" in text
+        assert "regenerated and re-sent" not in text
+    partial = summary_markdown(stale_summary(dry_run=True, dlq_depth_before=30, seen=10))
+    assert "a real run, which sees every page, may find more" in partial
+
+
+def test_the_advice_never_tells_to_do_what_the_run_just_did() -> None:
+    done = stale_summary(regenerate_reports=True, regenerated_weeks=["2025-W45", "2025-W46"])
+    timed_out = stale_summary(
+        regenerate_reports=True, unregenerated=dict.fromkeys(["2025-W45", "2025-W46"], "late")
+    )
+    not_asked = stale_summary(regenerate_reports=False)
+    for summary in (done, timed_out, not_asked):
+        text = summary_markdown(summary)
+        # after a real run the redriven events are off the DLQ: another triage finds nothing
+        assert "regenerate_reports=True" not in text and "run with `regenerate_reports" not in text
+    assert stale_week_advice(done, "2025-W45").endswith("regenerated and re-sent")
+    late = stale_week_advice(timed_out, "2025-W46")
+    assert late.startswith("NOT regenerated: late") and "week=2025-W46, resend=true" in late
+    assert "docs/runbook.md#report-regeneration" in late
+    manual = stale_week_advice(not_asked, "2025-W45")
+    assert "not regenerated (regenerate_reports=false)" in manual
+    assert "report-regeneration, week=2025-W45, resend=true" in manual
+
+
+def test_failure_messages_name_their_runbook_section() -> None:
+    stopped = stale_summary(stopped="page 2: ClientError: S3 is down", left=4)
+    assert stop_message(stopped).endswith("(docs/runbook.md#dlq-alarm).")
+    message = not_drained_message("cv-analytics-queue.fifo", 7, 300.4, ["2025-W45"])
+    assert "still held 7 message(s) after 300 s" in message
+    assert "NOT regenerated" in message and "docs/runbook.md#dlq-alarm" in message
+    assert "docs/runbook.md#queue-age-alarm" in message
+
+
+class Clock:
+    """A clock that moves only when the code sleeps: the wait's logic without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.now += seconds
+
+
+def test_a_queue_that_never_drains_is_waited_for_reporting_at_a_steady_interval() -> None:
+    clock = Clock()
+    reports: list[tuple[int, float]] = []
+    waited = wait_for_drain(
+        lambda: 5,
+        timeout_seconds=300,
+        poll_seconds=5,
+        report_seconds=30,
+        clock=clock,
+        sleep=clock.sleep,
+        report=lambda depth, at: reports.append((depth, at)),
+    )
+    assert (waited.drained, waited.depth, waited.waited_seconds) == (False, 5, 300)
+    assert [at for _, at in reports] == [0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300]
+    assert {depth for depth, _ in reports} == {5}
+
+
+def test_a_queue_that_drains_ends_the_wait_at_once_and_says_so() -> None:
+    clock = Clock()
+    depths = iter([3, 2, 0])
+    reports: list[tuple[int, float]] = []
+    waited = wait_for_drain(
+        lambda: next(depths),
+        timeout_seconds=300,
+        poll_seconds=5,
+        report_seconds=30,
+        clock=clock,
+        sleep=clock.sleep,
+        report=lambda depth, at: reports.append((depth, at)),
+    )
+    assert waited.drained and waited.waited_seconds == 10
+    assert reports == [(3, 0), (0, 10)]
