@@ -68,9 +68,7 @@ _AGREEMENT_PATTERNS = tuple((re.compile(pattern), repl) for pattern, repl in _AG
 
 
 def _names(name: str, aliases: tuple[str, ...]) -> list[str]:
-    forms = {
-        " ".join(form.translate(_APOSTROPHES).lower().split()) for form in (name, *aliases)
-    }
+    forms = {" ".join(form.translate(_APOSTROPHES).lower().split()) for form in (name, *aliases)}
     first = name.strip().split()
     if first:
         forms.add(first[0].lower())
