@@ -169,7 +169,7 @@ def _spellings(
 def parse(text: str, model_bytes: bytes = b"") -> Vocabulary:
     """A :class:`Vocabulary` from the YAML text (and the model file's bytes, for the version)."""
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  # nosec B506: a SafeLoader subclass
         data = VocabularyFile.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
