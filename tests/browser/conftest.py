@@ -82,6 +82,7 @@ class ServeStack:
     report_dir: Path
     started: float  # time.time() when the stack was ready
     notes: dict[str, Any] = field(default_factory=dict)  # what one test leaves for another
+    aws_endpoint: str = ""  # the embedded AWS, as serve prints it for another terminal
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -170,6 +171,11 @@ def serve_stack(
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     log = tmp_path_factory.mktemp("serve") / "serve.log"
+    # its own folders and a free AWS port: no clash with a `make serve` running, nor with
+    # another browser module's serve (`make unit` runs two test files at a time)
+    folder = tmp_path_factory.mktemp("serve-out")
+    command = [sys.executable, "-m", "deployments.serve", "--port", str(port)]
+    command += ["--aws-port", "0", "--out", str(folder)]
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)
     # serve.py starts the server without PREFECT_API_URL, so the UI's API address falls back
@@ -179,7 +185,7 @@ def serve_stack(
     last = Week.last_complete()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "deployments.serve", "--port", str(port)],
+            command,
             cwd=REPO_ROOT,
             env=env,
             stdout=out,
@@ -203,6 +209,9 @@ def serve_stack(
         written = re.search(r"written to\s+(\S+)/<week>/report\.html", printed)
         if written:
             stack.report_dir = Path(written.group(1))
+        endpoint = re.search(r"export AWS_ENDPOINT_URL=(\S+)", printed)
+        if endpoint:
+            stack.aws_endpoint = endpoint.group(1)
         stack.started = time.time()
         yield stack
     finally:

@@ -225,15 +225,16 @@ def test_sample_week_regenerates_with_its_figures_and_themes(
 def test_dlq_triage_dry_run_from_the_ui_shows_its_summary(
     page: Page, serve_stack: ServeStack
 ) -> None:
+    # The form starts as a dry run (the deployment's default): a Quick run acts on nothing.
     form = open_custom_run(page, serve_stack, "dlq-triage")
     switch = parameter(form, "dry_run").get_by_role("switch")
-    switch.click()
     expect(switch).to_have_attribute("aria-checked", "true")
     run_id = submit_and_open_run(page)
 
     run = wait_completed(page, serve_stack, run_id)
     assert run["parameters"]["dry_run"] is True, run["parameters"]
-    open_artifact(page, serve_stack, run_id, "dlq-triage-summary")
+    assert "dry-run" in run["name"], run["name"]
+    open_artifact(page, serve_stack, run_id, "dlq-triage-try01-3-summary")
     summary = page.locator(".markdown-renderer").filter(has_text="DLQ triage").last
     expect(summary).to_contain_text("dry run")
     text = summary.inner_text()
