@@ -73,6 +73,8 @@ LOCAL_DEPLOYMENTS = (
     "ttl-verification",
     "health-check",
     "monthly-maintenance",
+    "leads",
+    "owner-feedback",
 )
 SERVER_START_TIMEOUT = 90.0
 COMMAND_TIMEOUT = 300.0
@@ -491,7 +493,9 @@ Regenerate a report:
          weekly-report/report-regeneration --param week={latest}
 
 Run any other flow the same way (Run > Quick run): dlq-triage, ttl-verification,
-health-check, monthly-maintenance, weekly-report (the last complete week).
+health-check, monthly-maintenance, leads (e-mails each visitor who left contact details
+once), weekly-report (the last complete week). owner-feedback (Run > Custom run) takes
+the owner's word on a theme key the e-mail shows: dismiss, join or undo.
 Redriven and newly sent events are processed as they arrive; expired raw events vanish
 within {TTL_SWEEP_SECONDS:.0f} s; alerts of the alarms topic are printed here (ALERT ...).
 Ctrl-C stops the worker, the server and the embedded AWS.""")

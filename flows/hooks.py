@@ -51,6 +51,8 @@ EXPECTED_SECONDS: dict[str, int] = {
     "ttl-verification": 900,
     "health-check": 120,
     "monthly-maintenance": 1_800,
+    "owner-feedback": 60,
+    "leads": 120,
 }
 #: A run is stopped (TimedOut, a Failed state: the hook alerts) at this multiple.
 TIMEOUT_FACTOR = 3

@@ -88,7 +88,12 @@ def log_group_checks(settings: Settings, dry_run: bool) -> list[Check]:
 
 def table_checks(settings: Settings, dry_run: bool) -> list[Check]:
     checks = []
-    for table in (settings.query_events_table, settings.analytics_table, settings.summaries_table):
+    for table in (
+        settings.query_events_table,
+        settings.analytics_table,
+        settings.summaries_table,
+        settings.feedback_table,
+    ):
         facts = backups.describe_table(table)
         checks.append(
             Check(

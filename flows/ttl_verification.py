@@ -1,7 +1,8 @@
 """TTL verification (docs/runbook.md#ttl-findings), as a flow (``ttl-verification``).
 
 For each table with a TTL policy in the settings (the raw events table: attribute ``ttl``,
-``query_events_ttl_days`` days):
+``query_events_ttl_days`` days; the leads table while leads are on: ``ttl``,
+``leads_retention_days`` days):
 
 1. TTL status is ENABLED on the policy's attribute; with ``fix=True`` a disabled TTL is
    enabled (AWS allows one TTL change per table per hour, so a wrong attribute is only
@@ -34,14 +35,23 @@ FLOW_NAME = "ttl-verification"
 
 
 def ttl_policies(settings: Settings) -> dict[str, TtlPolicy]:
-    """Tables with a TTL policy, from the settings (only the raw events table has one)."""
-    return {
+    """Tables with a TTL policy, from the settings: the raw events table, and the leads
+    table while leads are on (its TTL is what deletes contact details after the owner's
+    retention, report-insights.md section 7)."""
+    policies = {
         settings.query_events_table: TtlPolicy(
             attribute=settings.ttl_attribute,
             ttl_days=settings.query_events_ttl_days,
             grace_hours=settings.ttl_grace_hours,
         )
     }
+    if settings.leads_enabled:
+        policies[settings.leads_table] = TtlPolicy(
+            attribute="ttl",
+            ttl_days=settings.leads_retention_days,
+            grace_hours=settings.ttl_grace_hours,
+        )
+    return policies
 
 
 def verify_table(table: str, policy: TtlPolicy, fix: bool, segments: int) -> list[Check]:

@@ -1,10 +1,12 @@
 """Weekly report: the figures of one ISO week, e-mailed once, archived, shown in Prefect.
 
 Two flows: ``weekly-aggregation`` (:func:`weekly_aggregation`) reads the week's records
-(DynamoDB or the S3 archive) and the stored summaries of earlier weeks, computes the
-figures and insights and stores the week's summary; ``weekly-report``
-(:func:`weekly_report`) adds pipeline health, renders, archives a new generation to S3,
-publishes the artifacts, sends the e-mail once per week and returns the figures.
+(DynamoDB or the S3 archive), the stored summaries of earlier weeks and the owner's words
+in force (report-insights.md section 9), computes the figures and insights and stores the
+week's summary; ``weekly-report`` (:func:`weekly_report`) counts the week's leads
+delivered (section 7) and the pipeline's health, renders the owner's e-mail (section 10:
+no pipeline health in it) and the operator's artifacts (pipeline health in them),
+archives a new generation to S3, sends the e-mail once per week and returns the figures.
 Scheduled Monday 07:00 UTC for the last complete week; any ended week from 2020 on can be
 regenerated (``python -m flows.weekly_report --week 2025-W45``). A week that has not ended
 is refused before any work (:mod:`flows.parameters`). Details: docs/flows.md.
@@ -32,15 +34,20 @@ from tasks.aws import TASK_OPTIONS
 from tasks.conclude import run_attempt
 from tasks.core.aggregate import PipelineHealth, WeeklyFigures, pipeline_health, weekly_figures
 from tasks.core.checks import artifact_key as checks_artifact_key
+from tasks.core.feedback import Feedback
 from tasks.core.insights import StoredSummary
 from tasks.core.render import (
+    LeadsDelivery,
     build_mime,
     render_html,
     render_markdown,
     render_text,
+    report_title,
     themes_table,
     top_queries_table,
 )
+from tasks.dynamodb.feedback import current_feedback_task
+from tasks.dynamodb.leads import delivered_count_task
 from tasks.dynamodb.summaries import previous_summaries_task, save_summary_task
 from tasks.dynamodb.week_index import query_week_orphans
 from tasks.report_delivery import send_report_task
@@ -74,9 +81,14 @@ def report_folder(output_dir: str, week: Week) -> Path:
 
 @task(name="aggregate-week", persist_result=False, **TASK_OPTIONS)  # display queries
 def aggregate_week(
-    week: Week, settings: Settings, previous_total: int, previous: dict[str, StoredSummary]
+    week: Week,
+    settings: Settings,
+    previous_total: int,
+    previous: dict[str, StoredSummary],
+    feedback: Feedback,
 ) -> tuple[WeeklyFigures, str]:
-    """Read the week's records (Query or archive) and compute its figures and insights.
+    """Read the week's records (Query or archive) and compute its figures and insights,
+    with the owner's words in force (joins regroup the themes, dismissals mark gaps).
 
     Reading and aggregating share one task so the records, possibly hundreds of
     thousands, never travel through Prefect as task parameters.
@@ -86,7 +98,12 @@ def aggregate_week(
         "Read %d records of %s from %s", len(week_records.table), week, week_records.source
     )
     figures = weekly_figures(
-        week, week_records.table, previous_total, previous, candidate=settings.candidate
+        week,
+        week_records.table,
+        previous_total,
+        previous,
+        candidate=settings.candidate,
+        feedback=feedback,
     )
     return figures, week_records.source
 
@@ -99,13 +116,16 @@ def aggregate_week(
 def weekly_aggregation(week: Week) -> WeeklyFigures:
     """The week's figures and insights, with its summary stored for the weeks after it.
 
-    A flow run of its own: it resolves the settings once, here, for its tasks.
+    A flow run of its own: it resolves the settings once, here, for its tasks. The
+    owner's words (report-insights.md section 9) are read on every run, so a report and
+    every regeneration after a word honour it.
     """
     settings = Settings()
     previous_total = previous_week_total_task(week, settings)
     # after the total: a fallback total it just stored shows in the trends too
     previous = previous_summaries_task(settings.summaries_table, week)
-    figures, source = aggregate_week(week, settings, previous_total, previous)
+    feedback = current_feedback_task(settings.feedback_table)
+    figures, source = aggregate_week(week, settings, previous_total, previous, feedback)
     save_summary_task(settings.summaries_table, figures, source)
     return figures
 
@@ -125,6 +145,22 @@ def dlq_depth(dlq_name: str) -> int:
     return queue_depth(dlq_name)
 
 
+def leads_delivery(week: Week, settings: Settings) -> LeadsDelivery:
+    """What the e-mail says of the week's leads: delivery off, or how many were e-mailed
+    to the owner (the leads ledger's ``sent``; report-insights.md section 7).
+
+    A count that cannot be read does not stop the report: the e-mail says it could not
+    be checked, and the run logs a warning.
+    """
+    if not settings.leads_enabled:
+        return LeadsDelivery(enabled=False)
+    state = delivered_count_task(settings.leads_table, week, return_state=True)
+    if state.is_completed():
+        return LeadsDelivery(enabled=True, delivered=state.result())
+    get_run_logger().warning("Could not count the delivered leads of %s; the e-mail says so", week)
+    return LeadsDelivery(enabled=True, delivered=None)
+
+
 def write_local_report(folder: Path, html: str, text: str, report_json: str) -> Path:
     """Write the rendered report to ``folder`` (``report_output_dir/<week>/``) and return it."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,12 +174,14 @@ def publish_artifacts(
     week: Week,
     figures: WeeklyFigures,
     health: PipelineHealth,
+    leads: LeadsDelivery,
     html_key: str,
     folder: Path,
     settings: Settings,
 ) -> None:
-    """Key figures led by gaps and anomalies (markdown), top queries and themes (tables)
-    and a link to the rendered HTML, by week.
+    """The operator's view, by week: key figures led by gaps and anomalies, with the
+    pipeline health and the leads' counts (markdown), top queries and themes (tables) and
+    a link to the rendered HTML.
 
     The link is the object's AWS console page (:func:`~tasks.s3.objects.console_url`),
     which needs the reader's own AWS sign-in: no bearer link is kept in Prefect.
@@ -153,7 +191,7 @@ def publish_artifacts(
     create_link_artifact(
         key=artifact_key(week, "html", attempt),
         link=console_url(settings.archive_bucket, html_key, settings.region),
-        link_text=f"CV Analytics Weekly Report - Week {figures.week} (HTML, in the AWS console)",
+        link_text=f"{report_title(figures.week)} (HTML, in the AWS console)",
         description=(
             f"The rendered report of {figures.week}: {uri}. The link opens it "
             "in the AWS console with your own AWS sign-in; the run's machine also has it "
@@ -162,7 +200,7 @@ def publish_artifacts(
     )
     create_markdown_artifact(
         key=artifact_key(week, "figures", attempt),
-        markdown=render_markdown(figures, health),
+        markdown=render_markdown(figures, health, leads),
         description=f"Gaps, anomalies and key figures of {figures.week}",
     )
     create_table_artifact(
@@ -209,10 +247,11 @@ def weekly_report(week: OptionalWeekParameter = "", resend: StrictBool = False) 
     depth = depth_state.result() if depth_state.is_completed() else None
     if depth is None:
         logger.warning("Could not read the DLQ depth; the report shows it as n/a")
-    health = pipeline_health(figures, orphans, depth)
+    health = pipeline_health(figures, orphans, depth)  # the operator's: artifacts only
+    leads = leads_delivery(report_week, settings)
 
-    html = render_html(figures, health)
-    text = render_text(figures, health)
+    html = render_html(figures, leads)
+    text = render_text(figures, leads)
     report_json = json.dumps(figures.model_dump(mode="json"), indent=2, ensure_ascii=False)
 
     folder = write_local_report(
@@ -226,7 +265,7 @@ def weekly_report(week: OptionalWeekParameter = "", resend: StrictBool = False) 
         settings.archive_bucket,
         keys["report.html"],
     )
-    publish_artifacts(report_week, figures, health, keys["report.html"], folder, settings)
+    publish_artifacts(report_week, figures, health, leads, keys["report.html"], folder, settings)
 
     message = build_mime(figures, html, text, settings.report_sender, settings.report_recipients)
     outcome = send_report_task(

@@ -33,6 +33,7 @@ from tasks.settings import ENV_PREFIX, Settings
 if TYPE_CHECKING:  # boto3-stubs (dev only): the client class of each service we call
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_ses import SESClient
@@ -93,6 +94,8 @@ def aws_client(
 ) -> CloudWatchClient: ...
 @overload
 def aws_client(service: Literal["dynamodb"], config: Config | None = None) -> DynamoDBClient: ...
+@overload
+def aws_client(service: Literal["kms"], config: Config | None = None) -> KMSClient: ...
 @overload
 def aws_client(service: Literal["logs"], config: Config | None = None) -> CloudWatchLogsClient: ...
 @overload

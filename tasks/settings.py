@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     query_events_table: str = "cv-analytics-query-events"
     analytics_table: str = "cv-analytics-analytics"
     summaries_table: str = "cv-analytics-weekly-summaries"
+    # The owner's word on the report (report-insights.md section 9): one item per theme key.
+    feedback_table: str = "cv-analytics-feedback"
     alarms_topic: str = "cv-analytics-alarms"
     archive_bucket: str = "cv-analytics-archive"
     processor_function: str = "cv-analytics-processor"
@@ -75,6 +77,14 @@ class Settings(BaseSettings):
     # report's themes (tasks/core/candidate.py). Empty: only pronouns fold.
     candidate_name: str = Field(default="", max_length=MAX_NAME)
     candidate_aliases: list[str] = Field(default_factory=list, max_length=MAX_ALIASES)
+
+    # Leads (docs/spec/report-insights.md, section 7): visitors' contact details e-mailed
+    # once to the report recipients, kept encrypted with the KMS key (an id, ARN or alias)
+    # in the leads table for this many days after the question, then deleted by TTL.
+    leads_enabled: bool = True
+    leads_retention_days: int = Field(default=30, ge=1, le=365)
+    leads_table: str = "cv-analytics-leads"
+    leads_key: str = "alias/cv-analytics-leads"
 
     # Monthly maintenance: archive analytics weeks that ended longer ago than this.
     archive_after_days: int = 90
@@ -113,6 +123,10 @@ _EXPECTED = {
     "list_type": "a list of strings",
     "string_too_long": "at most 100 characters",
     "too_long": "at most 20 entries",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "greater_than_equal": "a number of at least {ge}",
+    "less_than_equal": "a number of at most {le}",
 }
 
 
@@ -126,7 +140,8 @@ def _refusal(exc: ValidationError, given: Collection[str]) -> SettingsError:
     name, *index = error["loc"]
     where = str(name) if name in given else ENV_PREFIX + str(name).upper()
     where += "".join(f"[{i}]" for i in index)
-    expected = _EXPECTED.get(error["type"], error["msg"])
+    kind = error["type"]
+    expected = _EXPECTED[kind].format(**error.get("ctx", {})) if kind in _EXPECTED else error["msg"]
     return SettingsError(f"{where}: expected {expected}, got {_shown(error['input'])}")
 
 

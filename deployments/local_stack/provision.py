@@ -11,7 +11,10 @@ alone, their settings re-applied). Each resource type goes the way that honours 
   block, versioning, ownership controls and lifecycle (``moto/s3/models.py`` applies only
   ``BucketEncryption``), and the alarms (moto has no ``AWS::CloudWatch::Alarm`` model);
   also the SES sender identity, a template parameter rather than a resource;
-* not emulated (see ``NOT_EMULATED``): the Lambda function, IAM, KMS and resource policies.
+* the service API too, for the KMS keys and their aliases (``_apply_keys``: the leads are
+  encrypted with one; the topic is still created without its key, as moto's SNS does not
+  encrypt);
+* not emulated (see ``NOT_EMULATED``): the Lambda function, IAM and resource policies.
 
 Resources are named after the settings (``SETTINGS_NAMES``), as the deployed function's
 environment names them for the processor; with default settings these are the template's
@@ -30,7 +33,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from deployments.template import DEFAULT_ACCOUNT_ID, Template
+from deployments.template import DEFAULT_ACCOUNT_ID, Template, referenced_id
 from tasks.settings import Settings
 
 #: The Settings field that names each template resource (logical id -> field).
@@ -40,6 +43,9 @@ SETTINGS_NAMES = {
     "QueryEventsTable": "query_events_table",
     "AnalyticsTable": "analytics_table",
     "WeeklySummariesTable": "summaries_table",
+    "FeedbackTable": "feedback_table",
+    "LeadsTable": "leads_table",
+    "LeadsKeyAlias": "leads_key",
     "AlarmTopic": "alarms_topic",
     "ProcessorFunction": "processor_function",
 }
@@ -65,8 +71,10 @@ API_PROPERTIES = {
         "LifecycleConfiguration",
     ),
 }
-#: Created through the service API: moto's CloudFormation has no model for the type.
-API_TYPES = ("AWS::CloudWatch::Alarm",)
+#: Created through the service API: moto's CloudFormation has no model for the alarms; the
+#: KMS keys and aliases are made by :func:`_apply_keys` (an alias's target is a key id that
+#: exists only once the key does, which the template reader cannot resolve beforehand).
+API_TYPES = ("AWS::CloudWatch::Alarm", "AWS::KMS::Key", "AWS::KMS::Alias")
 #: Properties not handed to moto: they refer to resources that are not emulated.
 OMITTED_PROPERTIES = {"AWS::SNS::Topic": ("KmsMasterKeyId",)}
 #: Declared by the template, not emulated locally, and why.
@@ -75,8 +83,6 @@ NOT_EMULATED = {
     "AWS::Lambda::EventSourceMapping": "EventSourceMapping (poller.py) stands in for the poller",
     "AWS::IAM::Role": "moto does not enforce IAM unless asked to",
     "AWS::IAM::ManagedPolicy": "moto does not enforce IAM unless asked to",
-    "AWS::KMS::Key": "moto's SNS does not encrypt; the topic is created without the key",
-    "AWS::KMS::Alias": "the key is not emulated",
     "AWS::SNS::TopicPolicy": "moto does not enforce resource policies",
     "AWS::SNS::Subscription": "an e-mail subscription cannot be confirmed locally",
     "AWS::S3::BucketPolicy": "its Deny of non-TLS requests would refuse the plain-HTTP endpoint",
@@ -153,9 +159,12 @@ class _Clients:
 
 def local_template(settings: Settings, account_id: str = DEFAULT_ACCOUNT_ID) -> Template:
     """The template as the local stack deploys it: resources named after the settings."""
+    names = {logical_id: getattr(settings, f) for logical_id, f in SETTINGS_NAMES.items()}
+    if not settings.leads_key.startswith("alias/"):  # a key id or ARN: the alias keeps its own
+        names.pop("LeadsKeyAlias")
     return Template(
         parameters={name: getattr(settings, f) for name, f in SETTINGS_PARAMETERS.items()},
-        names={logical_id: getattr(settings, f) for logical_id, f in SETTINGS_NAMES.items()},
+        names=names,
         region=settings.region,
         account_id=account_id,
     )
@@ -321,6 +330,30 @@ def _apply_alarms(template: Template, aws: _Clients) -> None:
         cloudwatch.put_metric_alarm(**alarm.properties)
 
 
+def _apply_keys(template: Template, aws: _Clients) -> None:
+    """Each KMS alias of the template and the key it targets, with the key's description,
+    policy and rotation; an alias that exists already is left as it is."""
+    kms = aws("kms")
+    existing = {
+        alias["AliasName"]
+        for page in kms.get_paginator("list_aliases").paginate()
+        for alias in page.get("Aliases", [])
+    }
+    for alias_id in template.logical_ids("AWS::KMS::Alias"):
+        name = template.physical_name(alias_id)
+        if name in existing:
+            continue
+        key_id = referenced_id(template.raw_properties(alias_id)["TargetKeyId"])
+        properties = template.resource(key_id).properties
+        key = kms.create_key(
+            Description=properties.get("Description", ""),
+            Policy=json.dumps(properties["KeyPolicy"]),
+        )["KeyMetadata"]["KeyId"]
+        if properties.get("EnableKeyRotation"):
+            kms.enable_key_rotation(KeyId=key)
+        kms.create_alias(AliasName=name, TargetKeyId=key)
+
+
 def _verify_sender(template: Template, aws: _Clients) -> None:
     identity = str(template.parameters["SenderIdentity"])
     ses = aws("ses")
@@ -340,6 +373,7 @@ def provision(settings: Settings | None = None) -> StackInfo:
     by_cloudformation = [
         i for i in template.logical_ids() if template.type_of(i) in CLOUDFORMATION_TYPES
     ]
+    _apply_keys(template, aws)  # first: a table may name its key by alias
     existing = [i for i in by_cloudformation if _exists(template, i, aws)]
     missing = [i for i in by_cloudformation if i not in existing]
     if missing:

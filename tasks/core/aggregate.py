@@ -46,6 +46,8 @@ from pydantic import BaseModel, ConfigDict
 
 from lambdas.shared.weeks import Week
 from tasks.core.candidate import Candidate
+from tasks.core.feedback import Feedback
+from tasks.core.gap_history import STORED_GAP_LIMIT, GapFollowup, StoredGap
 from tasks.core.insights import (
     INSIGHT_KEYS,
     Anomaly,
@@ -55,6 +57,7 @@ from tasks.core.insights import (
     StoredSummary,
     ThemeFigures,
     TrendPoint,
+    theme_gap_kind,
     week_insights,
 )
 from tasks.core.masking import display_query, mask
@@ -166,6 +169,7 @@ class WeeklyFigures(_Figures):
     intents: dict[str, IntentFigures]
     themes: list[ThemeFigures]
     cv_gaps: list[CvGap]
+    gap_followup: list[GapFollowup] = []
     contact_requests: ContactRequests
     trends: list[TrendPoint]
     anomalies: list[Anomaly]
@@ -402,6 +406,7 @@ def weekly_figures(
     previous_week_total: int | None,
     previous_summaries: Mapping[str, StoredSummary] | None = None,
     candidate: Candidate | None = None,
+    feedback: Feedback | None = None,
 ) -> WeeklyFigures:
     """Every figure of report-metrics.md for ``week`` from its analytics records, and the
     insights of report-insights.md from them and the previous weeks' stored summaries.
@@ -409,7 +414,9 @@ def weekly_figures(
     ``previous_summaries``: the stored summaries of (up to) the 8 weeks before ``week``, by
     week id; a week missing has no summary (its trend values are ``null``). ``None``: no
     week has one. The flow always reads and supplies them. ``candidate``: the settings'
-    name and aliases of the person the chatbot speaks for (insights.py).
+    name and aliases of the person the chatbot speaks for (insights.py). ``feedback``: the
+    owner's words in force (report-insights.md section 9; ``None``: none), applied to the
+    themes before gaps are judged; the flow reads them once per run.
     """
     rows = population(week, _as_table(records))
     total = len(rows)
@@ -450,6 +457,7 @@ def weekly_figures(
         previous_summaries or {},
         sessions=session_codes(session_values),
         candidate=candidate,
+        feedback=feedback,
     )
 
     if not previous_week_total:
@@ -481,9 +489,33 @@ def weekly_figures(
     )
 
 
+def _stored_gaps(figures: WeeklyFigures) -> tuple[list[StoredGap], int]:
+    """Every gap theme of the week (section 8), most short requests first, then most
+    requests, then label: at most :data:`STORED_GAP_LIMIT`, and how many more there were.
+    Texts are cut to :data:`STORED_TEXT_LIMIT` characters."""
+    gaps = []
+    for theme in figures.themes:
+        if theme_gap_kind(theme) is None:
+            continue
+        well = theme.match_counts.full
+        gaps.append((theme.count - theme.match_counts.full, theme, well))
+    gaps.sort(key=lambda gap: (-gap[0], -gap[1].count, gap[1].theme))
+    kept = [
+        StoredGap(
+            key=clip(theme.key, STORED_TEXT_LIMIT),
+            theme=clip(theme.theme, STORED_TEXT_LIMIT),
+            asked=theme.count,
+            answered_well=well,
+        )
+        for _, theme, well in gaps[:STORED_GAP_LIMIT]
+    ]
+    return kept, len(gaps) - len(kept)
+
+
 def stored_summary(figures: WeeklyFigures) -> StoredSummary:
-    """What later weeks read of this week (report-insights.md section 4): the trend
-    figures, the intent counts, the themes with every member, the top sources.
+    """What later weeks read of this week (report-insights.md sections 4 and 8): the trend
+    figures, the intent counts, the themes with every member and their ``answered_well``,
+    the week's gaps, the top sources.
 
     Every text is cut to :data:`STORED_TEXT_LIMIT` characters; counts are never touched.
     A member longer than that is judged by later weeks on its first characters.
@@ -492,6 +524,8 @@ def stored_summary(figures: WeeklyFigures) -> StoredSummary:
 
     def text(value: str) -> str:
         return clip(value, STORED_TEXT_LIMIT)
+
+    gaps, omitted_gaps = _stored_gaps(figures)
 
     return StoredSummary(
         week=figures.week,
@@ -505,6 +539,7 @@ def stored_summary(figures: WeeklyFigures) -> StoredSummary:
                 "intent": theme.intent,
                 "key": text(theme.key),
                 "count": theme.count,
+                "answered_well": theme.match_counts.full,
                 "members": [
                     {"query": text(m.query), "count": m.count, "sessions": m.sessions}
                     for m in theme.members
@@ -514,6 +549,8 @@ def stored_summary(figures: WeeklyFigures) -> StoredSummary:
         ],
         top_sources=[text(source.source) for source in figures.top_sources],
         vocabulary_version=vocabulary().version,
+        gaps=gaps,
+        omitted_gaps=omitted_gaps,
     )
 
 

@@ -1,13 +1,16 @@
 """The weekly report's insights of ``docs/spec/report-insights.md``. Pure.
 
-What turns the figures into advice: intents, themes, ``cv_gaps``, ``contact_requests``,
-``trends``, ``anomalies`` and ``unused_sources``. :func:`week_insights` computes them from
-this week's population (the columns :func:`tasks.core.aggregate.weekly_figures` already
-factorised: one display-query code per request, its match type, score and sources) and
-the *stored summaries* of the previous 8 ISO weeks (:class:`StoredSummary`), never from
-old records. A week's own :class:`StoredSummary` (made by
-:func:`tasks.core.aggregate.stored_summary`) keeps exactly what later weeks read: the
-trend figures, the intent counts, the themes with their members and the top sources.
+What turns the figures into advice: intents, themes, ``cv_gaps``, ``gap_followup``
+(gaps followed across weeks, :mod:`tasks.core.gap_history`), ``contact_requests``,
+``trends``, ``anomalies`` and ``unused_sources``; the owner's word
+(:mod:`tasks.core.feedback`) joins themes before gaps are judged and dismisses gaps.
+:func:`week_insights` computes them from this week's population (the columns
+:func:`tasks.core.aggregate.weekly_figures` already factorised: one display-query code
+per request, its match type, score and sources) and the *stored summaries* of the
+previous 8 ISO weeks (:class:`StoredSummary`), never from old records. A week's own
+:class:`StoredSummary` (made by :func:`tasks.core.aggregate.stored_summary`) keeps
+exactly what later weeks read: the trend figures, the intent counts, the themes with
+their members, the gap themes and the top sources.
 
 Decisions the spec leaves open, taken here once:
 
@@ -28,6 +31,12 @@ Decisions the spec leaves open, taken here once:
   when one session (the anonymous one included) made at least half of them.
 - Suggestions are ours: fixed sentences and the names of known technologies, never the
   visitor's words (the gap's ``theme`` is the quote, shown apart).
+- A gap the owner dismissed keeps its place in ``cv_gaps`` (section 3's order), marked
+  ``dismissed``; ``gap_followup`` lists every gap of the week (no cap of ten) and the gaps
+  fixed this week, so the advice never runs short when a top gap is dismissed.
+- A week's stored ``gaps`` are its gap themes by most short requests, then most
+  requests, then label, at most :data:`STORED_GAP_LIMIT` (``omitted_gaps`` counts the
+  rest); they are judged after the owner's joins, and a dismissed gap is still a gap there.
 - ``unused_sources`` compares masked source names (as ``top_sources`` stores them) with
   every source any answered request of this week used, not only this week's top ten.
 """
@@ -44,6 +53,15 @@ from pydantic import BaseModel, ConfigDict
 
 from lambdas.shared.weeks import Week
 from tasks.core.candidate import Candidate
+from tasks.core.feedback import Feedback, apply_joins, key_of
+from tasks.core.gap_history import (
+    GAP_MIN_REQUESTS,
+    GapFollowup,
+    GapState,
+    StoredGap,
+    ThemeOutcome,
+    follow_gaps,
+)
 from tasks.core.intents import INTENTS, MASKED, Questions
 from tasks.core.themes import Theme, group_themes, recurrence
 from tasks.core.vocabulary import Vocabulary, vocabulary
@@ -53,6 +71,7 @@ INSIGHT_KEYS = (
     "intents",
     "themes",
     "cv_gaps",
+    "gap_followup",
     "contact_requests",
     "trends",
     "anomalies",
@@ -63,7 +82,6 @@ HISTORY_WEEKS = 8
 #: Weeks in ``trends``, ending with the report's week.
 TREND_WEEKS = 8
 GAP_LIMIT = 10
-GAP_MIN_REQUESTS = 2
 #: A theme of at least this many requests is dominated by one session when that session
 #: made at least this share (numerator, denominator) of them.
 DOMINATED_MIN_REQUESTS = 3
@@ -133,6 +151,12 @@ class CvGap(_Model):
     dominated_by_one_session: bool
     #: Our sentence; the visitors' words are ``theme``, shown apart as a quote.
     suggestion: str
+    #: Across weeks (section 8; gap_history.py): ``new``, ``open`` or ``reopened``, and
+    #: the week its current run of gap weeks began (``open``) or this week.
+    state: GapState = "new"
+    since: str | None = None
+    #: The owner dismissed it (section 9): listed, but kept out of the advice.
+    dismissed: bool = False
 
 
 class ContactRequests(_Model):
@@ -153,11 +177,12 @@ class Anomaly(_Model):
 
 
 class Insights(_Model):
-    """The seven insight keys, as they are added to the figures object."""
+    """The insight keys, as they are added to the figures object."""
 
     intents: dict[str, IntentFigures]
     themes: list[ThemeFigures]
     cv_gaps: list[CvGap]
+    gap_followup: list[GapFollowup]
     contact_requests: ContactRequests
     trends: list[TrendPoint]
     anomalies: list[Anomaly]
@@ -168,9 +193,11 @@ class StoredSummary(_Model):
     """What a later week reads of a week: its stored summary, never its records.
 
     ``None`` fields were not stored (a total-only fallback item, or an older summary).
-    ``themes`` are :meth:`tasks.core.themes.Theme.to_json` dicts (label, intent, count,
-    members), the form :func:`tasks.core.themes.recurrence` reads; a theme whose members
-    were trimmed to fit says how many in ``omitted_members`` (its ``count`` stays whole).
+    ``themes`` are :meth:`tasks.core.themes.Theme.to_json` dicts (label, intent, key,
+    count, members) plus ``answered_well`` (requests answered ``full``),
+    the form :func:`tasks.core.themes.recurrence` reads; a theme whose members were
+    trimmed to fit says how many in ``omitted_members`` (its ``count`` stays whole).
+    ``gaps`` are what :mod:`tasks.core.gap_history` follows across weeks.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -188,6 +215,10 @@ class StoredSummary(_Model):
     #: of ``themes``' order, so the kept themes' counts plus these are the week's.
     omitted_themes: int = 0
     omitted_requests: int = 0
+    #: Every gap theme of the week, at most :data:`STORED_GAP_LIMIT` (section 8), and how
+    #: many more there were; ``None``: stored before weeks kept their gaps.
+    gaps: list[StoredGap] | None = None
+    omitted_gaps: int = 0
 
 
 def history_weeks(week: Week) -> list[Week]:
@@ -328,40 +359,116 @@ def suggestion(theme: Theme, known: Vocabulary | None = None) -> str:
     return f"State your level of experience with {named}, or that you have none."
 
 
-def _gaps(
-    themes: Sequence[Theme],
-    figures: Sequence[ThemeFigures],
-    sessions: Sequence[ThemeSessions],
+GapKind = Literal["not_answered", "weak"]
+
+
+def gap_kind(count: int, answered: int, none: int, partial: int) -> GapKind | None:
+    """Section 3's rule: a theme of at least :data:`GAP_MIN_REQUESTS` requests is
+    ``not_answered`` when at least half of them have no response or ``none``, else
+    ``weak`` when at least half are ``partial``; otherwise it is no gap (None)."""
+    if count < GAP_MIN_REQUESTS:
+        return None
+    if 2 * (count - answered + none) >= count:
+        return "not_answered"
+    if 2 * partial >= count:
+        return "weak"
+    return None
+
+
+def theme_gap_kind(theme: ThemeFigures) -> GapKind | None:
+    """:func:`gap_kind` of a theme's figures."""
+    counts = theme.match_counts
+    return gap_kind(theme.count, theme.answered, counts.none, counts.partial)
+
+
+@dataclass(frozen=True)
+class _Gap:
+    """A gap theme of the week, before it is shown: what ``cv_gaps`` ranks and builds."""
+
+    theme: Theme
+    figures: ThemeFigures
+    kind: GapKind
+    short: int
+    sessions: int
+
+
+def _ranked_gaps(
+    themes: Sequence[Theme], figures: Sequence[ThemeFigures], sessions: Sequence[ThemeSessions]
+) -> list[_Gap]:
+    """Every gap theme of the week, ranked as ``cv_gaps`` ranks them: distinct sessions
+    among the short requests, then short requests (descending), then the label."""
+    gaps: list[_Gap] = []
+    for theme, shown, asked_by in zip(themes, figures, sessions, strict=True):
+        kind = theme_gap_kind(shown)
+        if kind is None:
+            continue
+        short = shown.count - shown.answered + shown.match_counts.none
+        short += shown.match_counts.partial
+        gaps.append(_Gap(theme, shown, kind, short, asked_by.short_sessions))
+    gaps.sort(key=lambda gap: (-gap.sessions, -gap.short, gap.figures.theme))
+    return gaps
+
+
+def _cv_gaps(
+    ranked: Sequence[_Gap],
+    followup: Sequence[GapFollowup],
+    feedback: Feedback | None,
     known: Vocabulary,
 ) -> list[CvGap]:
+    """The first :data:`GAP_LIMIT` gaps in their rank, each with its state across weeks
+    and whether the owner dismissed it (still listed, in its place: the e-mail leaves a
+    dismissed gap out of the advice)."""
+    states = {key_of(entry.key): entry for entry in followup}
     gaps: list[CvGap] = []
-    for theme, shown, asked_by in zip(themes, figures, sessions, strict=True):
-        if shown.count < GAP_MIN_REQUESTS:
-            continue
-        unanswered = shown.count - shown.answered
-        not_answered = unanswered + shown.match_counts.none
-        if 2 * not_answered >= shown.count:
-            kind: Literal["not_answered", "weak"] = "not_answered"
-        elif 2 * shown.match_counts.partial >= shown.count:
-            kind = "weak"
-        else:
-            continue
+    for gap in ranked[:GAP_LIMIT]:
+        shown = gap.figures
+        entry = states.get(key_of(shown.key))
         gaps.append(
             CvGap(
                 theme=shown.theme,
                 intent=shown.intent,
                 key=shown.key,
-                kind=kind,
+                kind=gap.kind,
                 asked=shown.count,
-                short=not_answered + shown.match_counts.partial,
-                sessions=asked_by.short_sessions,
+                short=gap.short,
+                sessions=gap.sessions,
                 new=shown.new,
                 dominated_by_one_session=shown.dominated_by_one_session,
-                suggestion=suggestion(theme, known),
+                suggestion=suggestion(gap.theme, known),
+                state=entry.state if entry is not None and entry.state != "fixed" else "new",
+                since=entry.since if entry is not None else None,
+                dismissed=feedback is not None and feedback.dismissed(shown.key) is not None,
             )
         )
-    gaps.sort(key=lambda gap: (-gap.sessions, -gap.short, gap.theme))
-    return gaps[:GAP_LIMIT]
+    return gaps
+
+
+def _gap_followup(
+    week: Week,
+    figures: Sequence[ThemeFigures],
+    ranked: Sequence[_Gap],
+    previous: Sequence[StoredSummary],
+    feedback: Feedback | None,
+) -> list[GapFollowup]:
+    """Section 8's states of every gap key of the week and of the gaps fixed this week."""
+    gap_keys = {gap.figures.key for gap in ranked}
+    outcomes = [
+        ThemeOutcome(
+            key=theme.key,
+            theme=theme.theme,
+            asked=theme.count,
+            answered_well=theme.match_counts.full,
+            gap=theme.key in gap_keys,
+        )
+        for theme in figures
+    ]
+    return follow_gaps(
+        week.id,
+        outcomes,
+        [gap.figures.key for gap in ranked],
+        previous,
+        feedback.dismissals if feedback is not None else None,
+    )
 
 
 # --- trends and anomalies -------------------------------------------------------------
@@ -474,6 +581,7 @@ def week_insights(
     previous: Mapping[str, StoredSummary],
     sessions: np.ndarray | None = None,
     candidate: Candidate | None = None,
+    feedback: Feedback | None = None,
 ) -> Insights:
     """The insights of ``week`` from its population and the previous weeks' summaries.
 
@@ -490,6 +598,8 @@ def week_insights(
             shares one code). ``None``: every request is its own session.
         candidate: who the chatbot speaks for (the settings' name and aliases), so that
             "your", "his" and the name are one person; ``None``: no name is known.
+        feedback: the owner's words in force (section 9): joins regroup the themes
+            before anything is judged on them, dismissals mark gaps; ``None``: none.
 
     The CV's own source names (``used_sources``) extend the technologies a question can
     name (intents.py).
@@ -514,7 +624,7 @@ def week_insights(
     intents = _intents(
         label_intents,
         per_label["count"],
-        per_label["full"] + per_label["partial"],
+        per_label["full"],
         previous.get(week.previous.id),
     )
     session_codes = (
@@ -530,6 +640,7 @@ def week_insights(
         [int(label_sessions[i]) for i in present],
         questions=questions,
     )
+    themes = apply_joins(themes, feedback)
     stored_weeks = [previous.get(w.id) for w in history_weeks(week)]
     seen = recurrence(
         themes,
@@ -559,10 +670,15 @@ def week_insights(
         name for s in stored_weeks if s is not None and s.top_sources for name in s.top_sources
     }
     trends = _trends(week, this_week, previous)
+    ranked = _ranked_gaps(themes, theme_figures, by_theme)
+    followup = _gap_followup(
+        week, theme_figures, ranked, [s for s in stored_weeks if s is not None], feedback
+    )
     return Insights(
         intents=intents,
         themes=theme_figures,
-        cv_gaps=_gaps(themes, theme_figures, by_theme, questions.vocabulary),
+        cv_gaps=_cv_gaps(ranked, followup, feedback, questions.vocabulary),
+        gap_followup=followup,
         contact_requests=contact_requests,
         trends=trends,
         anomalies=anomalies(trends),

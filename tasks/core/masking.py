@@ -736,3 +736,49 @@ __all__ = [
     "mask",
     "mask_sample",
 ]
+
+
+# --- the one surface built to show details: leads (report-insights.md, section 7) ----------
+
+#: At most this many details of one question are kept, each at most this many characters.
+CONTACT_DETAILS_LIMIT = 10
+CONTACT_DETAIL_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def contact_details(text: str) -> list[str]:
+    """The e-mail addresses, phone numbers and profile URLs :func:`mask` would hide in
+    ``text``, as the visitor wrote them: NFKC, format and control characters removed,
+    whitespace runs as one space (a detail split over lines reads as one), in order, each
+    once; at most :data:`CONTACT_DETAILS_LIMIT`, each cut to
+    :data:`CONTACT_DETAIL_LENGTH` characters (``…`` marks a cut).
+
+    The same detector as everything else (``_spans``), over the same text the display
+    query masks (its first :data:`DISPLAY_QUERY_LIMIT` characters after whitespace is
+    collapsed, with :data:`MARGIN` so a detail across the cut is whole), but not
+    casefolded: a request is a lead when its display query shows ``[email]`` or
+    ``[phone]``, and these are the details those tokens stand for. A typed ``[email]``
+    is no detail. Bounded like :func:`display_query`: a megabyte costs what 21 KB does.
+    """
+    raw_cap = 16 * (DISPLAY_QUERY_LIMIT + MARGIN)
+    normalised = unicodedata.normalize("NFKC", text[:raw_cap]).strip()
+    collapsed = _WHITESPACE.sub(" ", normalised)
+    window = collapsed[: DISPLAY_QUERY_LIMIT + MARGIN]
+    limit = DISPLAY_QUERY_LIMIT
+    if len(text) > raw_cap or len(collapsed) > len(window):
+        limit = max(0, min(limit, len(window) - MARGIN))
+    _, format_chars = _hidden()
+    found: list[str] = []
+    for start, end, _token in _spans(window, neutralise=False):
+        if start >= limit or len(found) == CONTACT_DETAILS_LIMIT:
+            break
+        shown = _CONTROL.sub(" ", window[start:end].translate(format_chars))
+        shown = _WHITESPACE.sub(" ", shown).strip()
+        if len(shown) > CONTACT_DETAIL_LENGTH:
+            shown = shown[: CONTACT_DETAIL_LENGTH - 1] + "…"
+        if shown and shown not in found:
+            found.append(shown)
+    return found
+
+
+__all__ += ["CONTACT_DETAILS_LIMIT", "CONTACT_DETAIL_LENGTH", "contact_details"]

@@ -2,11 +2,12 @@
 
 A summary holds ``total_queries``, ``figures`` (the week's whole figures object as
 zlib-compressed JSON) and ``summary`` (the :class:`~tasks.core.insights.StoredSummary`
-later weeks read: trend figures, intent counts, themes with every member, top sources;
-zlib-compressed JSON too), so the next weeks' ``previous_week``, ``trends``, intents'
-``previous_count``, themes' ``new``/``weeks_seen`` and ``unused_sources`` never re-read
-old records. Both are compressed because a theme's members are every distinct display
-query of the week: a busy week's JSON would otherwise pass DynamoDB's 400 KB item limit.
+later weeks read: trend figures, intent counts, themes with every member and their
+``answered_well``, the week's gap themes, top sources; zlib-compressed JSON too), so the
+next weeks' ``previous_week``, ``trends``, intents' ``previous_count``, themes'
+``new``/``weeks_seen``, ``gap_followup`` and ``unused_sources`` never re-read old
+records. Both are compressed because a theme's members are every distinct display query
+of the week: a busy week's JSON would otherwise pass DynamoDB's 400 KB item limit.
 
 The item always fits, whatever visitors typed (a few pasted 90 KB questions must not
 stop the report). Every stored text is already cut to
@@ -21,7 +22,11 @@ pass :data:`ITEM_BUDGET`, one deterministic step after another is taken:
    is kept; ``omitted_themes``/``omitted_requests`` say what went.
 
 No count changes: ``total_queries``, the intents and each kept theme's ``count`` are the
-week's. Compression is streamed and stops as soon as the output passes the budget, so an
+week's. The ``gaps`` list is never trimmed: it is bounded where it is made (at most
+:data:`~tasks.core.gap_history.STORED_GAP_LIMIT` entries of two texts of at most
+:data:`~tasks.core.aggregate.STORED_TEXT_LIMIT` characters, some 30 KB at worst, so a
+summary without any theme still fits), and later weeks read a gap's state from it.
+Compression is streamed and stops as soon as the output passes the budget, so an
 incompressible week costs no more than the budget's worth of zlib.
 
 The same item carries the send ledger (:mod:`tasks.dynamodb.send_ledger`); both write
@@ -153,7 +158,7 @@ def bounded_summary(summary: dict[str, Any], budget: int) -> bytes:
     packed = pack_within(trimmed, budget)
     if packed is not None:
         return packed
-    fits, too_many = 0, len(themes)  # no theme at all fits: seven counts, ten short names
+    fits, too_many = 0, len(themes)  # no theme fits: 7 counts, 10 names, <= 50 gaps
     best = pack_within(_with_themes(trimmed, []), budget)
     while too_many - fits > 1:
         middle = (fits + too_many) // 2

@@ -135,7 +135,7 @@ def test_deployments_lists_the_six_with_their_schedules(
         for row in rows.all()
     }
     api = {d["name"]: d for d in serve_stack.api("POST", "/deployments/filter", {})}
-    assert sorted(shown) == sorted(api) and len(shown) == 6, shown
+    assert sorted(shown) == sorted(api) and len(shown) == 8, shown
     for name, tags in shown.items():
         crons = [s["schedule"]["cron"] for s in api[name]["schedules"]]
         assert len(tags) == len(crons), f"{name}: UI shows {tags}, the server has {crons}"

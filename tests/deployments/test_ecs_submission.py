@@ -171,7 +171,7 @@ def test_ecs_runs_reach_moto_ecs_as_prefect_ecs_yaml_describes(
     tolerate_task_level_memory(monkeypatch)
     create_ecs_pool()
     output = deploy_ecs_set(aws_network, monkeypatch)
-    assert output.count("successfully created") == 6, output[-2000:]
+    assert output.count("successfully created") == 8, output[-2000:]
 
     # When a triage run is created and the ECS worker polls once
     run = run_of("dlq-triage/dlq-triage", dry_run=True)

@@ -40,6 +40,7 @@ LOCAL_SET = {
     "ttl-verification": ("ttl-verification", 1, "ENQUEUE"),
     "health-check": ("health-check", 1, "ENQUEUE"),
     "monthly-maintenance": ("monthly-maintenance", 1, "CANCEL_NEW"),
+    "leads": ("leads", 1, "CANCEL_NEW"),
 }
 
 

@@ -256,8 +256,37 @@ def test_function_environment_names_settings_fields_and_the_local_stack_agrees()
 def test_the_events_ttl_attribute_is_the_one_the_processor_writes() -> None:
     events = _template().table(_env_resource("CV_ANALYTICS_QUERY_EVENTS_TABLE"))
     assert events.ttl_attribute == Settings().ttl_attribute
-    others = [t for t in _template().tables() if t.logical_id != events.logical_id]
+    kept_for_a_time = {events.logical_id, _leads_table().logical_id}
+    others = [t for t in _template().tables() if t.logical_id not in kept_for_a_time]
     assert all(t.ttl_attribute is None for t in others)
+
+
+def _leads_table() -> Any:
+    """The table the leads flow writes (tasks/dynamodb/leads.py), found by its name."""
+    (table,) = (t for t in _template().tables() if t.name == Settings().leads_table)
+    return table
+
+
+def test_the_leads_table_deletes_a_lead_after_its_retention_and_is_sealed_with_its_key() -> None:
+    """docs/spec/report-insights.md section 7: TTL on the attribute the flow writes, the
+    week-index the flow queries, encrypted with the leads key; no PITR (a deleted lead
+    would stay restorable for 35 days)."""
+    from tasks.dynamodb.leads import LEADS_WEEK_INDEX
+
+    leads = _leads_table()
+    assert leads.ttl_attribute == "ttl"
+    assert not leads.point_in_time_recovery
+    (index,) = leads.global_secondary_indexes
+    assert index["IndexName"] == LEADS_WEEK_INDEX
+    assert _names(index["KeySchema"]) == ["week", *_names(leads.key_schema)]
+    sse = leads.properties["SSESpecification"]
+    assert (sse["SSEEnabled"], sse["SSEType"]) == (True, "KMS")
+    alias_id = referenced_id(
+        _template().raw_properties(leads.logical_id)["SSESpecification"]["KMSMasterKeyId"]
+    )
+    assert sse["KMSMasterKeyId"] == _template().physical_name(alias_id) == Settings().leads_key
+    key = _template().resource(referenced_id(_template().raw_properties(alias_id)["TargetKeyId"]))
+    assert key.type == "AWS::KMS::Key" and key.properties["EnableKeyRotation"] is True
 
 
 def test_alarm_thresholds_are_the_runbooks_figures_in_settings() -> None:
@@ -424,23 +453,34 @@ def test_flows_policy_grants_each_table_only_what_the_flows_do_with_it() -> None
     tables = sorted(_arn(t.logical_id) for t in _template().tables())
     events = _arn(_env_resource("CV_ANALYTICS_QUERY_EVENTS_TABLE"))
     analytics = _arn(_env_resource("CV_ANALYTICS_ANALYTICS_TABLE"))
-    (summaries,) = set(tables) - {events, analytics}
+    summaries = _arn("WeeklySummariesTable")
+    # the owner's word: read and conditionally updated by its flow, read whole by reports
+    feedback = _arn("FeedbackTable")
+    # the leads: recorded once (PutItem), their ledger (UpdateItem), read by week (Query)
+    leads = _arn(_leads_table().logical_id)
 
-    assert grants["dynamodb:Query"] == [f"{analytics}/index/week-index"]
+    assert sorted(grants["dynamodb:Query"]) == [
+        f"{analytics}/index/week-index",
+        f"{leads}/index/week-index",
+    ]
     assert sorted(grants["dynamodb:BatchGetItem"]) == sorted([analytics, summaries])
     assert grants["dynamodb:DeleteItem"] == [analytics]
-    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
-        assert grants[action] == [summaries], action
-    for action in ("dynamodb:Scan", "dynamodb:DescribeTimeToLive", "dynamodb:UpdateTimeToLive"):
-        assert grants[action] == [events], action
+    assert sorted(grants["dynamodb:GetItem"]) == sorted([summaries, feedback])
+    assert sorted(grants["dynamodb:UpdateItem"]) == sorted([summaries, feedback, leads])
+    # ttl-verification scans the raw events and the leads (ciphertext and ttl only)
+    assert sorted(grants["dynamodb:Scan"]) == sorted([events, feedback, leads])
+    for action in ("dynamodb:DescribeTimeToLive", "dynamodb:UpdateTimeToLive"):
+        assert sorted(grants[action]) == sorted([events, leads]), action
     for action in ("dynamodb:DescribeTable", "dynamodb:UpdateContinuousBackups"):
-        assert sorted(grants[action]) == tables, action
+        # monthly maintenance keeps every table but the leads (no PITR, by design)
+        assert sorted(grants[action]) == sorted(set(tables) - {leads}), action
     assert grants["dynamodb:CreateBackup"] == [analytics]
     for action in ("dynamodb:DescribeBackup", "dynamodb:DeleteBackup"):
         assert grants[action] == [f"{analytics}/backup/*"], action
     assert grants["dynamodb:ListBackups"] == ["*"]
     # the flows never write raw events or records in bulk: only the processor does
-    assert not {"dynamodb:PutItem", "dynamodb:BatchWriteItem"} & set(grants)
+    assert "dynamodb:BatchWriteItem" not in grants
+    assert grants["dynamodb:PutItem"] == [leads]  # a new lead, on attribute_not_exists
 
 
 def test_flows_policy_covers_the_stacks_resources_only() -> None:
@@ -497,12 +537,39 @@ def test_flows_archive_access_is_limited_to_the_prefixes_the_code_writes() -> No
 
 def test_flows_use_the_alarm_key_only_through_sns() -> None:
     """A condition moto does not evaluate: the key is usable only for SNS in the region."""
+    (topic,) = _template().topics()
+    key = referenced_id(_template().raw_properties(topic.logical_id)["KmsMasterKeyId"])
     (statement,) = [
-        s for s in _flows_statements() if any(a.startswith("kms:") for a in _as_list(s["Action"]))
+        s
+        for s in _flows_statements()
+        if any(a.startswith("kms:") for a in _as_list(s["Action"]))
+        and referenced_id(s["Resource"]) == key
     ]
     assert sorted(_as_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
     condition = _resolved(statement["Condition"])
     assert condition == {"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}}
+
+
+def test_flows_seal_and_open_leads_only_under_a_request_id_context() -> None:
+    """The leads key: Encrypt and Decrypt only, only with the encryption context the flow
+    uses ({"requestId": ...}; a condition moto does not evaluate)."""
+    from tasks.leads import encryption_context
+
+    alias = referenced_id(
+        _template().raw_properties(_leads_table().logical_id)["SSESpecification"]["KMSMasterKeyId"]
+    )
+    key = referenced_id(_template().raw_properties(alias)["TargetKeyId"])
+    (statement,) = [
+        s
+        for s in _flows_statements()
+        if any(a.startswith("kms:") for a in _as_list(s["Action"]))
+        and referenced_id(s["Resource"]) == key
+    ]
+    assert sorted(_as_list(statement["Action"])) == ["kms:Decrypt", "kms:Encrypt"]
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(encryption_context("x"))},
+        "Null": {"kms:EncryptionContextKeys": "false"},
+    }
 
 
 def test_flows_policy_is_attached_only_to_a_named_role() -> None:
@@ -590,7 +657,8 @@ def test_tables_are_on_demand_recoverable_and_encrypted() -> None:
     assert tables
     for table in tables:
         assert table.properties["BillingMode"] == "PAY_PER_REQUEST", table.name
-        assert table.point_in_time_recovery, table.name
+        # the leads are kept for their retention only: no restorable copy beyond it
+        assert table.point_in_time_recovery is (table.name != Settings().leads_table), table.name
         assert table.properties["SSESpecification"]["SSEEnabled"] is True, table.name
 
 

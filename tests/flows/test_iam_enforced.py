@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -38,6 +39,7 @@ from deployments.template import Template
 from deployments.worker import load_sample, send_all
 from flows.dlq_triage import dlq_triage
 from flows.health_check import health_check
+from flows.leads import leads
 from flows.monthly_maintenance import monthly_maintenance
 from flows.report_regeneration import report_regeneration
 from flows.ttl_verification import ttl_verification
@@ -45,6 +47,7 @@ from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler, reset_clients
 from lambdas.shared.weeks import Week
 from tasks.aws import reset_aws_clients
+from tasks.dynamodb.leads import delivered_count
 from tasks.dynamodb.week_index import query_week_records
 from tasks.settings import Settings
 from tasks.sqs import queues
@@ -296,6 +299,29 @@ def test_weekly_report_and_regeneration_run_under_the_flows_policy(
     assert emails_sent() == before + 2
 
 
+def test_the_owners_word_is_stored_and_honoured_under_the_flows_policy(
+    aws: StackInfo, principals: Principals
+) -> None:
+    from flows.owner_feedback import owner_feedback
+
+    send_all(load_sample(), aws.queue_url, batched=True)
+    process_queue(principals)
+
+    with principals.acting_as(principals.flows):
+        dismissed = owner_feedback("compensation:pay", "dismiss", note="no", return_state=True)
+        joined = owner_feedback("skills:cobol", "join", into="skills:fortran", return_state=True)
+        undone = owner_feedback("compensation:pay", "undo", return_state=True)
+        again = owner_feedback("compensation:pay", "dismiss", return_state=True)
+        report = report_regeneration(STALE_WEEK.id, return_state=True)
+
+    assert principals.denials == []
+    for state in (dismissed, joined, undone, again, report):
+        assert state.is_completed(), state.message
+    figures = report.result()
+    assert [g.dismissed for g in figures.cv_gaps if g.key == "compensation:pay"] == [True]
+    assert "skills:cobol" not in {t.key for t in figures.themes}
+
+
 def test_dlq_triage_redrives_archives_and_regenerates_under_the_flows_policy(
     aws: StackInfo, principals: Principals
 ) -> None:
@@ -359,6 +385,32 @@ def test_ttl_health_and_maintenance_run_under_the_flows_policy(
     assert read_week(OLD_WEEK, aws.settings).source == "archive"
 
 
+def test_leads_are_recorded_sealed_and_delivered_under_the_flows_policy(
+    aws: StackInfo, principals: Principals
+) -> None:
+    # Given two visitors who left details an hour ago, stored by the processor's role
+    asked_at = datetime.now(UTC) - timedelta(hours=1)
+    for number, text in enumerate(("mail me at jo@example.org", "call +44 7700 900123")):
+        event = query(f"lead-{number}", asked_at.strftime("%Y-%m-%dT%H:%M:%S"), text, "s1")
+        admin("sqs").send_message(
+            QueueUrl=aws.queue_url, MessageBody=json.dumps(event), MessageGroupId="analytics"
+        )
+    process_queue(principals)
+    before = emails_sent()
+
+    # When the leads flow runs twice, and the weekly report's count is read, as the flows
+    with principals.acting_as(principals.flows):
+        first = leads()
+        second = leads()
+        delivered = delivered_count(aws.settings.leads_table, Week.of(asked_at))
+
+    # Then the policy allowed every call (KMS, the leads table and its index, SES)
+    assert principals.denials == []
+    assert (first.recorded, first.delivered, second.delivered) == (2, 2, 0)
+    assert emails_sent() == before + 2
+    assert delivered == 2
+
+
 # ---------------------------------------------------------------------------- the refusals
 
 
@@ -410,7 +462,10 @@ def test_moto_view_grants_only_the_templates_actions() -> None:
     moto can check (a vacuous view, e.g. everything on "*", would make the runs prove nothing)."""
     template = Template()
     (policy_id,) = template.logical_ids("AWS::IAM::ManagedPolicy")
-    keys = {key: f"arn:aws:kms:{REGION}:{DEFAULT_ACCOUNT_ID}:key/k" for key in ("AlarmTopicKey",)}
+    keys = {
+        key: f"arn:aws:kms:{REGION}:{DEFAULT_ACCOUNT_ID}:key/k"
+        for key in ("AlarmTopicKey", "LeadsKey")
+    }
     document = resolved_policy(template, template.raw_properties(policy_id)["PolicyDocument"], keys)
     granted = {a for s in document["Statement"] for a in _as_list(s["Action"])}
     expected = {_moto_action(a) for a in granted}

@@ -139,6 +139,25 @@ def test_ttl_verification_passes_then_fails_on_one_millisecond_ttl(aws: StackInf
     assert "TTL milliseconds: 1 items with a TTL in milliseconds" in (state.message or "")
 
 
+def test_ttl_verification_proves_the_leads_retention(aws: StackInfo) -> None:
+    # Given a lead kept past its retention (the owner's 30 days) plus the grace period
+    assert ttl_verification(return_state=True).is_completed()
+    long_ago = int(time.time()) - 40 * 86_400
+    client("dynamodb").put_item(
+        TableName=aws.settings.leads_table,
+        Item={
+            "requestId": {"S": "old-lead"},
+            "week": {"S": "2025-W01"},
+            "status": {"S": "sent"},
+            "ttl": {"N": str(long_ago + 30 * 86_400)},
+        },
+    )
+    # Then ttl-verification checks the leads table too, and fails on the overdue lead
+    state = ttl_verification(return_state=True)
+    assert state.is_failed()
+    assert aws.settings.leads_table in (state.message or "")
+
+
 def test_ttl_verification_fix_enables_a_disabled_ttl(aws: StackInfo) -> None:
     table = aws.settings.query_events_table
     dynamodb = client("dynamodb")

@@ -21,6 +21,7 @@ from deployments.local_stack import EventSourceMapping, StackInfo
 from flows.dlq_triage import dlq_triage
 from flows.health_check import health_check
 from flows.monthly_maintenance import monthly_maintenance
+from flows.owner_feedback import owner_feedback
 from flows.ttl_verification import ttl_verification
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
@@ -77,8 +78,11 @@ def test_no_flow_persists_a_visitors_words(aws: StackInfo, tmp_path: Path) -> No
             ttl_verification(return_state=True),
             health_check(return_state=True),
             monthly_maintenance(dry_run=True, return_state=True),
+            # the owner's word on a theme whose key quotes a visitor's question
+            owner_feedback(f"skills:~{QUERY}", "dismiss", note=QUERY, return_state=True),
         ]
     assert states[0].is_completed() and states[2].is_completed()
+    assert states[-1].is_completed(), states[-1].message
     files = [p for p in storage.rglob("*") if p.is_file()]
     assert files, "persistence was on: some results must have been written"
     leaks = [

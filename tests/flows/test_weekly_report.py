@@ -3,14 +3,18 @@
 One long scenario (the Prefect test server is slow to start, so flow tests are few):
 the sample traffic goes through the Worker simulation and the processor; the report of
 2025-W45 matches the expected figures, is archived, shown and e-mailed once; a re-run
-does not e-mail; after maintenance archives the week out of DynamoDB, a
-regeneration with ``resend=True`` reads the archive and gives the same figures.
+does not e-mail; after maintenance archives the week out of DynamoDB and the
+dead-letter queue is emptied, a regeneration with ``resend=True`` reads the archive and
+gives the same figures, and the same e-mail: the owner's e-mail never shows pipeline
+health (the sample's 11 invalid events on the DLQ, then none), the operator's artifact
+does.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -25,15 +29,19 @@ from flows.parameters import resolve_week
 from flows.weekly_report import weekly_report
 from lambdas.processor.handler import handler
 from lambdas.shared.weeks import InvalidWeekError, Week
+from tasks.aws import aws_client
 from tasks.core.aggregate import METRIC_KEYS, metric_figures
 from tasks.core.insights import INSIGHT_KEYS
+from tasks.core.render import subject
 from tasks.dynamodb.send_ledger import ledger_state
 from tasks.dynamodb.summaries import summary_item
 from tasks.dynamodb.week_index import query_week_records
 from tasks.s3.objects import console_url, get_bytes, list_keys
 from tasks.s3.reports import latest_report
+from tasks.sqs.queues import queue_depth, queue_url
 from tasks.week_archive import archive_week
 from tests.conftest import alerts_received, subscribe_alarm_inbox
+from tests.tasks.core.test_render_owner import assert_owners_voice
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 WEEK = Week(2025, 45)
@@ -42,6 +50,17 @@ WEEK = Week(2025, 45)
 def emails_sent() -> int:
     """Messages the (in-process) moto SES accepted; its statistics count recipients twice."""
     return len(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+
+
+def last_email() -> tuple[str, str, str]:
+    """The subject, text and HTML of the last message the (in-process) moto SES accepted."""
+    raw = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages[-1].raw_data
+    message = message_from_bytes(raw.encode(), policy=policy.default)
+    text, html = (
+        message.get_body(preferencelist=(kind,)).get_content()  # type: ignore[union-attr]
+        for kind in ("plain", "html")
+    )
+    return str(message["Subject"]), text, html
 
 
 def artifact_data(key: str) -> str:
@@ -83,12 +102,20 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     )
     html = (get_bytes(stack.settings.archive_bucket, archived["report.html"]) or b"").decode()
     text = (get_bytes(stack.settings.archive_bucket, archived["report.txt"]) or b"").decode()
-    assert "CV Analytics Weekly Report - Week 2025-W45" in html
-    assert "Total queries: 91" in text
-    assert "Dead-letter queue depth at report time: 11" in text  # the sample's 11 invalid
+    headline = subject(figures)
+    assert headline.startswith("Your CV, 3\u20139 Nov: 91 questions")
+    assert headline in html and text.startswith(headline + "\n")
     assert (report_dir / WEEK.id / "report.html").read_text() == html
     assert (report_dir / WEEK.id / "report.txt").read_text() == text
-    assert "| total queries | 91 |" in artifact_data("weekly-report-2025-w45-try01-2-figures")
+    # the pipeline's health is the operator's: in the artifact, never in the e-mail
+    assert queue_depth(stack.settings.dlq_name) == 11  # the sample's 11 invalid events
+    markdown = artifact_data("weekly-report-2025-w45-try01-2-figures")
+    assert "| total queries | 91 |" in markdown
+    assert "| DLQ depth at report time | 11 |" in markdown
+    assert "| orphan responses |" in markdown and "| unanswered requests |" in markdown
+    sent_subject, sent_text, sent_html = last_email()
+    assert (sent_subject, sent_text.strip()) == (headline, text.strip())
+    assert_owners_voice(figures, text, html, sent_text, sent_html)
     assert "what is his salary expectation?" in artifact_data(
         "weekly-report-2025-w45-try01-3-top-queries"
     )
@@ -112,13 +139,20 @@ def test_weekly_report_of_the_sample_then_rerun_then_regenerate_from_archive(
     outcome = archive_week(WEEK, stack.settings)
     assert (outcome.action, outcome.found, outcome.archived) == ("archived", 91, 91)
     assert outcome.deleted == 91 and query_week_records(stack.settings.analytics_table, WEEK) == []
-    # and the week is regenerated with resend=True
+    # and the dead-letter queue is emptied, and the week is regenerated with resend=True
+    aws_client("sqs").purge_queue(QueueUrl=queue_url(stack.settings.dlq_name))
+    assert queue_depth(stack.settings.dlq_name) == 0
     regenerated = weekly_report(WEEK.id, resend=True)
 
     # Then the archive gives the same figures and insights, and the e-mail goes out again
     assert metric_figures(regenerated) == expected
     assert regenerated.model_dump(mode="json") == shown
     assert emails_sent() - already_sent == 2
+    # the same e-mail, word for word, with the DLQ empty: only the artifact tells them apart
+    assert last_email() == (sent_subject, sent_text, sent_html)
+    assert_owners_voice(regenerated, *last_email())
+    markdown = artifact_data("weekly-report-2025-w45-try01-2-figures")
+    assert "| DLQ depth at report time | 0 |" in markdown
 
 
 CURRENT_WEEK = Week.of(datetime.now(UTC))

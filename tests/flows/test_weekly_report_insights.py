@@ -10,8 +10,10 @@ same after the week is archived out of DynamoDB and regenerated from S3.
 from __future__ import annotations
 
 import json
+from email import message_from_bytes, policy
 from typing import Any
 
+import pytest
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
@@ -24,11 +26,12 @@ from tasks.aws import aws_client
 from tasks.core.insights import INSIGHT_KEYS, StoredSummary
 from tasks.core.intents import INTENTS
 from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
-from tasks.dynamodb import summaries
+from tasks.dynamodb import leads, summaries
 from tasks.s3.objects import get_bytes
 from tasks.s3.reports import latest_report
 from tasks.week_archive import archive_week
 from tests.flows.test_weekly_report import artifact_data
+from tests.tasks.core.test_render_owner import assert_owners_voice
 
 W45, W46 = Week(2025, 45), Week(2025, 46)
 EARLIER = {Week(2025, 41): 100, Week(2025, 42): 110, Week(2025, 43): 90}
@@ -72,12 +75,32 @@ def insights(figures: Any) -> dict[str, Any]:
     return {key: shown[key] for key in INSIGHT_KEYS}
 
 
+def deliver_leads(table: str, week: Week, delivered: int) -> None:
+    """``delivered`` leads of ``week`` recorded and marked sent, as the leads flow leaves
+    them (their ciphertext stands in: the weekly report only counts them)."""
+    at_ms = int(week.start.timestamp() * 1000)
+    for n in range(delivered):
+        request_id = f"lead-{week.id}-{n}"
+        assert leads.put_lead(
+            table,
+            request_id=request_id,
+            week=week.id,
+            at_ms=at_ms,
+            ttl=at_ms // 1000 + 10**9,
+            details=b"sealed",
+            asked=b"sealed",
+        )
+        assert leads.record_sent(table, request_id, f"message-{n}")
+
+
 def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneration(
-    stack: StackInfo,
+    stack: StackInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given three earlier weeks' summaries and the sample processed by the Lambda
+    # Given three earlier weeks' summaries, the sample processed by the Lambda, and 3 of
+    # W46's leads delivered to the owner (the leads ledger says sent)
     store_earlier_summaries(stack.settings.summaries_table)
     send_sample(stack)
+    deliver_leads(stack.settings.leads_table, W46, 3)
     batch_gets: list[dict[str, Any]] = []
 
     def spy(params: dict[str, Any], **_: Any) -> None:
@@ -169,19 +192,39 @@ def test_insights_from_stored_summaries_shown_everywhere_and_kept_on_regeneratio
     assert {k: report[k] for k in INSIGHT_KEYS} == insights(figures)
     html = (get_bytes(stack.settings.archive_bucket, archived["report.html"]) or b"").decode()
     text = (get_bytes(stack.settings.archive_bucket, archived["report.txt"]) or b"").decode()
-    assert "Mon 10 \u2013 Sun 16 November 2025" in html and "Where the CV falls short" in html
-    assert "Traffic spike: 298 questions" in text and "WHERE THE CV FALLS SHORT" in text
+    assert "Mon 10 \u2013 Sun 16 November 2025" in html and ">Still open<" in html
+    assert "Traffic spike: 298 questions" in text and "STILL OPEN" in text
     assert "<script" not in html.lower() and "&lt;script&gt;" in html
-    assert (
-        "Week 2025-W46" in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages[-1].raw_data
-    )
+    # the gaps W45 had are followed: still open since W45 (its summary kept its gaps)
+    assert {e.state for e in figures.gap_followup} >= {"open", "new"}
+    assert "open since 2025-W45" in text
+    # the headline: W46's questions, its new gaps, its leads
+    new_gaps = sum(e.state in ("new", "reopened") for e in figures.gap_followup)
+    headline = f"Your CV, 10\u201316 Nov: 298 questions, {new_gaps} new gaps, 24 leads"
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages[-1].raw_data
+    assert message_from_bytes(sent.encode(), policy=policy.default)["Subject"] == headline
+    assert text.startswith(headline + "\n")
+    assert_owners_voice(figures, html, text)
+    # the leads: 24 left details, 3 delivered so far (the ledger's count, read by the run)
+    said = "24 leads: visitors left contact details 24 times this week; 3 of them were e-mailed"
+    assert said in text and said in html
+    assert "leads delivered: 3" in markdown
     for output in (html, text, markdown, table, json.dumps(stored.model_dump())):
         assert not EMAIL_PATTERN.search(output) and not PHONE_PATTERN.search(output)
 
-    # When W46 is archived out of DynamoDB and regenerated from S3
+    # When W46 is archived out of DynamoDB and regenerated from S3, with leads turned off
     outcome = archive_week(W46, stack.settings)
     assert outcome.action == "archived" and outcome.deleted == 298
+    monkeypatch.setenv("CV_ANALYTICS_LEADS_ENABLED", "false")
     regenerated = weekly_report(W46.id, resend=True)
 
-    # Then its insights are the same as before it was archived
+    # Then its insights are the same as before it was archived, and the e-mail says that
+    # delivery of leads is off
     assert insights(regenerated) == insights(figures)
+    archived = latest_report(stack.settings.archive_bucket, W46)
+    text = (get_bytes(stack.settings.archive_bucket, archived["report.txt"]) or b"").decode()
+    assert (
+        "24 leads: visitors left contact details 24 times this week; delivery of leads is off."
+        in text
+    )
+    assert "leads delivery is off" in artifact_data("weekly-report-2025-w46-try01-2-figures")

@@ -43,6 +43,11 @@ FIELDS: dict[str, tuple[Any, str, Any]] = {
     "log_retention_days": (14, "30", 30),
     "candidate_name": ("", "Sam Lee", "Sam Lee"),
     "candidate_aliases": ([], '["Sam", "Mr Lee"]', ["Sam", "Mr Lee"]),
+    "feedback_table": ("cv-analytics-feedback", "feedback", "feedback"),
+    "leads_enabled": (True, "false", False),
+    "leads_retention_days": (30, "7", 7),
+    "leads_table": ("cv-analytics-leads", "leads", "leads"),
+    "leads_key": ("alias/cv-analytics-leads", "alias/other", "alias/other"),
 }
 
 
@@ -208,3 +213,20 @@ def test_the_environment_is_read_as_pydantic_settings_read_it(
         monkeypatch.setenv(f"CV_ANALYTICS_{name.upper()}", text)
         assert outcome(Settings, name) == outcome(before, name), (name, text)
         monkeypatch.delenv(f"CV_ANALYTICS_{name.upper()}")
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "message"),
+    [
+        ("LEADS_RETENTION_DAYS", "0", "expected a number of at least 1, got str '0'"),
+        ("LEADS_RETENTION_DAYS", "366", "expected a number of at most 365, got str '366'"),
+        ("LEADS_RETENTION_DAYS", "a month", "expected an integer"),
+        ("LEADS_ENABLED", "maybe", "expected true or false, got str 'maybe'"),
+    ],
+)
+def test_the_leads_settings_are_refused_out_of_their_range(
+    variable: str, text: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"CV_ANALYTICS_{variable}", text)
+    with pytest.raises(SettingsError, match=f"^CV_ANALYTICS_{variable}: {message}"):
+        Settings()

@@ -117,6 +117,7 @@ def figures() -> WeeklyFigures:
 def test_the_new_keys_follow_the_metrics_at_top_level(figures: WeeklyFigures) -> None:
     shown = figures.model_dump(mode="json")
     assert list(shown)[-len(INSIGHT_KEYS) :] == list(INSIGHT_KEYS)
+    assert INSIGHT_KEYS.index("gap_followup") == INSIGHT_KEYS.index("cv_gaps") + 1
     assert metric_figures(figures)["total_queries"] == 13
 
 
@@ -126,14 +127,15 @@ def test_intents_count_answered_well_and_previous_count(figures: WeeklyFigures) 
     assert data == {
         # r8 (unanswered, left details) and r9 (full)
         "contact": {"count": 2, "answered_well": 1, "previous_count": 0},
-        # r1 none, r2 unanswered, r3 partial; W44 had one pay question
-        "compensation": {"count": 3, "answered_well": 1, "previous_count": 1},
+        # r1 none, r2 unanswered, r3 partial (only in part: not answered well); W44 had
+        # one pay question
+        "compensation": {"count": 3, "answered_well": 0, "previous_count": 1},
         "availability": {"count": 0, "answered_well": 0, "previous_count": 0},
         # r4 r5 partial, r6 full, r7 none, r10 r11 full; W44 had "k8s?"
-        "skills": {"count": 6, "answered_well": 5, "previous_count": 1},
+        "skills": {"count": 6, "answered_well": 3, "previous_count": 1},
         "experience": {"count": 0, "answered_well": 0, "previous_count": 0},
         # a certification is education: r12 r13 partial
-        "education": {"count": 2, "answered_well": 2, "previous_count": 0},
+        "education": {"count": 2, "answered_well": 0, "previous_count": 0},
         "other": {"count": 0, "answered_well": 0, "previous_count": 0},
     }
 
@@ -206,6 +208,16 @@ def test_gaps_both_kinds_ranking_and_the_two_request_rule(figures: WeeklyFigures
         "State your level of experience with Kafka, or that you have none."
     )
     assert "certifications" in gaps[2]["suggestion"]
+    # across weeks (section 8): the earlier weeks asked none of them twice, so each is new
+    # (the pay question was asked, once, in W44: no evidence), nothing is fixed
+    assert [(g["state"], g["since"], g["dismissed"]) for g in gaps] == [
+        ("new", "2025-W45", False)
+    ] * 3
+    assert [(e.key, e.state, e.before) for e in figures.gap_followup] == [
+        ("compensation:pay", "new", None),
+        ("skills:kafka", "new", None),
+        ("education:certifications", "new", None),
+    ]
 
 
 def test_at_most_ten_gaps() -> None:
@@ -388,11 +400,24 @@ def test_the_stored_summary_keeps_what_later_weeks_read(figures: WeeklyFigures) 
         "intent": "compensation",
         "key": "compensation:pay",
         "count": 3,
+        "answered_well": 0,
         "members": [
             {"query": "day rate?", "count": 2, "sessions": 2},
             {"query": "what's his hourly rate", "count": 1, "sessions": 1},
         ],
     }
+    # every gap theme (section 8): most short requests first, then most requests
+    assert summary.gaps is not None and [g.model_dump() for g in summary.gaps] == [
+        {"key": "compensation:pay", "theme": "day rate?", "asked": 3, "answered_well": 0},
+        {"key": "skills:kafka", "theme": "does he know kafka?", "asked": 3, "answered_well": 1},
+        {
+            "key": "education:certifications",
+            "theme": "is he aws certified",
+            "asked": 2,
+            "answered_well": 0,
+        },
+    ]
+    assert summary.omitted_gaps == 0
     # the next week reads it: its pay question is not new, seen in 1 of its 8 weeks
     events = request("n1", 12, "what does he charge?", "none", 1)  # 12 November: W46
     nxt = weekly_figures(Week(2025, 46), records_of(*events), 13, {"2025-W45": summary})

@@ -1,4 +1,8 @@
-"""Rendering of the weekly report: escaping, masking, wording, the MIME message."""
+"""Rendering of the weekly report: escaping, masking, wording, the MIME message.
+
+The owner's voice (subject, order, verdicts, gaps across weeks) is tested in
+``test_render_owner.py``; the operator's artifacts in ``test_render_artifacts.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from tasks.core.aggregate import WeeklyFigures, pipeline_health, weekly_figures
 from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
 from tasks.core.render import (
     EMPTY_WEEK,
+    LeadsDelivery,
     build_mime,
     markdown_escape,
     render_html,
@@ -49,13 +54,16 @@ def figures() -> WeeklyFigures:
     return weekly_figures(Week(2025, 45), records, 3)
 
 
+LEADS = LeadsDelivery(enabled=True, delivered=1)
+
+
 def all_outputs(figures: WeeklyFigures) -> dict[str, str]:
     health = pipeline_health(figures, orphan_responses=2, dlq_depth=5)
     return {
-        "html": render_html(figures, health),
-        "text": render_text(figures, health),
+        "html": render_html(figures, LEADS),
+        "text": render_text(figures, LEADS),
         "json": json.dumps(figures.model_dump(mode="json")),
-        "markdown": render_markdown(figures, health),
+        "markdown": render_markdown(figures, health, LEADS),
     }
 
 
@@ -83,47 +91,59 @@ def test_no_address_or_phone_number_survives_anywhere(figures: WeeklyFigures) ->
     assert "call [phone] if he is free" in all_outputs(figures)["html"]
 
 
-def test_text_carries_the_same_figures_as_html(figures: WeeklyFigures) -> None:
+def test_the_operators_figures_are_in_the_markdown_artifact_not_in_the_email(
+    figures: WeeklyFigures,
+) -> None:
     outputs = all_outputs(figures)
-    for expected in ("Total queries: 4", "Unanswered: 1", "Match rate (full + partial): 66.67%"):
-        assert expected in outputs["text"]
-    assert "66.67%" in outputs["html"]
-    for section in (
-        "Summary",
-        "Queries per day",
-        "Match quality",
-        "Top queries",
-        "Questions the CV could not answer",
-        "Top sources",
-        "Performance",
-        "Pipeline health",
+    markdown = outputs["markdown"]
+    for expected in (
+        "| total queries | 4 |",
+        "| answered / unanswered | 3 / 1 |",
+        "| match rate | 66.67% |",
+        "| change vs 2025-W44 (3) | +33.3% |",  # 4 vs 3
+        "## Pipeline health",
+        "| unanswered requests | 1 |",
+        "| orphan responses | 2 |",
+        "| DLQ depth at report time | 5 |",
+        "## Queries per day",
+        "| 2025-11-05 | 2 |",
+        "## Top sources",
+        "| React | 1 |",
+        "leads delivered: 1",
     ):
-        assert section in outputs["html"]
-        assert section.upper() in outputs["text"]
-    assert "Orphan responses (no query): 2" in outputs["text"]
-    assert "Dead-letter queue depth at report time: 5" in outputs["text"]
-    assert "+33.3%" in outputs["text"] and "+33.3%" in outputs["html"]  # 4 vs 3
+        assert expected in markdown, expected
+    for part in ("html", "text"):
+        shown = outputs[part].lower()
+        for operator in ("pipeline", "orphan", "dead-letter", "dlq", "top queries", "p50"):
+            assert operator not in shown, (part, operator)
 
 
-def test_empty_week_says_no_queries_and_performance_not_reported() -> None:
+def test_empty_week_says_nobody_asked_and_performance_not_reported() -> None:
     empty = weekly_figures(Week(2025, 40), [], 0)
     outputs = all_outputs(empty)
     for name in ("html", "text", "markdown"):
         assert EMPTY_WEEK in outputs[name], name
-    assert "Performance: not reported by the Worker" in outputs["text"]
-    assert "Performance: not reported by the Worker" in outputs["html"]
+    assert "| performance | not reported by the Worker |" in outputs["markdown"]
+    assert subject(empty) == "Your CV, 29 Sep \u2013 5 Oct: 0 questions"  # zero questions shown
 
 
 def test_performance_null_wording_on_a_busy_week() -> None:
     records = records_of(query("a", "2025-11-05T10:00:00"), response("a", "2025-11-05T10:00:01"))
     outputs = all_outputs(weekly_figures(Week(2025, 45), records, 0))
-    assert "not reported by the Worker" in outputs["text"]
-    assert "not reported by the Worker" in outputs["html"]
-    assert EMPTY_WEEK not in outputs["html"]
+    assert "| performance | not reported by the Worker |" in outputs["markdown"]
+    assert EMPTY_WEEK not in outputs["html"] and EMPTY_WEEK not in outputs["markdown"]
 
 
-def test_subject_is_exact() -> None:
-    assert subject("2025-W45") == "CV Analytics Weekly Report - Week 2025-W45"
+def test_subject_is_the_weeks_headline(figures: WeeklyFigures) -> None:
+    # 4 questions; 2 new gaps: the two who left details (one none, one partial) and the
+    # two questions of no topic (the script and the bold one: one answered, one not);
+    # 2 leads
+    assert [(g.key, g.state) for g in figures.gap_followup] == [
+        ("contact:left-details", "new"),
+        ("other:abuse", "new"),
+    ]
+    assert figures.contact_requests.left_details == 2
+    assert subject(figures) == "Your CV, 3\u20139 Nov: 4 questions, 2 new gaps, 2 leads"
 
 
 def test_mime_is_multipart_alternative_with_text_then_html(figures: WeeklyFigures) -> None:
@@ -132,7 +152,7 @@ def test_mime_is_multipart_alternative_with_text_then_html(figures: WeeklyFigure
         figures, outputs["html"], outputs["text"], "contact@example.dev", ["a@x.dev", "b@x.dev"]
     )
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
-    assert parsed["Subject"] == "CV Analytics Weekly Report - Week 2025-W45"
+    assert parsed["Subject"] == "Your CV, 3\u20139 Nov: 4 questions, 2 new gaps, 2 leads"
     assert parsed["From"] == "contact@example.dev"
     assert parsed["To"] == "a@x.dev, b@x.dev"
     assert parsed.get_content_type() == "multipart/alternative"

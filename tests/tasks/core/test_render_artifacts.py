@@ -21,6 +21,7 @@ from markdown_it import MarkdownIt
 from lambdas.shared.weeks import Week
 from tasks.core.aggregate import WeeklyFigures, pipeline_health, weekly_figures
 from tasks.core.render import (
+    LeadsDelivery,
     build_mime,
     markdown_escape,
     render_html,
@@ -32,6 +33,7 @@ from tasks.core.render import (
 from tests.conftest import query, records_of, response
 
 WEEK = Week(2025, 45)
+LEADS = LeadsDelivery(enabled=False)
 HOSTILE = [
     "[click me](http://evil.example) does he know kafka?",
     "![x](http://tracker.example/p.png) day rate?",
@@ -101,13 +103,12 @@ def test_a_dominated_theme_is_flagged_in_the_artifacts(figures: WeeklyFigures) -
     markdown = render_markdown(figures, health)
     gap_line = next(line for line in markdown.splitlines() if "relocate" in line)
     assert "one session" in gap_line
-    text = render_text(figures, health)
-    assert "one session" in text.split("WHERE THE CV FALLS SHORT")[1].split("WHAT VISITORS")[0]
+    text = render_text(figures, LEADS)  # the owner's words: a session is a visitor
+    assert "mostly one visitor" in text.split("NEW GAPS")[1].split("LEADS")[0]
 
 
 def test_a_gap_suggestion_is_apart_from_the_quoted_question(figures: WeeklyFigures) -> None:
-    health = pipeline_health(figures, 0, 0)
-    text = render_text(figures, health)
+    text = render_text(figures, LEADS)
     for gap in figures.cv_gaps:
         assert f'"{gap.theme}"' in text  # the visitor's words, quoted
         assert gap.theme not in gap.suggestion
@@ -138,6 +139,7 @@ def test_pasted_essays_cannot_make_the_email_too_large_to_send() -> None:
                 t.model_copy(
                     update={
                         "theme": long(t.theme),
+                        "key": long(t.key),
                         "members": [
                             m.model_copy(update={"query": long(m.query)}) for m in t.members
                         ],
@@ -145,12 +147,19 @@ def test_pasted_essays_cannot_make_the_email_too_large_to_send() -> None:
                 )
                 for t in figures.themes
             ],
-            "cv_gaps": [g.model_copy(update={"theme": long(g.theme)}) for g in figures.cv_gaps],
+            "cv_gaps": [
+                g.model_copy(update={"theme": long(g.theme), "key": long(g.key)})
+                for g in figures.cv_gaps
+            ],
+            "gap_followup": [
+                e.model_copy(update={"theme": long(e.theme), "key": long(e.key)})
+                for e in figures.gap_followup
+            ],
         }
     )
     health = pipeline_health(figures, 0, 0)
     message = build_mime(
-        figures, render_html(figures, health), render_text(figures, health), "a@b.dev", ["c@d"]
+        figures, render_html(figures, LEADS), render_text(figures, LEADS), "a@b.dev", ["c@d"]
     )
     assert len(message.as_bytes()) < 1_000_000  # SES takes 10 MB; this stays far below
     assert len(render_markdown(figures, health)) < 200_000

@@ -1,4 +1,5 @@
-"""The e-mail leads with advice (report-insights.md section 5): order, wording, escaping."""
+"""The e-mail leads with advice (report-insights.md sections 5 and 10): order, wording,
+escaping; the operator's markdown artifact leads with anomalies and gaps."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tasks.core.aggregate import WeeklyFigures, pipeline_health, weekly_figures
 from tasks.core.insights import StoredSummary, history_weeks
 from tasks.core.masking import EMAIL_PATTERN, PHONE_PATTERN
 from tasks.core.render import (
+    LeadsDelivery,
     human_period,
     markdown_escape,
     render_html,
@@ -70,10 +72,11 @@ def figures() -> WeeklyFigures:
 
 def outputs(figures: WeeklyFigures) -> dict[str, str]:
     health = pipeline_health(figures, 0, 0)
+    leads = LeadsDelivery(enabled=True, delivered=6)
     return {
-        "html": render_html(figures, health),
-        "text": render_text(figures, health),
-        "markdown": render_markdown(figures, health),
+        "html": render_html(figures, leads),
+        "text": render_text(figures, leads),
+        "markdown": render_markdown(figures, health, leads),
         "table": repr(themes_table(figures)),
     }
 
@@ -98,52 +101,56 @@ def test_the_fixture_has_every_kind_of_advice(figures: WeeklyFigures) -> None:
 
 
 @pytest.mark.parametrize("part", ["html", "text"])
-def test_the_email_leads_with_advice_then_intents_themes_trend_then_figures(
+def test_the_email_leads_with_gaps_then_leads_unusual_weeks_intents_themes_trend(
     figures: WeeklyFigures, part: str
 ) -> None:
     shown = outputs(figures)[part]
     if part == "text":
         marks = [
+            "Your CV, 3\u20139 Nov: 30 questions, 3 new gaps, 6 leads",
             "Mon 3 \u2013 Sun 9 November 2025",
+            "NEW GAPS",
+            '- "does he know fortran?"\n  key: skills:fortran',
+            "State your level of experience with Fortran, or that you have none.",
+            "LEADS",
+            "6 leads: visitors left contact details 6 times this week; all 6 were e-mailed",
+            "UNUSUAL THIS WEEK",
             "Traffic spike: 30 questions",
             "Match rate drop",
             "Slower answers",
-            "WHERE THE CV FALLS SHORT",
-            '"does he know fortran?" [NEW]',
-            "State your level of experience with Fortran, or that you have none.",
-            "Contact requests: 6; 6 left",
             "WHAT VISITORS WANTED",
             "THE QUESTIONS, GROUPED",
             "LAST 8 WEEKS",
-            "SUMMARY",
-            "QUERIES PER DAY",
-            "PIPELINE HEALTH",
         ]
     else:
         marks = [
+            "Your CV, 3\u20139 Nov: 30 questions, 3 new gaps, 6 leads",
             "Mon 3 \u2013 Sun 9 November 2025",
+            ">New gaps<",
+            "does he know fortran?&rdquo;</div>",
+            "skills:fortran</span>",
+            "State your level of experience with Fortran, or that you have none.",
+            ">Leads<",
+            "6 leads: visitors left contact details 6 times this week; all 6 were e-mailed",
+            "Unusual this week",
             "Traffic spike: 30 questions",
             "Match rate drop",
             "Slower answers",
-            "Where the CV falls short",
-            "does he know fortran?&rdquo; <span",
-            "State your level of experience with Fortran, or that you have none.",
-            "Contact requests: 6</strong>; 6 left",
             "What visitors wanted",
             "The questions, grouped",
             "Last 8 weeks",
-            ">Summary<",
-            "Queries per day",
-            "Pipeline health",
         ]
         shown = shown.replace("\u201c", "&ldquo;").replace("\u201d", "&rdquo;")
     positions = [shown.find(mark) for mark in marks]
     assert -1 not in positions, [m for m, p in zip(marks, positions, strict=True) if p < 0]
     assert positions == sorted(positions)
-    assert "2025-11-03T00:00:00Z" not in shown[:2000]  # no ISO period on top
+    assert "2025-11-03T00:00:00Z" not in shown  # no ISO period anywhere
+    # the figures of report-metrics.md are the operator's now (the markdown artifact)
+    for gone in ("SUMMARY", "QUERIES PER DAY", "MATCH QUALITY", "TOP SOURCES", "PERFORMANCE"):
+        assert gone not in shown.upper().split("LAST 8 WEEKS")[0], gone
 
 
-def test_new_gaps_and_themes_are_marked_and_examples_are_up_to_three_others(
+def test_new_themes_are_marked_and_examples_are_up_to_three_others(
     figures: WeeklyFigures,
 ) -> None:
     text = outputs(figures)["text"]
@@ -151,9 +158,10 @@ def test_new_gaps_and_themes_are_marked_and_examples_are_up_to_three_others(
     assert len(fortran.members) == 4 and fortran.new
     others = [m.query for m in fortran.members[1:]]
     assert "      also: " + ", ".join(f'"{q}"' for q in others) in text
+    assert "  15  does he know fortran? [NEW]\n      not answered: 0 of 15 answered well\n" in text
     python = next(t for t in figures.themes if t.theme == "does he know python?")
     assert not python.new and python.weeks_seen == 3
-    assert "does he know python?  (answered well 100%)" in text  # no [NEW]
+    assert "   3  does he know python?\n      3 of 3 answered well\n" in text  # no [NEW]
 
 
 def test_intents_show_their_change_on_the_previous_week(figures: WeeklyFigures) -> None:
@@ -161,6 +169,7 @@ def test_intents_show_their_change_on_the_previous_week(figures: WeeklyFigures) 
     # skills: 18 this week (fortran 15 + python 3) against 10 in W44; 3 answered well
     assert re.search(r"Skills\s+18\s+\+8\s+3\n", text)
     assert re.search(r"Contact\s+6\s+\+6\s+0\n", text)
+    assert "vs last week" in text
 
 
 def test_the_trend_chart_is_table_bars_with_the_numbers_and_no_image(
@@ -170,20 +179,21 @@ def test_the_trend_chart_is_table_bars_with_the_numbers_and_no_image(
     lower = html.lower()
     for forbidden in ("<img", "<svg", "<script", "src=", "http://", "https://", "javascript:"):
         assert forbidden not in lower, forbidden
-    chart = html.split("Last 8 weeks")[1].split("Summary")[0]
-    assert chart.count("no summary stored") == 4  # W38-W40 and W43; W41, W42, W44 known
+    chart = html.split("Last 8 weeks")[1]
+    # the chart's cells (its summary attribute says it too): W38-W40, W43; W41, W42, W44 known
+    assert chart.count(">not reported<") == 4
     assert "10<br>" in chart and "90.00%" in chart and "30<br>" in chart
-    assert "2025-W43: no summary" in html  # the chart's text equivalent (table summary)
+    assert "week of 20 Oct: not reported" in html  # the chart's text equivalent (W43)
     text = outputs(figures)["text"]
-    assert "2025-W43     n/a      n/a  (no summary stored)" in text
-    assert re.search(r"2025-W45 +30 +12\.50% +#+  <- this week", text)
+    assert "20 Oct      n/a      n/a  (not reported)" in text
+    assert re.search(r"3 Nov +30 +12\.50% +#+  <- this week", text)
 
 
 def test_the_stylesheet_is_inlined_and_only_media_rules_stay(figures: WeeklyFigures) -> None:
     html = outputs(figures)["html"]
     styles = re.findall(r"<style>(.*?)</style>", html, flags=re.S)
     assert len(styles) == 1 and styles[0].strip().startswith("@media")
-    assert 'class="gap-theme" style="' in html
+    assert 'class="gap-theme" style="' in html and 'class="key" style="' in html
     assert "max-width: 480px" in styles[0] and "!important" in styles[0]
 
 
@@ -205,7 +215,10 @@ def test_markdown_artifact_leads_with_anomalies_and_gaps(figures: WeeklyFigures)
         for s in ("## Anomalies", "## Where the CV falls short", "**Contact requests:**", "## Key")
     ]
     assert -1 not in order and order == sorted(order)
-    assert "| does he know fortran? | skills | not\\_answered | 15 | 15 | 15 | new |" in markdown
+    assert (
+        "| does he know fortran? | skills\\:fortran | skills | not\\_answered | 15 | 15 | 15 "
+        "| new |" in markdown
+    )
 
 
 def test_themes_table_says_why_a_theme_is_a_gap(figures: WeeklyFigures) -> None:

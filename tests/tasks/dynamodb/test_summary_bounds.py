@@ -20,10 +20,19 @@ from tasks.core.aggregate import (
     STORED_TEXT_LIMIT,
     TopSource,
     WeeklyFigures,
+    clip,
     stored_summary,
     weekly_figures,
 )
-from tasks.core.insights import CvGap, ThemeFigures, ThemeMatchCounts, ThemeMember
+from tasks.core.gap_history import STORED_GAP_LIMIT
+from tasks.core.insights import (
+    CvGap,
+    StoredSummary,
+    ThemeFigures,
+    ThemeMatchCounts,
+    ThemeMember,
+    theme_gap_kind,
+)
 from tasks.core.intents import INTENTS
 from tasks.dynamodb import summaries
 from tasks.settings import Settings
@@ -135,6 +144,24 @@ def check_stored(figures: WeeklyFigures) -> None:
         assert theme["members"], "a stored theme keeps at least its first member"
         assert all(len(m["query"]) <= STORED_TEXT_LIMIT for m in theme["members"])
         assert len(theme["members"]) + theme.get("omitted_members", 0) == len(original.members)
+        assert theme["answered_well"] == original.match_counts.full + original.match_counts.partial
+    check_stored_gaps(figures, stored)
+
+
+def check_stored_gaps(figures: WeeklyFigures, stored: StoredSummary) -> None:
+    """Every gap theme is kept, up to 50, never trimmed to fit: keys, labels and counts."""
+    gap_themes = [t for t in figures.themes if theme_gap_kind(t) is not None]
+    assert stored.gaps is not None
+    assert len(stored.gaps) == min(STORED_GAP_LIMIT, len(gap_themes))
+    assert stored.omitted_gaps == len(gap_themes) - len(stored.gaps)
+    by_key = {clip(t.key, STORED_TEXT_LIMIT): t for t in gap_themes}
+    for gap in stored.gaps:
+        assert len(gap.key) <= STORED_TEXT_LIMIT and len(gap.theme) <= STORED_TEXT_LIMIT
+        original = by_key[gap.key]
+        assert (gap.asked, gap.answered_well) == (
+            original.count,
+            original.match_counts.full + original.match_counts.partial,
+        )
 
 
 def test_thousands_of_long_questions_in_every_kind_of_theme_fit(aws: StackInfo) -> None:
