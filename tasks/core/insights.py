@@ -375,8 +375,16 @@ def gap_kind(count: int, answered: int, none: int, partial: int) -> GapKind | No
     return None
 
 
+#: The theme of visitors who left their details: leads (section 7), never a CV gap.
+LEADS_KEY = "contact:left-details"
+
+
 def theme_gap_kind(theme: ThemeFigures) -> GapKind | None:
-    """:func:`gap_kind` of a theme's figures."""
+    """:func:`gap_kind` of a theme's figures. Visitors who left their details are leads,
+    delivered to the owner (section 7), not a question the CV failed to answer: their
+    theme is never a gap."""
+    if theme.key == LEADS_KEY:
+        return None
     counts = theme.match_counts
     return gap_kind(theme.count, theme.answered, counts.none, counts.partial)
 

@@ -440,4 +440,6 @@ def test_no_raw_email_or_phone_in_the_insights_or_the_summary() -> None:
         assert not EMAIL_PATTERN.search(text) and not PHONE_PATTERN.search(text)
         assert "jane" not in text and "7946" not in text
     assert figures.contact_requests.model_dump() == {"count": 2, "left_details": 2}
-    assert figures.cv_gaps[0].theme == "call [phone] or mail [email]"
+    # the visitor who left details is a lead (section 7), not a CV gap
+    assert figures.themes[0].theme == "call [phone] or mail [email]"
+    assert figures.cv_gaps == []

@@ -135,15 +135,11 @@ def test_performance_null_wording_on_a_busy_week() -> None:
 
 
 def test_subject_is_the_weeks_headline(figures: WeeklyFigures) -> None:
-    # 4 questions; 2 new gaps: the two who left details (one none, one partial) and the
-    # two questions of no topic (the script and the bold one: one answered, one not);
-    # 2 leads
-    assert [(g.key, g.state) for g in figures.gap_followup] == [
-        ("contact:left-details", "new"),
-        ("other:abuse", "new"),
-    ]
+    # 4 questions; 1 new gap: the two questions of no topic (the script and the bold one:
+    # one answered, one not); the two who left details are 2 leads, never a gap
+    assert [(g.key, g.state) for g in figures.gap_followup] == [("other:abuse", "new")]
     assert figures.contact_requests.left_details == 2
-    assert subject(figures) == "Your CV, 3\u20139 Nov: 4 questions, 2 new gaps, 2 leads"
+    assert subject(figures) == "Your CV, 3\u20139 Nov: 4 questions, 1 new gap, 2 leads"
 
 
 def test_mime_is_multipart_alternative_with_text_then_html(figures: WeeklyFigures) -> None:
@@ -152,7 +148,7 @@ def test_mime_is_multipart_alternative_with_text_then_html(figures: WeeklyFigure
         figures, outputs["html"], outputs["text"], "contact@example.dev", ["a@x.dev", "b@x.dev"]
     )
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
-    assert parsed["Subject"] == "Your CV, 3\u20139 Nov: 4 questions, 2 new gaps, 2 leads"
+    assert parsed["Subject"] == "Your CV, 3\u20139 Nov: 4 questions, 1 new gap, 2 leads"
     assert parsed["From"] == "contact@example.dev"
     assert parsed["To"] == "a@x.dev, b@x.dev"
     assert parsed.get_content_type() == "multipart/alternative"

@@ -107,7 +107,7 @@ def test_the_email_leads_with_gaps_then_leads_unusual_weeks_intents_themes_trend
     shown = outputs(figures)[part]
     if part == "text":
         marks = [
-            "Your CV, 3\u20139 Nov: 30 questions, 3 new gaps, 6 leads",
+            "Your CV, 3\u20139 Nov: 30 questions, 2 new gaps, 6 leads",
             "Mon 3 \u2013 Sun 9 November 2025",
             "NEW GAPS",
             '- "does he know fortran?"\n  key: skills:fortran',
@@ -124,7 +124,7 @@ def test_the_email_leads_with_gaps_then_leads_unusual_weeks_intents_themes_trend
         ]
     else:
         marks = [
-            "Your CV, 3\u20139 Nov: 30 questions, 3 new gaps, 6 leads",
+            "Your CV, 3\u20139 Nov: 30 questions, 2 new gaps, 6 leads",
             "Mon 3 \u2013 Sun 9 November 2025",
             ">New gaps<",
             "does he know fortran?&rdquo;</div>",
