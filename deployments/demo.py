@@ -481,11 +481,18 @@ def leads_step(state: DemoState) -> str:
     hours = min(MAX_LOOKBACK_HOURS, math.ceil(since.total_seconds() / 3600))
     counts = leads(lookback_hours=hours)
     recipients = ", ".join(state.stack.settings.report_recipients)
+    repeats = (
+        f"{counts.repeats} of them the same details a session had left before, counted in "
+        "that session's one e-mail and never sent"
+        if counts.repeats
+        else "no session left the same details twice (anonymous requests are each their own)"
+    )
     return (
-        f"  {counts.delivered} leads delivered to {recipients}\n"
-        f"  ({counts.found} visitors left details in the last {hours} h, {counts.recorded} "
-        f"recorded encrypted with {state.stack.settings.leads_key}; the details are in "
-        "those e-mails only, the run shows counts)"
+        f"  {counts.delivered} lead e-mails delivered to {recipients}, one per visitor and "
+        "set of details\n"
+        f"  (details were left {counts.found} times in the last {hours} h, {counts.recorded} "
+        f"recorded encrypted with {state.stack.settings.leads_key}; {repeats}; the details "
+        "are in those e-mails only, the run shows counts)"
     )
 
 

@@ -4,7 +4,10 @@ docs/spec/report-insights.md, section 7. Hourly (minute 5): read the analytics r
 the ISO weeks the last ``lookback_hours`` touch, record each new lead in the leads table
 (its details and questions sealed with the leads KMS key, deleted by TTL after
 ``CV_ANALYTICS_LEADS_RETENTION_DAYS``), then e-mail every recorded lead not yet delivered
-to the report's recipients, one e-mail per lead, through the ledger that sends each once.
+to the report's recipients, through the ledger that sends each once.
+One e-mail per visitor and set of details: a lead whose named session already has a lead
+with the same details is recorded as a repeat of it, never sent, and counted in that
+lead's e-mail ("They left these same details 12 times").
 
 The details are shown on no other surface: the run's artifact and log lines carry counts
 and request ids only, no task persists a result, and a failure names error codes. A lead
@@ -160,6 +163,7 @@ def leads(lookback_hours: LookbackHours = DEFAULT_LOOKBACK_HOURS) -> LeadCounts:
     now = datetime.now(UTC)
     recorded = record_leads(settings, Window.last(lookback_hours, now))
     counts.found, counts.recorded = recorded.found, recorded.recorded
+    counts.repeats = recorded.repeats
     failures = deliver(settings, undelivered_leads(settings, now), counts)
     publish(counts)
     if failures:

@@ -17,7 +17,15 @@ What a lead holds (:class:`Lead`):
   recorded), the lead's own question among them; an anonymous lead (no ``sessionId``)
   has only its own;
 - ``at`` (query time, epoch ms), ``week`` (its ISO week), ``ttl`` (query time in epoch
-  seconds plus the retention).
+  seconds plus the retention);
+- ``session``: :func:`session_key` of its named session (``None`` when anonymous: no
+  ``sessionId``, an empty one or ``"anonymous"``, the report's rule).
+
+*Repeats* (one e-mail per visitor and set of details): :func:`first_leads` decides which
+new leads repeat a lead their session recorded before, comparing :func:`details_key`
+(e-mail addresses casefolded, phone numbers by their digits, as a set). The capability
+module decrypts the earlier leads' details to build the :class:`Prior` it compares with:
+no digest of a detail is ever stored.
 
 Decisions the specification leaves open:
 
@@ -36,6 +44,7 @@ Decisions the specification leaves open:
 from __future__ import annotations
 
 import email.policy
+import hashlib
 import html
 import json
 import math
@@ -70,6 +79,11 @@ ANSWER_WORDS = {
     None: "no answer recorded",
 }
 SENT_AGAIN = "sent again: an earlier attempt may already have delivered this lead"
+#: Session ids that name no session (``tasks.core.aggregate.ANONYMOUS_SESSIONS``'s rule,
+#: kept here so this core imports no pandas): each such request is its own session.
+ANONYMOUS_SESSIONS = frozenset({"", "anonymous"})
+#: How many request ids a log line lists before "and N more".
+LOGGED_IDS = 5
 SECONDS_PER_DAY = 86_400
 MS_PER_HOUR = 3_600_000
 
@@ -151,6 +165,15 @@ class Lead:
     ttl: int
     details: tuple[str, ...]
     asked: tuple[Asked, ...]
+    #: :func:`session_key` of its named session; None for an anonymous lead.
+    session: str | None = None
+
+
+def session_key(session_id: str) -> str:
+    """What the leads table stores of a session id: its SHA-256 (hex). The id is a header
+    the visitor's browser sends and may hold any text, a detail included; the digest only
+    groups the session's leads. Any string hashes (a lone surrogate too)."""
+    return hashlib.sha256(session_id.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 def is_lead(display: str) -> bool:
@@ -179,12 +202,13 @@ def _request(record: Mapping[str, Any], window: Window) -> _Request | None:
         return None
     session = record.get("sessionId")
     answer = record.get("matchType")
+    named = isinstance(session, str) and session not in ANONYMOUS_SESSIONS
     return _Request(
         request_id,
         int(at),
         query,
         display_query(query),
-        session if isinstance(session, str) and session else None,
+        session if named and isinstance(session, str) else None,
         answer if answer in ANSWERS else None,
     )
 
@@ -225,9 +249,80 @@ def find_leads(
                 ttl=ttl,
                 details=fit_details(contact_details(request.query)),
                 asked=fit_asked(_asked(request, True), [_asked(r, False) for r in others]),
+                session=session_key(request.session) if request.session is not None else None,
             )
         )
     return sorted(leads, key=lambda lead: (lead.at_ms, lead.request_id))
+
+
+# --- repeats: one e-mail per visitor and set of details -----------------------------------
+
+
+def normalised_detail(detail: str) -> str:
+    """A detail as repeats compare it: a phone number (what the mask shows as ``[phone]``)
+    by its digits only; an e-mail address, or any other written detail, casefolded."""
+    shown = display_query(detail)
+    if PHONE_MASK in shown and EMAIL_MASK not in shown:
+        return "tel:" + "".join(c for c in detail if c.isdecimal())
+    return detail.casefold()
+
+
+def details_key(details: Iterable[str]) -> frozenset[str]:
+    """The set of normalised details two leads share when one repeats the other."""
+    return frozenset(normalised_detail(detail) for detail in details)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A first lead already recorded (not a repeat, not past its TTL): what a new lead of
+    its session may repeat. ``details`` is :func:`details_key` of its opened details."""
+
+    request_id: str
+    week: str
+    at_ms: int
+    session: str
+    details: frozenset[str]
+
+
+@dataclass(frozen=True)
+class FirstLead:
+    """The lead a repeat repeats: its request id and ISO week."""
+
+    request_id: str
+    week: str
+
+
+def first_leads(leads: Sequence[Lead], priors: Iterable[Prior]) -> dict[str, FirstLead]:
+    """Which of ``leads`` (new: not recorded yet) repeat another lead, and which: request
+    id -> its first. A lead not in the answer is a first (it gets its e-mail).
+
+    A lead repeats the earliest recorded ``prior`` of its session with the same
+    :func:`details_key`; failing one, the oldest of ``leads`` of that session and key is
+    the first and the later ones repeat it. Anonymous leads, and leads with no details,
+    repeat nothing. Deterministic: the same leads and priors give the same answer, so a
+    retry or a re-run decides as the first try did.
+    """
+    firsts: dict[tuple[str, frozenset[str]], FirstLead] = {}
+    for prior in sorted(priors, key=lambda p: (p.at_ms, p.request_id), reverse=True):
+        if prior.details:  # the earliest wins: it is written last
+            firsts[(prior.session, prior.details)] = FirstLead(prior.request_id, prior.week)
+    repeats: dict[str, FirstLead] = {}
+    for lead in sorted(leads, key=lambda lead: (lead.at_ms, lead.request_id)):
+        key = details_key(lead.details)
+        if lead.session is None or not key:
+            continue
+        first = firsts.setdefault((lead.session, key), FirstLead(lead.request_id, lead.week))
+        if first.request_id != lead.request_id:
+            repeats[lead.request_id] = first
+    return repeats
+
+
+def listed_ids(ids: Sequence[str], limit: int = LOGGED_IDS) -> str:
+    """Request ids for a log line: at most ``limit``, then "and N more"; "none" if none."""
+    if not ids:
+        return "none"
+    shown = ", ".join(ids[:limit])
+    return f"{shown} and {len(ids) - limit} more" if len(ids) > limit else shown
 
 
 def _asked(request: _Request, lead: bool) -> Asked:
@@ -349,6 +444,22 @@ class LeadMail:
     retention_days: int
     #: An earlier attempt claimed this lead and never recorded the outcome.
     sent_again: bool = False
+    #: How many times the visitor left these details: the lead and its repeats recorded
+    #: when the e-mail is made; the earliest and latest of their query times.
+    times: int = 1
+    first_at_ms: int | None = None
+    last_at_ms: int | None = None
+
+    def repeated(self) -> str | None:
+        """The sentence that says the visitor left these details more than once, or None."""
+        if self.times < 2:
+            return None
+        first = self.at_ms if self.first_at_ms is None else self.first_at_ms
+        last = self.at_ms if self.last_at_ms is None else self.last_at_ms
+        return (
+            f"They left these same details {self.times} times, from {when(first)} to "
+            f"{when(last)}; this one e-mail stands for all of them."
+        )
 
 
 def _question_line(asked: Asked) -> str:
@@ -369,6 +480,8 @@ def lead_text(mail: LeadMail) -> str:
     """The plain-text part: the details as written, then what the session asked."""
     lines = [f"{SENT_AGAIN[:1].upper()}{SENT_AGAIN[1:]}.", ""] if mail.sent_again else []
     lines += [f"A visitor left contact details on {when(mail.at_ms)}.", ""]
+    repeated = mail.repeated()
+    lines += [repeated, ""] if repeated else []
     lines += ["Their details, as they wrote them:"]
     lines += [f"  {detail}" for detail in mail.details] or [
         "  (none could be read back: see their question below)"
@@ -386,6 +499,9 @@ def lead_html(mail: LeadMail) -> str:
     if mail.sent_again:
         parts.append(f"<p><strong>{esc(SENT_AGAIN[:1].upper() + SENT_AGAIN[1:])}.</strong></p>")
     parts.append(f"<p>A visitor left contact details on {esc(when(mail.at_ms))}.</p>")
+    repeated = mail.repeated()
+    if repeated:
+        parts.append(f"<p><strong>{esc(repeated)}</strong></p>")
     parts.append("<p>Their details, as they wrote them:</p><ul>")
     parts += [f"<li><code>{esc(detail)}</code></li>" for detail in mail.details] or [
         "<li>(none could be read back: see their question below)</li>"
@@ -430,6 +546,8 @@ class LeadCounts:
     found: int = 0
     #: Of those, recorded by this run (the others were recorded before).
     recorded: int = 0
+    #: Of those recorded, repeats of details their session left before: no e-mail.
+    repeats: int = 0
     #: Leads e-mailed by this run; of them, sent again after an unfinished attempt.
     delivered: int = 0
     sent_again: int = 0
@@ -440,9 +558,14 @@ class LeadCounts:
         if not self.enabled:
             return "Leads are off (CV_ANALYTICS_LEADS_ENABLED=false): nothing recorded or sent"
         again = f" ({self.sent_again} sent again)" if self.sent_again else ""
+        repeats = (
+            f" ({self.repeats} repeating details their visitor left before: no e-mail)"
+            if self.repeats
+            else ""
+        )
         return (
             f"{self.found} lead(s) in the last {self.lookback_hours} h, {self.recorded} newly "
-            f"recorded; {self.delivered} delivered{again}; {self.pending} pending"
+            f"recorded{repeats}; {self.delivered} delivered{again}; {self.pending} pending"
         )
 
     def markdown(self) -> str:
@@ -456,6 +579,12 @@ class LeadCounts:
         rows = [
             ("found", self.found, f"questions of the last {self.lookback_hours} h with details"),
             ("recorded", self.recorded, "of them, recorded now (encrypted; the rest before)"),
+            (
+                "repeats",
+                self.repeats,
+                "of those, the same details their session left before: counted in that "
+                "lead's e-mail, never sent",
+            ),
             ("delivered", self.delivered, "e-mailed to the report's recipients by this run"),
             ("sent again", self.sent_again, "of them, after an attempt that did not finish"),
             ("pending", self.pending, "not delivered: SES refused; the next try sends them"),

@@ -6,7 +6,13 @@ DynamoDB deletes the item after the retention), ``details`` and ``asked`` (binar
 ciphertext only, never the plain text) and the ledger: ``send_state`` ``pending`` ->
 ``sending`` (``claim`` names the flow run and its try) -> ``sent`` (``message_id``). A
 send SES refused goes back to ``pending``; ``sending`` left behind means the outcome is
-unknown, and the next run sends the lead again, saying so.
+unknown, and the next run sends the lead again, saying so. ``session`` is the SHA-256 of
+the lead's named session (none when anonymous).
+
+A *repeat* (the same details its session left before) is an item of its own with
+``send_state`` ``repeat``, ``repeat_of`` (its first lead's request id) and ``first_week``
+(that lead's week), and no ``details`` or ``asked``: it is never claimed nor sent, and
+the first lead's e-mail counts it (:func:`undelivered` reads the repeats with the leads).
 
 Every write is conditional: a lead is recorded once (``attribute_not_exists``), claimed
 only from the state that was read (two runs cannot both claim it), and no update ever
@@ -15,13 +21,14 @@ Reads are ``Query`` on ``week-index``, one ISO week per partition, never a Scan.
 
 The tables are named by the caller (the flow's settings, ``leads_table`` and
 ``analytics_table``): this module reads no settings. :func:`delivered_count` is what the
-weekly report counts as the week's ``leads_delivered``.
+weekly report counts as the week's ``leads_delivered``: its ``sent`` leads and its
+repeats whose first lead is ``sent``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +44,7 @@ LEADS_WEEK_INDEX = "week-index"
 PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
+REPEAT = "repeat"
 #: What the leads read of an analytics record (never the stored events).
 RECORD_ATTRIBUTES = ("requestId", "queryTs", "query", "sessionId", "matchType")
 
@@ -55,6 +63,23 @@ class StoredLead:
     asked: bytes
     #: An earlier claim was taken over from ``sending``: a mail may have gone out already.
     maybe_sent: bool = False
+    #: Its repeats recorded so far: their query times (the e-mail's count and span).
+    repeats: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordedLead:
+    """A lead as recording sees the table: its id and, for a first lead (not a repeat),
+    what a new lead of its session is compared with (``details`` is ciphertext)."""
+
+    request_id: str
+    week: str
+    at_ms: int
+    ttl: int
+    session: str | None
+    #: The first lead it repeats; None for a first lead.
+    repeat_of: str | None
+    details: bytes | None
 
 
 def now_text(now: datetime | None = None) -> str:
@@ -118,14 +143,30 @@ def _week_pages(table: str, week: Week, **extra: Any) -> Iterator[Any]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def recorded_ids(table: str, weeks: Iterable[Week]) -> set[str]:
-    """The request ids of the leads recorded in ``weeks`` (keys only)."""
-    return {
-        item["requestId"]["S"]
-        for week in weeks
-        for page in _week_pages(table, week, ProjectionExpression="requestId")
-        for item in page.get("Items", [])
-    }
+def recorded(table: str, weeks: Iterable[Week]) -> list[RecordedLead]:
+    """Every lead recorded in ``weeks``, first leads and repeats: what recording needs to
+    skip the known ones and compare new ones with their session's first leads (the
+    details as ciphertext; never the questions)."""
+    names = {"#at": "at", "#ttl": "ttl", "#session": "session", "#details": "details"}
+    projection = "requestId, #week, #at, #ttl, #session, repeat_of, #details"
+    found = []
+    for week in weeks:
+        pages = _week_pages(
+            table, week, ProjectionExpression=projection, ExpressionAttributeNames=names
+        )
+        for item in (item for page in pages for item in page.get("Items", [])):
+            found.append(
+                RecordedLead(
+                    request_id=item["requestId"]["S"],
+                    week=item["week"]["S"],
+                    at_ms=int(item["at"]["N"]),
+                    ttl=int(item["ttl"]["N"]),
+                    session=item.get("session", {}).get("S"),
+                    repeat_of=item.get("repeat_of", {}).get("S"),
+                    details=bytes(item["details"]["B"]) if "details" in item else None,
+                )
+            )
+    return found
 
 
 def _stored(item: Mapping[str, Any]) -> StoredLead:
@@ -144,38 +185,74 @@ def _stored(item: Mapping[str, Any]) -> StoredLead:
 
 def undelivered(table: str, weeks: Iterable[Week], now_s: int) -> list[StoredLead]:
     """The leads of ``weeks`` not yet ``sent`` and not past their TTL at ``now_s`` (an
-    item DynamoDB has not swept yet is expired all the same), oldest first."""
-    leads = [
-        _stored(item)
+    item DynamoDB has not swept yet is expired all the same), oldest first, each with
+    the query times of its repeats recorded in ``weeks`` (read in the same Query)."""
+    items = [
+        item
         for week in weeks
         for page in _week_pages(
             table,
             week,
-            FilterExpression="send_state IN (:pending, :sending) AND #ttl > :now",
+            FilterExpression="send_state IN (:pending, :sending, :repeat) AND #ttl > :now",
             ExpressionAttributeNames={"#ttl": "ttl"},
             ExpressionAttributeValues={
                 ":pending": {"S": PENDING},
                 ":sending": {"S": SENDING},
+                ":repeat": {"S": REPEAT},
                 ":now": {"N": str(now_s)},
             },
         )
         for item in page.get("Items", [])
     ]
+    repeats: dict[str, list[int]] = {}
+    for item in items:
+        if item["send_state"]["S"] == REPEAT:
+            repeats.setdefault(item["repeat_of"]["S"], []).append(int(item["at"]["N"]))
+    leads = [
+        replace(lead, repeats=tuple(sorted(repeats.get(lead.request_id, []))))
+        for lead in (_stored(item) for item in items if item["send_state"]["S"] != REPEAT)
+    ]
     return sorted(leads, key=lambda lead: (lead.at_ms, lead.request_id))
 
 
-def delivered_count(table: str, week: Week) -> int:
-    """How many leads of ``week`` (their question's ISO week) the ledger says were
-    ``sent``: the weekly report's ``leads_delivered``. A lead already deleted by its TTL
-    is no longer counted."""
+def _sent_ids(table: str, week: Week) -> set[str]:
+    """The request ids of ``week``'s leads the ledger says were ``sent``."""
     pages = _week_pages(
         table,
         week,
-        Select="COUNT",
+        ProjectionExpression="requestId",
         FilterExpression="send_state = :sent",
         ExpressionAttributeValues={":sent": {"S": SENT}},
     )
-    return sum(int(page.get("Count", 0)) for page in pages)
+    return {item["requestId"]["S"] for page in pages for item in page.get("Items", [])}
+
+
+def delivered_count(table: str, week: Week) -> int:
+    """How many leads of ``week`` (their question's ISO week) reached the owner: those the
+    ledger says were ``sent``, and the week's repeats whose first lead is ``sent`` (its
+    e-mail counted them): the weekly report's ``leads_delivered``. A lead already deleted
+    by its TTL is no longer counted, nor is a repeat of one. One Query of ``week``, and
+    one of each other week a repeat's first lead is in."""
+    pages = _week_pages(
+        table,
+        week,
+        ProjectionExpression="requestId, send_state, repeat_of, first_week",
+        FilterExpression="send_state IN (:sent, :repeat)",
+        ExpressionAttributeValues={":sent": {"S": SENT}, ":repeat": {"S": REPEAT}},
+    )
+    items = [item for page in pages for item in page.get("Items", [])]
+    sent = {item["requestId"]["S"] for item in items if item["send_state"]["S"] == SENT}
+    firsts = {
+        (item["first_week"]["S"], item["repeat_of"]["S"])
+        for item in items
+        if item["send_state"]["S"] == REPEAT
+    }
+    for other in sorted({first_week for first_week, _ in firsts} - {week.id}):
+        sent |= _sent_ids(table, Week.parse(other))
+    repeats_sent = sum(
+        item["repeat_of"]["S"] in sent for item in items if item["send_state"]["S"] == REPEAT
+    )
+    return len([i for i in items if i["send_state"]["S"] == SENT]) + repeats_sent
 
 
 @task(name="count-delivered-leads", **TASK_OPTIONS)
@@ -196,11 +273,13 @@ def put_lead(
     ttl: int,
     details: bytes,
     asked: bytes,
+    session: str | None = None,
     now: datetime | None = None,
 ) -> bool:
     """Record a lead as ``pending`` unless it is recorded already (then False).
 
     ``details`` and ``asked`` are ciphertext: this module never sees the plain text.
+    ``session`` is the digest of its named session (none when anonymous).
     """
     item = {
         "requestId": {"S": request_id},
@@ -212,6 +291,40 @@ def put_lead(
         "send_state": {"S": PENDING},
         "recorded_at": {"S": now_text(now)},
     }
+    if session is not None:
+        item["session"] = {"S": session}
+    return _put_new(table, item)
+
+
+def put_repeat(
+    table: str,
+    *,
+    request_id: str,
+    week: str,
+    at_ms: int,
+    ttl: int,
+    session: str,
+    first: str,
+    first_week: str,
+    now: datetime | None = None,
+) -> bool:
+    """Record a lead as a ``repeat`` of ``first`` (in ``first_week``) unless it is
+    recorded already (then False): no details, no questions, never sent."""
+    item = {
+        "requestId": {"S": request_id},
+        "week": {"S": week},
+        "at": {"N": str(at_ms)},
+        "ttl": {"N": str(ttl)},
+        "session": {"S": session},
+        "send_state": {"S": REPEAT},
+        "repeat_of": {"S": first},
+        "first_week": {"S": first_week},
+        "recorded_at": {"S": now_text(now)},
+    }
+    return _put_new(table, item)
+
+
+def _put_new(table: str, item: dict[str, Any]) -> bool:
     return _conditional(
         aws_client("dynamodb").put_item,
         TableName=table,

@@ -14,13 +14,13 @@ Only the ``page`` fixture of ``conftest.py`` is used (Chromium, no ``make serve`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
 from tasks.core.aggregate import WeeklyFigures
 from tasks.core.render import LeadsDelivery, render_html
+from tests.browser.pages import open_offline
 from tests.tasks.core.test_render_owner import owner_week
 
 pytestmark = pytest.mark.browser
@@ -82,24 +82,6 @@ def emails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         path.write_text(render_html(week, LEADS), encoding="utf-8")
         written[name] = path
     return written
-
-
-def open_offline(page: Page, path: Path, width: int) -> list[str]:
-    """Open the e-mail at ``width`` px; returns what it asked the network for (aborted)."""
-    remote: list[str] = []
-
-    def only_local(route: Any) -> None:
-        url = route.request.url
-        if url.split(":", 1)[0] in ("file", "data", "cid"):
-            route.continue_()
-        else:
-            remote.append(url)
-            route.abort()
-
-    page.route("**/*", only_local)
-    page.set_viewport_size({"width": width, "height": 800})
-    page.goto(path.as_uri(), wait_until="load")
-    return remote
 
 
 @pytest.mark.parametrize("email", ["every-state", "unbroken"])

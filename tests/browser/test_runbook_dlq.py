@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 from playwright.sync_api import Locator, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from deployments.demo import expected_figures
 from lambdas.shared.weeks import Week
+from tests.browser.pages import follow_view_run
 from tests.browser.test_ui import open_custom_run, parameter
 
 if TYPE_CHECKING:
@@ -185,21 +185,6 @@ def put_dead_letters(stack: ServeStack) -> None:
 
 
 # --- the UI ----------------------------------------------------------------------------------
-
-
-def follow_view_run(page: Page) -> str:
-    """Follow the toast's "View run"; returns the flow run's id."""
-    view_run = page.get_by_role("button", name="View run").last
-    run_page = re.compile(r"/runs/flow-run/[0-9a-f-]{36}")
-    for attempt in range(3):
-        view_run.click()
-        try:
-            page.wait_for_url(run_page, timeout=10_000)
-            break
-        except PlaywrightTimeoutError:
-            if attempt == 2:
-                raise
-    return page.url.rstrip("/").split("/")[-1].split("?")[0]
 
 
 def quick_run(page: Page, stack: ServeStack, deployment: str) -> str:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from flows.weekly_report import artifact_key
+from tests.browser.pages import follow_view_run, open_offline
 
 if TYPE_CHECKING:
     from tests.browser.conftest import ServeStack
@@ -58,19 +58,7 @@ def parameter(form: Locator, name: str) -> Locator:
 def submit_and_open_run(page: Page) -> str:
     """Submit the form, follow the toast's "View run"; returns the flow run's id."""
     page.get_by_role("button", name="Submit").click()
-    # the UI mounts two toast containers; the last one is on top. On a loaded machine a
-    # click can land while the toast still slides in: click again until the page follows.
-    view_run = page.get_by_role("button", name="View run").last
-    run_page = re.compile(r"/runs/flow-run/[0-9a-f-]{36}")
-    for attempt in range(3):
-        view_run.click()
-        try:
-            page.wait_for_url(run_page, timeout=10_000)
-            break
-        except PlaywrightTimeoutError:
-            if attempt == 2:
-                raise
-    return page.url.rstrip("/").split("/")[-1].split("?")[0]
+    return follow_view_run(page)
 
 
 def wait_completed(page: Page, stack: ServeStack, run_id: str) -> dict[str, Any]:
@@ -121,12 +109,12 @@ def figure_cell(page: Page, label: str) -> str:
 # --- the tests ------------------------------------------------------------------------------
 
 
-def test_deployments_lists_the_six_with_their_schedules(
+def test_deployments_lists_the_eight_with_their_schedules(
     page: Page, serve_stack: ServeStack
 ) -> None:
     page.goto(f"{serve_stack.ui_url}/deployments")
     rows = page.locator("tr").filter(has=page.locator("a.deployment-list__name"))
-    expect(rows).to_have_count(6)
+    expect(rows).to_have_count(8)
     shown = {
         row.locator("a.deployment-list__name").inner_text().strip(): [
             str(t).strip()
@@ -270,19 +258,7 @@ def report_html(serve_stack: ServeStack) -> Path:
 def test_email_html_fits_has_alt_texts_and_stays_offline(
     page: Page, report_html: Path, width: int
 ) -> None:
-    remote: list[str] = []
-
-    def only_local(route: Any) -> None:
-        url = route.request.url
-        if url.split(":", 1)[0] in ("file", "data", "cid"):
-            route.continue_()
-        else:
-            remote.append(url)
-            route.abort()
-
-    page.route("**/*", only_local)
-    page.set_viewport_size({"width": width, "height": 800})
-    page.goto(report_html.as_uri(), wait_until="load")
+    remote = open_offline(page, report_html, width)
     page.wait_for_load_state("networkidle")
 
     layout = page.evaluate(

@@ -41,6 +41,7 @@ LOCAL_SET = {
     "health-check": ("health-check", 1, "ENQUEUE"),
     "monthly-maintenance": ("monthly-maintenance", 1, "CANCEL_NEW"),
     "leads": ("leads", 1, "CANCEL_NEW"),
+    "owner-feedback": ("owner-feedback", 0, "ENQUEUE"),
 }
 
 

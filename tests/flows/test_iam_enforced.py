@@ -402,13 +402,23 @@ def test_leads_are_recorded_sealed_and_delivered_under_the_flows_policy(
     with principals.acting_as(principals.flows):
         first = leads()
         second = leads()
+    # and again once the visitor left the same number again (a repeat: its session's
+    # first lead is decrypted to compare, the repeat recorded, nothing sent)
+    again = query("lead-2", asked_at.strftime("%Y-%m-%dT%H:%M:%S"), "call +447700900123", "s1")
+    admin("sqs").send_message(
+        QueueUrl=aws.queue_url, MessageBody=json.dumps(again), MessageGroupId="analytics"
+    )
+    process_queue(principals)
+    with principals.acting_as(principals.flows):
+        third = leads()
         delivered = delivered_count(aws.settings.leads_table, Week.of(asked_at))
 
     # Then the policy allowed every call (KMS, the leads table and its index, SES)
     assert principals.denials == []
     assert (first.recorded, first.delivered, second.delivered) == (2, 2, 0)
+    assert (third.recorded, third.repeats, third.delivered) == (1, 1, 0)
     assert emails_sent() == before + 2
-    assert delivered == 2
+    assert delivered == 3  # the repeat reached the owner with its first lead
 
 
 # ---------------------------------------------------------------------------- the refusals

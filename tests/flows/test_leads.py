@@ -187,6 +187,99 @@ def test_each_lead_is_delivered_once_across_a_retry_and_a_rerun(aws: StackInfo) 
     assert sum(delivered_count(table, week) for week in weeks) == 3
 
 
+def asked(rid: str, hours_ago: float, text: str, session: str | None) -> dict[str, Any]:
+    """One visitor's question (no answer), ``hours_ago`` hours before now."""
+    query: dict[str, Any] = {"eventType": "query", "requestId": rid, "timestamp": at(hours_ago)}
+    return query | {"query": text} | ({"sessionId": session} if session else {})
+
+
+#: The same number as one visitor types it again and again.
+TYPED = ("+44 7700 900123", "+44 (7700) 900-123", "+447700900123")
+
+
+def test_a_visitor_leaving_one_number_12_times_gets_one_email_saying_12(aws: StackInfo) -> None:
+    table = aws.settings.leads_table
+    # Given a session that left the same number 10 times (however formatted), then another
+    # number, and two anonymous visitors who left one same number
+    rows: list[tuple[str, float, str, str | None]] = [
+        (f"rep-{n:02d}", 20 - n, f"Call {TYPED[n % 3]} if he is free", "rep") for n in range(10)
+    ]
+    rows += [("rep-new-number", 9, "or call 07700 900999 instead", "rep")]
+    rows += [(f"anon-{n}", 8, f"my number is {ANON_PHONE}, call me", None) for n in range(2)]
+    store(aws, [asked(*row) for row in rows])
+
+    # When SES refuses the first e-mail (the repeated number's),
+    refused = refusing(1, lambda: client_error("MessageRejected", "SendRawEmail"))
+    with patch.object(ses, "send_raw_email", refused):
+        first = leads(return_state=True)
+    assert first.is_failed()
+    assert len(lead_mails()) == 3  # the new number and the two anonymous visitors
+    # and the visitor types it twice more before the operator presses Retry,
+    store(
+        aws,
+        [asked(f"rep-{n:02d}", 20 - n, f"Call {TYPED[0]} if he is free", "rep") for n in (10, 11)],
+    )
+    retried = retry_from_ui(leads, first)
+    # and once more after it was delivered, seen by a re-run whose 1 h window no longer
+    # holds the first
+    store(aws, [asked("rep-12", 0.5, f"call {TYPED[1]} if he is free", "rep")])
+    rerun = leads(lookback_hours=1)
+
+    # Then the repeated number reached the owner in ONE e-mail, saying 12 times
+    assert retried.is_completed(), retried.message
+    assert (retried.result().recorded, retried.result().repeats) == (2, 2)
+    assert (rerun.recorded, rerun.repeats, rerun.delivered) == (1, 1, 0)
+    mails = [text for _, text in lead_mails()]
+    assert len(mails) == 4
+    (repeated,) = [text for text in mails if "7700 900123" in text]
+    assert "They left these same details 12 times" in repeated
+    # the other number was a lead of its own, the anonymous visitors were not merged
+    assert sum("07700 900999" in text for text in mails) == 1
+    assert sum(ANON_PHONE in text for text in mails) == 2
+    assert not any("same details" in text for text in mails if text != repeated)
+    # the repeats are recorded without details, pointing at their first; never sent
+    by_id = {item["requestId"]["S"]: item for item in items(table)}
+    repeats = {rid: item for rid, item in by_id.items() if item["send_state"]["S"] == "repeat"}
+    assert sorted(repeats) == [f"rep-{n:02d}" for n in range(1, 13)]
+    for item in repeats.values():
+        assert item["repeat_of"]["S"] == "rep-00"
+        assert "details" not in item and "asked" not in item
+    assert by_id["rep-00"]["send_state"]["S"] == "sent"
+    # the first try's log lists 5 of the 13 ids it recorded, then how many more
+    assert (
+        "13 lead(s) in the window, 13 recorded now (9 of them repeats): "
+        "rep-00, rep-01, rep-02, rep-03, rep-04 and 8 more"
+    ) in run_logs(first.state_details.flow_run_id)
+    # and the weekly leads line counts every time details were left as delivered
+    weeks = {Week.parse(item["week"]["S"]) for item in items(table)}
+    assert sum(delivered_count(table, week) for week in weeks) == 16
+
+
+def test_a_first_lead_that_does_not_decrypt_is_not_compared(aws: StackInfo) -> None:
+    # Given a session's lead recorded and sent, whose ciphertext no longer decrypts
+    table = aws.settings.leads_table
+    store(aws, [asked("first", 5, f"Call {TYPED[0]} if he is free", "s")])
+    leads()
+    boto3.client("dynamodb", region_name=REGION).update_item(
+        TableName=table,
+        Key={"requestId": {"S": "first"}},
+        UpdateExpression="SET details = :broken",
+        ExpressionAttributeValues={":broken": {"B": b"not a KMS ciphertext"}},
+    )
+    # when the visitor leaves the same number again
+    store(aws, [asked("again", 1, f"Call {TYPED[1]} if he is free", "s")])
+    state = leads(return_state=True)
+    # then the run goes on: the new one is a lead of its own, e-mailed (a rare second
+    # e-mail rather than a blocked run), and the log names the lead and KMS's code
+    counts = state.result()
+    assert (counts.recorded, counts.repeats, counts.delivered) == (1, 0, 1)
+    assert "Lead first: its details do not read back (InvalidCiphertextException)" in run_logs(
+        state.state_details.flow_run_id
+    )
+    assert states(table) == {"first": "sent", "again": "sent"}
+    assert len(lead_mails()) == 2
+
+
 def test_a_transient_refusal_is_retried_within_the_run(aws: StackInfo) -> None:
     store(aws, visits())
     throttled = refusing(1, lambda: client_error("Throttling", "SendRawEmail"))

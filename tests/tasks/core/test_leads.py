@@ -17,25 +17,34 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdas.shared.weeks import Week
+from tasks.core import aggregate
 from tasks.core.leads import (
+    ANONYMOUS_SESSIONS,
     MAX_ASKED,
     SEALED_LIMIT,
     SENT_AGAIN,
     Asked,
+    FirstLead,
+    Lead,
     LeadCounts,
     LeadMail,
+    Prior,
     SealedLeadError,
     Window,
     check_lookback,
+    details_key,
     find_leads,
+    first_leads,
     fit_asked,
     lead_message,
     lead_subject,
+    listed_ids,
     open_asked,
     open_details,
     retention_weeks,
     seal_asked,
     seal_details,
+    session_key,
 )
 from tasks.core.masking import (
     CONTACT_DETAIL_LENGTH,
@@ -200,6 +209,23 @@ def test_leads_hold_their_details_and_their_sessions_questions() -> None:
     assert first.ttl == first.at_ms // 1000 + 30 * 86_400
 
 
+def test_a_session_named_anonymous_is_no_session() -> None:
+    """The report's rule (missing, empty or "anonymous"): such leads share no questions and
+    no session, so they never repeat each other."""
+    assert ANONYMOUS_SESSIONS == aggregate.ANONYMOUS_SESSIONS
+    records = [
+        record("q", 3, "What is your notice period?", "anonymous", "full"),
+        record("a", 2, "Call +44 7700 900123 if he is free", "anonymous"),
+        record("b", 1, "Call +44 7700 900123 if he is free", ""),
+        record("c", 1, "Call +44 7700 900123 if he is free", "s1"),
+    ]
+    a, b, c = find_leads(records, Window.last(48, NOW), 30)
+    assert (a.session, b.session) == (None, None)
+    assert [x.query for x in a.asked] == ["call [phone] if he is free"]
+    assert c.session == session_key("s1") != "s1"
+    assert len(c.session) == 64  # a SHA-256, never the header as written
+
+
 def test_a_lead_past_its_retention_is_left_out() -> None:
     # retention 1 day, a lead 30 hours old: TTL deletes it, a 48 h lookback must not revive it
     records = [record("gone", 30, "jane@example.org"), record("kept", 20, "joe@example.org")]
@@ -299,6 +325,88 @@ def test_fit_asked_keeps_the_own_question_first_in_priority() -> None:
     assert kept[0] == own and len(kept) == MAX_ASKED
 
 
+# --- repeats: one e-mail per visitor and set of details ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        (["Jane.Doe@Example.COM"], ["jane.doe@example.com"], True),
+        (["+44 7700 900123"], ["+44 (7700) 900-123"], True),
+        (["+44 7700 900123"], ["tel:+447700900123"], True),
+        (["+44 7700 900123", "jo@example.org"], ["JO@example.org", "447700900123"], True),
+        (["+44 7700 900123"], ["07700 900123"], False),  # other digits: another number
+        (["+44 7700 900123"], ["+44 7700 900123", "jo@example.org"], False),
+        (["jo@example.org"], ["jo@example.com"], False),
+    ],
+)
+def test_details_compare_casefolded_and_phone_numbers_by_their_digits(
+    one: list[str], other: list[str], same: bool
+) -> None:
+    assert (details_key(one) == details_key(other)) is same
+
+
+def leads_of(*rows: tuple[str, float, str, str | None]) -> list[Lead]:
+    records = [record(rid, hours, text, session) for rid, hours, text, session in rows]
+    return find_leads(records, Window.last(48, NOW), 30)
+
+
+def test_a_session_leaving_the_same_number_12_times_is_one_lead_and_11_repeats() -> None:
+    typed = ["+44 7700 900123", "+44 (7700) 900-123", "+447700900123"]
+    rows: list[tuple[str, float, str, str | None]] = [
+        (f"r{n:02d}", 20 - n, f"Call {typed[n % 3]} if he is free", "s1") for n in range(12)
+    ]
+    rows.append(("other-number", 5, "or call 07700 900456", "s1"))
+    rows.append(("other-session", 5, "Call +44 7700 900123 if he is free", "s2"))
+    rows += [(f"anon{n}", 4, "Call +44 7700 900123 if he is free", None) for n in range(3)]
+    leads = leads_of(*rows)
+
+    repeats = first_leads(leads, [])
+
+    week = Week.of(NOW).id
+    assert repeats == {f"r{n:02d}": FirstLead("r00", week) for n in range(1, 12)}
+    # a different number, another session and anonymous visitors are leads of their own
+    # and whatever order the leads come in, the oldest is the first
+    assert first_leads(list(reversed(leads)), []) == repeats
+
+
+def test_a_lead_repeats_the_earliest_first_its_session_recorded() -> None:
+    (late,) = leads_of(("late", 30, "mail me: JO@example.org", "s1"))  # asked earlier ...
+    priors = [
+        Prior(
+            "p2", "2026-W47", NOW_MS - 2 * HOUR, session_key("s1"), details_key(["jo@example.org"])
+        ),
+        Prior(
+            "p1", "2026-W46", NOW_MS - 9 * HOUR, session_key("s1"), details_key(["jo@example.org"])
+        ),
+        Prior(
+            "s2", "2026-W48", NOW_MS - 9 * HOUR, session_key("s2"), details_key(["jo@example.org"])
+        ),
+        Prior("other", "2026-W46", NOW_MS - 99 * HOUR, session_key("s1"), details_key(["a@b.io"])),
+    ]
+    # ... it repeats the first recorded for its session and details (a late arrival too)
+    assert first_leads([late], priors) == {"late": FirstLead("p1", "2026-W46")}
+    assert first_leads([late], priors[2:]) == {}  # no first of its session: its own
+
+
+def test_leads_without_details_repeat_nothing() -> None:
+    """None found (a detector's miss; find_leads gives none such): nothing to compare."""
+    bare = Lead("t1", NOW_MS - HOUR, Week.of(NOW).id, 0, (), (), session_key("s1"))
+    again = Lead("t2", NOW_MS, Week.of(NOW).id, 0, (), (), session_key("s1"))
+    assert first_leads([bare, again], []) == {}
+
+
+def test_a_log_line_lists_at_most_five_request_ids() -> None:
+    ids = [f"id{n}" for n in range(24)]
+    assert listed_ids(ids) == "id0, id1, id2, id3, id4 and 19 more"
+    assert listed_ids(ids[:5]) == "id0, id1, id2, id3, id4"
+    assert listed_ids([]) == "none"
+
+
+def test_any_session_id_hashes() -> None:
+    assert session_key("\ud800 lone surrogate") != session_key("\ud801 lone surrogate")
+
+
 # --- the e-mail --------------------------------------------------------------------------------
 
 
@@ -345,6 +453,18 @@ def test_the_lead_email_shows_the_details_as_written_and_the_sessions_questions(
     assert "<script>" not in parts["text/html"] and "&lt;script&gt;" in parts["text/html"]
 
 
+def test_a_lead_left_12_times_says_so_once_and_a_single_one_says_nothing() -> None:
+    first = int(datetime(2025, 11, 25, 9, 0, tzinfo=UTC).timestamp() * 1000)
+    repeated = mail(times=12, first_at_ms=first, last_at_ms=first + 5 * HOUR)
+    raw = lead_message(repeated, "cv@example.dev", ["o@example.dev"]).as_bytes()
+    for kind in ("text/plain", "text/html"):
+        body = parts_of(raw)[kind]
+        assert body.count("They left these same details 12 times") == 1
+        assert "from Tue 25 November 2025, 09:00 UTC to Tue 25 November 2025, 14:00 UTC" in body
+    single = lead_message(mail(), "cv@example.dev", ["o@example.dev"]).as_bytes()
+    assert "same details" not in " ".join(parts_of(single).values())
+
+
 def test_a_lead_sent_again_says_so() -> None:
     raw = lead_message(mail(sent_again=True), "cv@example.dev", ["o@example.dev"]).as_bytes()
     for kind in ("text/plain", "text/html"):
@@ -355,6 +475,10 @@ def test_the_counts_show_no_visitor_text_and_say_when_off() -> None:
     counts = LeadCounts(found=3, recorded=2, delivered=2, sent_again=1, pending=1)
     assert "3 lead(s)" in counts.headline() and "1 pending" in counts.headline()
     assert "| delivered | 2 |" in counts.markdown()
+    assert "repeating" not in counts.headline()
+    repeats = LeadCounts(found=12, recorded=12, repeats=11, delivered=1)
+    assert "12 newly recorded (11 repeating details" in repeats.headline()
+    assert "| repeats | 11 |" in repeats.markdown()
     off = LeadCounts(enabled=False)
     assert "off" in off.headline() and "nothing" in off.markdown()
     assert json.dumps(counts.__dict__)  # plain counts
