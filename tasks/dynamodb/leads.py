@@ -38,7 +38,7 @@ from prefect import task
 from lambdas.shared.dynamodb import deserialize_value
 from lambdas.shared.weeks import Week
 from tasks.aws import TASK_OPTIONS, aws_client
-from tasks.dynamodb.week_index import week_key_pages
+from tasks.dynamodb.week_index import query_pages, week_key_pages
 
 LEADS_WEEK_INDEX = "week-index"
 PENDING = "pending"
@@ -122,25 +122,20 @@ def window_records(analytics_table: str, weeks: Iterable[Week]) -> list[dict[str
 
 def _week_pages(table: str, week: Week, **extra: Any) -> Iterator[Any]:
     """Every page of a ``Query`` on one ``week-index`` partition of the leads table."""
-    client = aws_client("dynamodb")
     names = {"#week": "week", **extra.pop("ExpressionAttributeNames", {})}
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": LEADS_WEEK_INDEX,
-        "KeyConditionExpression": "#week = :week",
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": {
-            ":week": {"S": week.id},
-            **extra.pop("ExpressionAttributeValues", {}),
-        },
-        **extra,
-    }
-    while True:
-        page = client.query(**kwargs)
-        yield page
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return query_pages(
+        {
+            "TableName": table,
+            "IndexName": LEADS_WEEK_INDEX,
+            "KeyConditionExpression": "#week = :week",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {
+                ":week": {"S": week.id},
+                **extra.pop("ExpressionAttributeValues", {}),
+            },
+            **extra,
+        }
+    )
 
 
 def recorded(table: str, weeks: Iterable[Week]) -> list[RecordedLead]:

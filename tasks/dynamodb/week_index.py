@@ -33,14 +33,22 @@ WEEK_INDEX = "week-index"
 def week_key_pages(table: str, week_key: str, **extra: Any) -> Iterator[QueryOutputTypeDef]:
     """Every page of a ``Query`` on one GSI partition of ``table`` (``extra``: e.g.
     ``Select="COUNT"``)."""
+    return query_pages(
+        {
+            "TableName": table,
+            "IndexName": WEEK_INDEX,
+            "KeyConditionExpression": "weekKey = :week",
+            "ExpressionAttributeValues": {":week": {"S": week_key}},
+            **extra,
+        }
+    )
+
+
+def query_pages(request: dict[str, Any]) -> Iterator[QueryOutputTypeDef]:
+    """Every page of one DynamoDB ``Query`` (``request``: its parameters), following
+    ``LastEvaluatedKey`` until the last page."""
     client = aws_client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": WEEK_INDEX,
-        "KeyConditionExpression": "weekKey = :week",
-        "ExpressionAttributeValues": {":week": {"S": week_key}},
-        **extra,
-    }
+    kwargs = dict(request)
     while True:
         page = client.query(**kwargs)
         yield page
