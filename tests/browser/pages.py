@@ -1,13 +1,17 @@
-"""Page steps the browser tests share: following a new run, opening an e-mail offline."""
+"""Page steps the browser tests share: following a new run to Completed, opening an e-mail
+offline."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+if TYPE_CHECKING:
+    from tests.browser.conftest import ServeStack
 
 RUN_PAGE = re.compile(r"/runs/flow-run/[0-9a-f-]{36}")
 
@@ -47,3 +51,22 @@ def open_offline(page: Page, path: Path, width: int) -> list[str]:
     page.set_viewport_size({"width": width, "height": 800})
     page.goto(path.as_uri(), wait_until="load")
     return remote
+
+
+def wait_completed(
+    page: Page, stack: ServeStack, run_id: str, timeout_ms: int = 90_000
+) -> dict[str, Any]:
+    """The run page's state badge says Completed; returns the run as the API has it (on a
+    timeout, the error names the run's state, its message and serve's last log lines)."""
+    badge = page.locator(".page-heading .state-badge").first
+    try:
+        expect(badge).to_have_text(re.compile("Completed"), timeout=timeout_ms)
+    except AssertionError:
+        seen = stack.api("GET", f"/flow_runs/{run_id}")
+        raise AssertionError(
+            f"run {seen['name']} is {seen['state_name']}: {seen['state'].get('message')}\n"
+            f"{stack.log_tail()}"
+        ) from None
+    run: dict[str, Any] = stack.api("GET", f"/flow_runs/{run_id}")
+    assert run["state_type"] == "COMPLETED", run["state"]
+    return run

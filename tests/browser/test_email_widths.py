@@ -21,6 +21,7 @@ from playwright.sync_api import Page
 from tasks.core.aggregate import WeeklyFigures
 from tasks.core.render import LeadsDelivery, render_html
 from tests.browser.pages import open_offline
+from tests.figures_texts import theme_texts
 from tests.tasks.core.test_render_owner import owner_week
 
 pytestmark = pytest.mark.browser
@@ -47,26 +48,7 @@ def unbroken(figures: WeeklyFigures) -> WeeklyFigures:
 
     return figures.model_copy(
         update={
-            "themes": [
-                t.model_copy(
-                    update={
-                        "theme": long(t.theme),
-                        "key": long(t.key),
-                        "members": [
-                            m.model_copy(update={"query": long(m.query)}) for m in t.members
-                        ],
-                    }
-                )
-                for t in figures.themes
-            ],
-            "cv_gaps": [
-                g.model_copy(update={"theme": long(g.theme), "key": long(g.key)})
-                for g in figures.cv_gaps
-            ],
-            "gap_followup": [
-                e.model_copy(update={"theme": long(e.theme), "key": long(e.key)})
-                for e in figures.gap_followup
-            ],
+            **theme_texts(figures, long),
             "unused_sources": [long("a cv item nobody used")],
         }
     )

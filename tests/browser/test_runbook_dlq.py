@@ -31,7 +31,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from deployments.demo import expected_figures
 from lambdas.shared.weeks import Week
-from tests.browser.pages import follow_view_run
+from tests.browser.pages import follow_view_run, wait_completed
 from tests.browser.test_ui import open_custom_run, parameter
 
 if TYPE_CHECKING:
@@ -204,22 +204,6 @@ def set_switch(form: Locator, name: str, on: bool) -> None:
     expect(switch).to_have_attribute("aria-checked", "true" if on else "false")
 
 
-def completed_in_the_ui(page: Page, stack: ServeStack, run_id: str) -> dict[str, Any]:
-    """The run page's state badge reaches Completed; the run as the API has it."""
-    badge = page.locator(".page-heading .state-badge").first
-    try:
-        expect(badge).to_have_text(re.compile("Completed"), timeout=RUN_TIMEOUT_S * 1000)
-    except AssertionError:
-        seen = stack.api("GET", f"/flow_runs/{run_id}")
-        raise AssertionError(
-            f"run {seen['name']} is {seen['state_name']}: {seen['state'].get('message')}\n"
-            f"{stack.log_tail()}"
-        ) from None
-    run: dict[str, Any] = stack.api("GET", f"/flow_runs/{run_id}")
-    assert run["state_type"] == "COMPLETED", run["state"]
-    return run
-
-
 def open_artifact(page: Page, stack: ServeStack, run_id: str, key: str) -> None:
     """The run page's Artifacts tab, then the artifact ``key``."""
     page.goto(f"{stack.ui_url}/runs/flow-run/{run_id}")
@@ -266,7 +250,7 @@ def test_the_runbooks_dlq_procedure_through_the_ui(page: Page, serve_stack: Serv
 
     # 1. Look without changing anything: a Quick run of dlq-triage is a dry run
     dry_id = quick_run(page, stack, "dlq-triage")
-    dry = completed_in_the_ui(page, stack, dry_id)
+    dry = wait_completed(page, stack, dry_id, int(RUN_TIMEOUT_S * 1000))
     assert dry["parameters"]["dry_run"] is True, dry["parameters"]
     assert dry["name"].startswith("dlq-triage-dry-run-"), dry["name"]
     artifacts = artifacts_of(stack, dry_id)
@@ -290,7 +274,7 @@ def test_the_runbooks_dlq_procedure_through_the_ui(page: Page, serve_stack: Serv
     set_switch(form, "regenerate_reports", True)
     page.get_by_role("button", name="Submit").click()
     real_id = follow_view_run(page)
-    real = completed_in_the_ui(page, stack, real_id)
+    real = wait_completed(page, stack, real_id, int(RUN_TIMEOUT_S * 1000))
     assert real["parameters"]["dry_run"] is False and real["parameters"]["regenerate_reports"]
     artifacts = artifacts_of(stack, real_id)
     counts = {

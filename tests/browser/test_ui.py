@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from flows.weekly_report import artifact_key
-from tests.browser.pages import follow_view_run, open_offline
+from tests.browser.pages import follow_view_run, open_offline, wait_completed
 
 if TYPE_CHECKING:
     from tests.browser.conftest import ServeStack
@@ -59,22 +59,6 @@ def submit_and_open_run(page: Page) -> str:
     """Submit the form, follow the toast's "View run"; returns the flow run's id."""
     page.get_by_role("button", name="Submit").click()
     return follow_view_run(page)
-
-
-def wait_completed(page: Page, stack: ServeStack, run_id: str) -> dict[str, Any]:
-    """The run page's state badge says Completed; returns the run as the API has it."""
-    badge = page.locator(".page-heading .state-badge").first
-    try:
-        expect(badge).to_have_text(re.compile("Completed"), timeout=RUN_TIMEOUT_MS)
-    except AssertionError:
-        seen = stack.api("GET", f"/flow_runs/{run_id}")
-        raise AssertionError(
-            f"run {seen['name']} is {seen['state_name']}: {seen['state'].get('message')}\n"
-            f"{stack.log_tail()}"
-        ) from None
-    run: dict[str, Any] = stack.api("GET", f"/flow_runs/{run_id}")
-    assert run["state_type"] == "COMPLETED", run["state"]
-    return run
 
 
 def open_artifacts_tab(page: Page, stack: ServeStack, run_id: str) -> Locator:
@@ -181,7 +165,7 @@ def test_sample_week_regenerates_with_its_figures_and_themes(
     submitted = time.time()
     run_id = submit_and_open_run(page)
 
-    run = wait_completed(page, serve_stack, run_id)
+    run = wait_completed(page, serve_stack, run_id, RUN_TIMEOUT_MS)
     assert run["name"] == f"weekly-report-{week.id}", run["name"]
     assert run["parameters"]["week"] == week.id
     expect(page.locator(".page-heading")).to_contain_text(f"weekly-report-{week.id}")
@@ -226,7 +210,7 @@ def test_dlq_triage_dry_run_from_the_ui_shows_its_summary(
     expect(switch).to_have_attribute("aria-checked", "true")
     run_id = submit_and_open_run(page)
 
-    run = wait_completed(page, serve_stack, run_id)
+    run = wait_completed(page, serve_stack, run_id, RUN_TIMEOUT_MS)
     assert run["parameters"]["dry_run"] is True, run["parameters"]
     assert "dry-run" in run["name"], run["name"]
     open_artifact(page, serve_stack, run_id, "dlq-triage-try01-3-summary")

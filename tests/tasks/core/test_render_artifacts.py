@@ -31,6 +31,7 @@ from tasks.core.render import (
     top_queries_table,
 )
 from tests.conftest import query, records_of, response
+from tests.figures_texts import theme_texts
 
 WEEK = Week(2025, 45)
 LEADS = LeadsDelivery(enabled=False)
@@ -135,26 +136,7 @@ def test_pasted_essays_cannot_make_the_email_too_large_to_send() -> None:
             "unmatched_queries": [
                 q.model_copy(update={"query": long(q.query)}) for q in figures.unmatched_queries
             ],
-            "themes": [
-                t.model_copy(
-                    update={
-                        "theme": long(t.theme),
-                        "key": long(t.key),
-                        "members": [
-                            m.model_copy(update={"query": long(m.query)}) for m in t.members
-                        ],
-                    }
-                )
-                for t in figures.themes
-            ],
-            "cv_gaps": [
-                g.model_copy(update={"theme": long(g.theme), "key": long(g.key)})
-                for g in figures.cv_gaps
-            ],
-            "gap_followup": [
-                e.model_copy(update={"theme": long(e.theme), "key": long(e.key)})
-                for e in figures.gap_followup
-            ],
+            **theme_texts(figures, long),
         }
     )
     health = pipeline_health(figures, 0, 0)
