@@ -23,15 +23,18 @@ import json
 import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tasks.core.candidate import Candidate
 from tasks.core.topic_model import load, save
 from tasks.core.vocabulary import MODEL_FILE, vocabulary
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "samples" / "corpus"
@@ -85,10 +88,23 @@ def training_texts(rows: Sequence[tuple[str, str, Candidate]]) -> tuple[list[str
     return [text for text, _ in ordered], [topic for _, topic in ordered]
 
 
+def vectorizer(spec: Mapping[str, Any]) -> TfidfVectorizer:
+    """scikit-learn's TF-IDF vectorizer for one of :data:`ANALYZERS` (unfitted): what the
+    numpy analyzers of :mod:`tasks.core.topic_model` reproduce."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        analyzer=spec["kind"],
+        ngram_range=(spec["low"], spec["high"]),
+        min_df=spec["min_df"],
+        lowercase=True,
+        dtype=np.float64,
+    )
+
+
 def fit(texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     """The fitted model as the dict :func:`tasks.core.topic_model.save` writes."""
     from scipy.sparse import csr_matrix, hstack
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     from tasks.core.embedding import embed
@@ -96,16 +112,10 @@ def fit(texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     blocks = []
     analyzers = []
     for spec in ANALYZERS:
-        vectorizer = TfidfVectorizer(
-            analyzer=spec["kind"],
-            ngram_range=(spec["low"], spec["high"]),
-            min_df=spec["min_df"],
-            lowercase=True,
-            dtype=np.float64,
-        )
-        blocks.append(vectorizer.fit_transform(texts))
-        terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
-        analyzers.append({**spec, "vocabulary": terms, "idf": vectorizer.idf_})
+        fitted = vectorizer(spec)
+        blocks.append(fitted.fit_transform(texts))
+        terms = sorted(fitted.vocabulary_, key=fitted.vocabulary_.__getitem__)
+        analyzers.append({**spec, "vocabulary": terms, "idf": fitted.idf_})
     if EMBEDDING_WEIGHT:
         blocks.append(csr_matrix(embed(list(texts)).astype(np.float64) * EMBEDDING_WEIGHT))
     features = hstack(blocks).tocsr()

@@ -10,7 +10,6 @@ inside each call, never passed in; queues are named by the caller (the flow's se
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -241,16 +240,3 @@ DRAIN_WAIT_SECONDS = 300
 
 
 DRAIN_POLL_SECONDS = 5
-
-
-def wait_for_main_queue(name: str, timeout_seconds: float = DRAIN_WAIT_SECONDS) -> bool:
-    """Wait until the processor has consumed the main queue ``name`` (so a regenerated
-    report counts the redriven events); False if it still holds messages after
-    ``timeout_seconds``."""
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        if queue_total(name) == 0:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(DRAIN_POLL_SECONDS)

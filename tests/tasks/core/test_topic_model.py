@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from benchmarks.train_insights import ANALYZERS, load_corpus, training_texts
+from benchmarks.train_insights import ANALYZERS, load_corpus, training_texts, vectorizer
 from tasks.core import topic_model as tm
 from tasks.core.embedding import embed
 from tasks.core.topic_model import (
@@ -41,15 +41,7 @@ def fitted() -> list[TfidfVectorizer]:
     texts, _ = training_texts(load_corpus())
     vectorizers = []
     for spec in ANALYZERS:
-        vectorizer = TfidfVectorizer(
-            analyzer=spec["kind"],
-            ngram_range=(spec["low"], spec["high"]),
-            min_df=spec["min_df"],
-            lowercase=True,
-            dtype=np.float64,
-        )
-        vectorizer.fit(texts)
-        vectorizers.append(vectorizer)
+        vectorizers.append(vectorizer(spec).fit(texts))
     return vectorizers
 
 
@@ -103,18 +95,18 @@ def _ours(fitted: list[TfidfVectorizer]) -> list[tm._Analyzer]:
     """The module's analyzers built from scikit-learn's fitted vocabularies and IDF."""
     analyzers = []
     offset = 0
-    for spec, vectorizer in zip(ANALYZERS, fitted, strict=True):
+    for spec, theirs in zip(ANALYZERS, fitted, strict=True):
         analyzers.append(
             tm._Analyzer(
                 kind=str(spec["kind"]),
                 low=int(str(spec["low"])),
                 high=int(str(spec["high"])),
-                index=dict(vectorizer.vocabulary_),
-                idf=vectorizer.idf_,
+                index=dict(theirs.vocabulary_),
+                idf=theirs.idf_,
                 offset=offset,
             )
         )
-        offset += len(vectorizer.idf_)
+        offset += len(theirs.idf_)
     return analyzers
 
 
